@@ -1,0 +1,1111 @@
+"""GPT-0.5M: the one shared helper module of the lesson series.
+
+Every lesson derives a piece step by step and then imports the single copy kept here.
+Groups, in order: settings, data, tokenizer, model, training, checkpoints, generation,
+Q&A, stats and plots.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import string
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# ---------------------------------------------------------------------------------------------
+# Settings: paths, device and quick mode
+# ---------------------------------------------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_ROOT / "data"
+QUICK_ENV = "GPT05M_QUICK"
+BOOK_ENV = "GPT05M_BOOK"
+
+#: Quick mode (``GPT05M_QUICK=1``) is read here and nowhere else: tests set it to run every
+#: lesson in seconds, with checkpoints in their own folder so a full run is never overwritten.
+QUICK = os.environ.get(QUICK_ENV, "0").strip().lower() not in ("", "0", "false", "no")
+CHECKPOINT_DIR = REPO_ROOT / "checkpoints" / ("quick" if QUICK else "full")
+BASE_CHECKPOINT = CHECKPOINT_DIR / "base.pt"
+FINETUNED_CHECKPOINT = CHECKPOINT_DIR / "finetuned.pt"
+
+
+def by_mode(full: int, quick: int) -> int:
+    """Return ``quick`` in quick mode and ``full`` otherwise (step counts, sample sizes)."""
+    return quick if QUICK else full
+
+
+def pick_device() -> torch.device:
+    """The fastest device available: a CUDA GPU, else Apple's MPS, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+# ---------------------------------------------------------------------------------------------
+# Data: download, cache, strip the Gutenberg wrapper, split
+# ---------------------------------------------------------------------------------------------
+
+GUTENBERG_URLS = (
+    "https://www.gutenberg.org/ebooks/11.txt.utf-8",
+    "https://www.gutenberg.org/cache/epub/11/pg11.txt",
+)
+BOOK_CACHE = DATA_DIR / "alice.txt"
+QA_PATH = DATA_DIR / "alice_qa.jsonl"
+
+_START = re.compile(r"^\*\*\*\s*START OF (THE|THIS) PROJECT GUTENBERG EBOOK.*$", re.I | re.M)
+_END = re.compile(r"^\*\*\*\s*END OF (THE|THIS) PROJECT GUTENBERG EBOOK.*$", re.I | re.M)
+
+
+def strip_gutenberg(text: str) -> str:
+    """Cut a Project Gutenberg download down to the book: drop the licence header and footer."""
+    text = text.lstrip("\ufeff").replace("\r\n", "\n")
+    start, end = _START.search(text), _END.search(text)
+    if start is None or end is None or end.start() < start.end():
+        raise ValueError(
+            "This does not look like a Project Gutenberg text: the '*** START OF ... ***' / "
+            "'*** END OF ... ***' lines are missing. Delete the file and download it again."
+        )
+    return text[start.end() : end.start()].strip()
+
+
+def download_text(url: str, timeout: float = 30.0) -> str:
+    """Fetch ``url`` and decode it as UTF-8."""
+    request = urllib.request.Request(url, headers={"User-Agent": "GPT-0.5M lesson series"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.read().decode("utf-8")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file beside ``path``, then rename: ``path`` is never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False) as tmp:
+        tmp.write(text)
+    os.replace(tmp.name, path)
+
+
+def load_alice(
+    cache: Path = BOOK_CACHE,
+    urls: Sequence[str] = GUTENBERG_URLS,
+    fetch: Callable[[str], str] = download_text,
+) -> str:
+    """Return the text of *Alice's Adventures in Wonderland*.
+
+    Order: the file named by ``$GPT05M_BOOK``; the cache in ``data/``; a download from Project
+    Gutenberg (wrapper stripped, cached atomically); else an error saying where to put a copy.
+    """
+    local = os.environ.get(BOOK_ENV)
+    if local:
+        path = Path(local).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"${BOOK_ENV} points at {path}, which is not a file.")
+        return path.read_text(encoding="utf-8")
+    if cache.is_file():
+        return cache.read_text(encoding="utf-8")
+    errors = []
+    for url in urls:
+        try:
+            book = strip_gutenberg(fetch(url))
+        except (OSError, ValueError, UnicodeDecodeError) as error:
+            errors.append(f"  {url}: {error}")
+            continue
+        write_text_atomic(cache, book)
+        return book
+    raise FileNotFoundError(
+        "Could not download Alice's Adventures in Wonderland:\n"
+        + "\n".join(errors)
+        + f"\nDownload it yourself from {urls[0]} and save it as {cache.resolve()}"
+        + f" (or point ${BOOK_ENV} at a local copy)."
+    )
+
+
+def split_text(text: str, val_fraction: float = 0.1) -> tuple[str, str]:
+    """Split by position: the first 90% trains, the last 10% (by default) is held out."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}.")
+    cut = int(len(text) * (1.0 - val_fraction))
+    return text[:cut], text[cut:]
+
+
+def load_qa(path: Path = QA_PATH) -> list[dict[str, Any]]:
+    """Read the handcrafted Q&A records (one JSON object per line)."""
+    with open(path, encoding="utf-8") as file:
+        return [json.loads(line) for line in file if line.strip()]
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokenizer
+# ---------------------------------------------------------------------------------------------
+
+
+class CharTokenizer:
+    """One id per character; lower-cases its input by default, as the original notebook did."""
+
+    def __init__(self, chars: Iterable[str], lowercase: bool = True) -> None:
+        self.lowercase = lowercase
+        self.chars = sorted(set(chars))
+        self.stoi = {ch: i for i, ch in enumerate(self.chars)}
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], lowercase: bool = True) -> CharTokenizer:
+        """Build the vocabulary from every character that occurs in ``texts``."""
+        chars: set[str] = set()
+        for text in texts:
+            chars.update(text.lower() if lowercase else text)
+        return cls(chars, lowercase)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars)
+
+    def normalize(self, text: str) -> str:
+        """What the tokenizer sees: the text, lower-cased if the tokenizer lower-cases."""
+        return text.lower() if self.lowercase else text
+
+    def encode(self, text: str) -> list[int]:
+        """Text to ids; raise ``ValueError`` naming any character outside the vocabulary."""
+        text = self.normalize(text)
+        unknown = sorted(set(text) - self.stoi.keys())
+        if unknown:
+            hint = " (the book writes ’ for an apostrophe)" if "'" in unknown else ""
+            raise ValueError(
+                f"Characters not in the vocabulary: {', '.join(map(repr, unknown))}{hint}. "
+                f"Remove or replace them; the model knows only these {self.vocab_size}: "
+                f"{''.join(self.chars)!r}."
+            )
+        return [self.stoi[ch] for ch in text]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Ids back to text."""
+        return "".join(self.chars[int(i)] for i in ids)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types, for checkpoints."""
+        return {"chars": "".join(self.chars), "lowercase": self.lowercase}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CharTokenizer:
+        return cls(data["chars"], data["lowercase"])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CharTokenizer) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"CharTokenizer(vocab_size={self.vocab_size}, lowercase={self.lowercase})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 55  # number of distinct characters (set from the tokenizer)
+    block_size: int = 128  # longest context the model can see, in characters
+    n_embd: int = 128  # width of every token vector
+    n_layer: int = 4  # transformer blocks
+    n_head: int = 4  # attention heads per block (head size = n_embd / n_head)
+    mlp_hidden: int = 256  # width of the MLP inside each block
+    dropout: float = 0.1  # on embeddings and residual branches (not on attention weights)
+    bias: bool = True  # biases in Linear layers and LayerNorms
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention where each position sees only itself and earlier positions."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        if config.n_embd % config.n_head:
+            raise ValueError(f"n_embd={config.n_embd} is not divisible by n_head={config.n_head}.")
+        self.n_head = config.n_head
+        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(
+        self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Attend over ``x`` (B, T, C), after the keys and values in ``cache`` if given."""
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        if cache is not None:  # prepend what earlier calls already computed
+            k = torch.cat([cache[0], k], dim=2)  # (B, nh, P+T, hs)
+            v = torch.cat([cache[1], v], dim=2)
+        past = k.size(2) - T
+        if past == 0:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        elif T == 1:  # one new token may look at everything before it
+            y = F.scaled_dot_product_attention(q, k, v)
+        else:  # new token i may look at all past tokens and new tokens 0..i
+            mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
+        return self.dropout(self.proj(y)), (k, v)
+
+
+class MLP(nn.Module):
+    """Position-wise feed-forward network: widen, GELU, project back."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.fc = nn.Linear(config.n_embd, config.mlp_hidden, bias=config.bias)
+        self.proj = nn.Linear(config.mlp_hidden, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.proj(F.gelu(self.fc(x))))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(
+        self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        attended, new_cache = self.attn(self.ln1(x), cache)
+        x = x + attended
+        x = x + self.mlp(self.ln2(x))
+        return x, new_cache
+
+
+KVCache = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+class GPT(nn.Module):
+    """A character-level GPT: embeddings, pre-norm blocks, final LayerNorm, tied output head."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
+        self.pos_emb = nn.Embedding(config.block_size, config.n_embd)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.head.weight = self.tok_emb.weight  # weight tying: one matrix reads and writes tokens
+        self.apply(self._init_weights)
+        for name, param in self.named_parameters():  # GPT-2: scale the residual projections
+            if name.endswith("proj.weight"):
+                nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_parameters(self) -> int:
+        """Trainable parameters, counting the tied embedding/head matrix once."""
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits (B, T, vocab) for ids ``idx`` (B, T), and the mean cross-entropy if ``targets``.
+
+        Targets equal to -100 are ignored (used to mask questions in fine-tuning). With a
+        ``cache`` list, keys and values are read from it and the list is updated in place.
+        """
+        T = idx.size(1)
+        past = cache[0][0].size(2) if cache else 0
+        if past + T > self.config.block_size:
+            raise ValueError(
+                f"Input of {past + T} tokens is longer than the block size "
+                f"{self.config.block_size}; crop it to the last {self.config.block_size} tokens."
+            )
+        pos = torch.arange(past, past + T, device=idx.device)
+        x = self.drop(self.tok_emb(idx) + self.pos_emb(pos))  # (B, T, C)
+        past_kv = list(cache) if cache else [None] * len(self.blocks)
+        new_kv = []
+        for block, layer_kv in zip(self.blocks, past_kv, strict=True):
+            x, layer_kv = block(x, layer_kv)
+            new_kv.append(layer_kv)
+        if cache is not None:
+            cache[:] = new_kv
+        logits = self.head(self.ln_f(x))  # (B, T, vocab)
+        if targets is None:
+            return logits, None
+        loss = F.cross_entropy(
+            logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100
+        )
+        return logits, loss
+
+
+def build_model(tokenizer: CharTokenizer, **overrides: Any) -> GPT:
+    """The default GPT-0.5M for ``tokenizer``'s vocabulary; keyword arguments override GPTConfig."""
+    return GPT(GPTConfig(vocab_size=tokenizer.vocab_size, **overrides))
+
+
+# ---------------------------------------------------------------------------------------------
+# Training: batches, LR schedule, evaluation, the loop
+# ---------------------------------------------------------------------------------------------
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+BatchFn = Callable[[str, torch.Generator], Batch]
+
+
+def random_windows(
+    data: torch.Tensor, block_size: int, batch_size: int, generator: torch.Generator
+) -> Batch:
+    """``batch_size`` random windows of ``data``: inputs x and the same text shifted by one, y."""
+    if len(data) <= block_size:
+        raise ValueError(f"Need more than {block_size} tokens to cut a window, got {len(data)}.")
+    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
+    offsets = torch.arange(block_size)
+    x = data[starts[:, None] + offsets]  # (B, T)
+    y = data[starts[:, None] + offsets + 1]  # (B, T)
+    return x, y
+
+
+def book_batches(
+    splits: dict[str, torch.Tensor], block_size: int = 128, batch_size: int = 32
+) -> BatchFn:
+    """A ``get_batch(split, generator)`` function over encoded text splits such as train/val."""
+
+    def get_batch(split: str, generator: torch.Generator) -> Batch:
+        return random_windows(splits[split], block_size, batch_size, generator)
+
+    return get_batch
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int = 6000  # optimizer steps
+    batch_size: int = 32  # sequences per step (the batch function decides; recorded here)
+    lr: float = 2e-3  # peak learning rate, reached after warm-up
+    min_lr: float = 1e-4  # learning rate at the end of the cosine decay
+    warmup_steps: int = 200  # linear warm-up from 0 to lr
+    weight_decay: float = 0.1  # AdamW decay on weight matrices (not biases, norms)
+    beta2: float = 0.99  # AdamW second-moment decay; small data, small batches
+    grad_clip: float = 1.0  # clip the global gradient norm to this
+    eval_interval: int = 250  # estimate train/val loss every this many steps
+    eval_iters: int = 20  # batches per loss estimate
+    seed: int = 1337  # seeds initialisation order, batches and dropout
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to ``cfg.lr``, then cosine decay to ``cfg.min_lr`` at ``cfg.max_steps``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW that decays only matrices (weights, embeddings), with the fused kernel on CUDA/CPU."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    fused = device.type in ("cuda", "cpu")
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2), fused=fused)
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """Mixed precision: bf16 where the GPU supports it, fp16 on older GPUs (T4), none on CPU."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+@torch.no_grad()
+def estimate_loss(
+    model: nn.Module,
+    get_batch: BatchFn,
+    splits: Sequence[str],
+    iters: int,
+    device: torch.device,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Mean loss over ``iters`` batches per split, drawn with a fixed seed so every estimate
+    sees the same text and is comparable across steps and runs."""
+    was_training = model.training
+    model.eval()
+    out = {}
+    for split in splits:
+        generator = torch.Generator().manual_seed(seed)
+        losses = []
+        for _ in range(iters):
+            x, y = get_batch(split, generator)
+            with torch.autocast(device.type, autocast_dtype(device), enabled=device.type == "cuda"):
+                _, loss = model(x.to(device), y.to(device))
+            losses.append(loss.item())
+        out[split] = sum(losses) / len(losses)
+    model.train(was_training)
+    return out
+
+
+def new_history() -> dict[str, list]:
+    """Empty record of a run: eval steps, losses per split, learning rates and elapsed seconds."""
+    return {"step": [], "lr": [], "seconds": [], "losses": {}, "train_step_loss": []}
+
+
+def train(
+    model: GPT,
+    get_batch: BatchFn,
+    cfg: TrainConfig,
+    *,
+    tokenizer: CharTokenizer,
+    eval_splits: Sequence[str] = ("train", "val"),
+    checkpoint_path: Path | None = None,
+    resume: bool = True,
+    stop_at: int | None = None,
+    progress: bool = True,
+    device: torch.device | None = None,
+) -> dict[str, list]:
+    """Train ``model`` for ``cfg.max_steps`` AdamW steps and return the history for plots.
+
+    Warm-up + cosine LR, gradient clipping, loss estimates every ``cfg.eval_interval`` steps,
+    mixed precision on CUDA. With ``checkpoint_path``, state is saved atomically at each
+    estimate, at the end and on Ctrl-C; with ``resume``, a matching checkpoint there is
+    continued exactly. ``stop_at`` ends the run early (at that step) without changing the plan.
+    """
+    device = device or next(model.parameters()).device
+    model.to(device).train()
+    optimizer = make_optimizer(model, cfg, device)
+    dtype = autocast_dtype(device)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    batch_rng = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    step, history = 0, new_history()
+    if checkpoint_path is not None and resume and Path(checkpoint_path).exists():
+        state = load_checkpoint(checkpoint_path, device)
+        check_resumable(state, model, tokenizer, cfg)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"]) if state["scaler"] else None
+        batch_rng.set_state(state["rng"]["batch"])
+        torch.set_rng_state(state["rng"]["torch"])
+        step, history = state["step"], state["history"]
+    last = min(cfg.max_steps, stop_at if stop_at is not None else cfg.max_steps)
+
+    def save() -> None:
+        if checkpoint_path is not None:
+            save_checkpoint(
+                checkpoint_path, model, tokenizer, optimizer=optimizer, train_config=cfg,
+                step=step, history=history, batch_rng=batch_rng, scaler=scaler,
+            )  # fmt: skip
+
+    bar = make_progress_bar(total=cfg.max_steps, initial=step, disable=not progress)
+    start = time.perf_counter() - (history["seconds"][-1] if history["seconds"] else 0.0)
+    try:
+        while step < last:
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, cfg)
+            x, y = get_batch("train", batch_rng)
+            x, y = x.to(device), y.to(device)
+            with torch.autocast(device.type, dtype, enabled=dtype is not None):
+                _, loss = model(x, y)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"The loss became {loss.item()} at step {step}. Lower the learning rate "
+                    f"(now {lr_at(step, cfg):.2e}) or the gradient clip, and train again."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            step += 1
+            history["train_step_loss"].append(loss.item())
+            bar.update(1)
+            if step % cfg.eval_interval == 0 or step == cfg.max_steps:
+                losses = estimate_loss(model, get_batch, eval_splits, cfg.eval_iters, device)
+                history["step"].append(step)
+                history["lr"].append(lr_at(step - 1, cfg))
+                history["seconds"].append(time.perf_counter() - start)
+                for split, value in losses.items():
+                    history["losses"].setdefault(split, []).append(value)
+                summary = " ".join(f"{split} {value:.4f}" for split, value in losses.items())
+                bar.set_postfix_str(summary)
+                if progress:
+                    bar.write(f"step {step:>6}: {summary}  ({history['seconds'][-1]:.0f} s)")
+                save()
+    except KeyboardInterrupt:
+        save()
+        bar.close()
+        raise
+    bar.close()
+    if step != (history["step"][-1] if history["step"] else 0):
+        save()  # stopped early between two estimates
+    return history
+
+
+def make_progress_bar(total: int, initial: int = 0, disable: bool = False):
+    """A tqdm bar that renders as a widget in notebooks and as text in terminals."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=disable, unit="step", smoothing=0.05)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints: atomic save, validated load, resume
+# ---------------------------------------------------------------------------------------------
+
+CHECKPOINT_FORMAT = "gpt-0.5m/1"
+
+
+def save_checkpoint(
+    path: Path,
+    model: GPT,
+    tokenizer: CharTokenizer,
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    train_config: TrainConfig | None = None,
+    step: int = 0,
+    history: dict[str, list] | None = None,
+    batch_rng: torch.Generator | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write everything needed to use or resume a run, as plain types, via temp file + rename."""
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "model_config": asdict(model.config),
+        "tokenizer": tokenizer.to_dict(),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "train_config": asdict(train_config) if train_config is not None else None,
+        "step": step,
+        "history": history if history is not None else new_history(),
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "batch": batch_rng.get_state() if batch_rng is not None else None,
+        },
+        "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
+        "extra": extra or {},
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
+        torch.save(state, tmp)
+    os.replace(tmp.name, path)
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Load and validate a checkpoint; raise a clear error if it is missing, damaged or foreign."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No checkpoint at {path}. Run the lesson that trains it first.")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:  # torch raises several types for a cut or corrupt zip
+        raise ValueError(
+            f"{path} is not a readable checkpoint ({type(error).__name__}: {error}). "
+            "It may be truncated by an interrupted copy; delete it and train again."
+        ) from error
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a GPT-0.5M checkpoint (expected {CHECKPOINT_FORMAT!r}).")
+    return state
+
+
+def check_resumable(
+    state: dict[str, Any], model: GPT, tokenizer: CharTokenizer, cfg: TrainConfig
+) -> None:
+    """Refuse to resume from a checkpoint of another model, vocabulary or training plan."""
+    problems = []
+    if state["model_config"] != asdict(model.config):
+        problems.append(f"model config {state['model_config']} != {asdict(model.config)}")
+    if CharTokenizer.from_dict(state["tokenizer"]) != tokenizer:
+        problems.append("the vocabulary differs")
+    if state["train_config"] != asdict(cfg):
+        problems.append(f"training config {state['train_config']} != {asdict(cfg)}")
+    if state["optimizer"] is None:
+        problems.append("it has no optimizer state")
+    if problems:
+        raise ValueError(
+            "Cannot resume from this checkpoint: " + "; ".join(problems) + ". Delete it, pass "
+            "resume=False, or choose another checkpoint path."
+        )
+
+
+def load_model(
+    path: Path, device: torch.device | str = "cpu"
+) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
+    """Rebuild the model and tokenizer saved in a checkpoint; also return the raw state."""
+    state = load_checkpoint(path, device)
+    config = GPTConfig(**state["model_config"])
+    tokenizer = CharTokenizer.from_dict(state["tokenizer"])
+    if config.vocab_size != tokenizer.vocab_size:
+        raise ValueError(f"{path}: the model and its vocabulary disagree on the vocabulary size.")
+    model = GPT(config)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as error:
+        raise ValueError(f"{path}: the weights do not fit the saved config ({error}).") from error
+    return model.to(device).eval(), tokenizer, state
+
+
+# ---------------------------------------------------------------------------------------------
+# Generation: sampling, KV cache, stop strings
+# ---------------------------------------------------------------------------------------------
+
+
+def next_token_probs(
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> torch.Tensor:
+    """Turn last-position logits (vocab,) into the distribution we sample from.
+
+    Temperature divides the logits; top-k keeps the k likeliest tokens; top-p (nucleus) keeps
+    the smallest set whose probability adds up to at least p. Temperature 0 means greedy.
+    """
+    logits = logits.float()
+    if temperature == 0:
+        return F.one_hot(logits.argmax(), logits.numel()).float()
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}.")
+    logits = logits / temperature
+    if top_k is not None:
+        kth = torch.topk(logits, min(top_k, logits.numel())).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None:
+        if not 0.0 < top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {top_p}.")
+        sorted_logits, order = torch.sort(logits, descending=True)
+        cumulative = sorted_logits.softmax(-1).cumsum(-1)
+        drop = (
+            cumulative - sorted_logits.softmax(-1) >= top_p
+        )  # mass before this token already >= p
+        logits = logits.masked_fill(drop.scatter(0, order, drop), float("-inf"))
+    return logits.softmax(-1)
+
+
+@torch.no_grad()
+def generate_ids(
+    model: GPT,
+    ids: Sequence[int],
+    max_new_tokens: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    use_cache: bool = True,
+    stop_ids: Sequence[int] | None = None,
+) -> list[int]:
+    """Continue ``ids`` by up to ``max_new_tokens`` tokens; return only the new ones.
+
+    Context policy (the same with and without the KV cache, so both give identical tokens):
+    a prompt longer than the block keeps its last ``block_size`` tokens; when the context
+    fills the block, the oldest half is dropped and the cache is rebuilt from the rest.
+    Generation stops early once the new tokens end with ``stop_ids``.
+    """
+    if not ids:
+        raise ValueError("generate_ids needs at least one token to start from.")
+    block = model.config.block_size
+    device = next(model.parameters()).device
+    generator = torch.Generator(device="cpu")
+    generator.manual_seed(seed) if seed is not None else generator.seed()
+    was_training = model.training
+    model.eval()
+    tokens = list(ids)
+    start = max(0, len(tokens) - block)
+    cache: KVCache = []
+    fed = start  # tokens[start:fed] are already in the cache
+    new: list[int] = []
+    for _ in range(max_new_tokens):
+        if len(tokens) - start > block:  # the window is full: keep its newer half
+            start, cache, fed = len(tokens) - block // 2, [], len(tokens) - block // 2
+        if use_cache:
+            context = torch.tensor([tokens[fed:]], device=device)
+            logits, _ = model(context, cache=cache)
+            fed = len(tokens)
+        else:
+            logits, _ = model(torch.tensor([tokens[start:]], device=device))
+        probs = next_token_probs(logits[0, -1], temperature, top_k, top_p).cpu()
+        token = int(torch.multinomial(probs, 1, generator=generator))
+        tokens.append(token)
+        new.append(token)
+        if stop_ids and new[-len(stop_ids) :] == list(stop_ids):
+            break
+    model.train(was_training)
+    return new
+
+
+def generate(
+    model: GPT,
+    tokenizer: CharTokenizer,
+    prompt: str = "",
+    max_new_tokens: int = 200,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    use_cache: bool = True,
+    stop: str | None = None,
+) -> str:
+    """Continue ``prompt`` and return the new text, cut before ``stop`` if it appears.
+
+    An empty prompt starts from a newline, as at the start of a paragraph. Characters
+    outside the vocabulary raise the tokenizer's ``ValueError``.
+    """
+    ids = tokenizer.encode(prompt) or tokenizer.encode("\n")
+    new = generate_ids(
+        model, ids, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+        seed=seed, use_cache=use_cache, stop_ids=tokenizer.encode(stop) if stop else None,
+    )  # fmt: skip
+    text = tokenizer.decode(new)
+    return text[: text.index(stop)] if stop and stop in text else text
+
+
+# ---------------------------------------------------------------------------------------------
+# Q&A: one prompt format, answer-only loss, answer extraction, metrics
+# ---------------------------------------------------------------------------------------------
+
+QUESTION_TAG, ANSWER_TAG, END_TAG = "<q>", "<a>", "<end>"
+
+
+def qa_prompt(question: str) -> str:
+    """The one prompt format, used in fine-tuning, generation and evaluation alike."""
+    return f"{QUESTION_TAG}{' '.join(question.split())}\n{ANSWER_TAG}"
+
+
+def qa_completion(answer_text: str) -> str:
+    """What the model learns to write after the prompt: the answer and the end marker."""
+    return f"{answer_text.strip()}{END_TAG}"
+
+
+def answer(model: GPT, tokenizer: CharTokenizer, question: str, max_new_tokens: int = 80) -> str:
+    """Greedy answer to ``question``: the text the model writes before the end marker."""
+    reply = generate(
+        model, tokenizer, qa_prompt(question), max_new_tokens, temperature=0.0, stop=END_TAG
+    )
+    return reply.strip()
+
+
+def build_tokenizer(book: str, qa_records: Sequence[dict[str, Any]]) -> CharTokenizer:
+    """The single vocabulary: every character of the book, the Q&A file and the Q&A tags."""
+    texts = [book, QUESTION_TAG + ANSWER_TAG + END_TAG + "\n"]
+    texts += [r["question"] + r["answer"] for r in qa_records]
+    return CharTokenizer.from_texts(texts)
+
+
+def encode_qa(
+    records: Sequence[dict[str, Any]],
+    tokenizer: CharTokenizer,
+    block_size: int,
+    mask_question: bool = True,
+) -> Batch:
+    """One row per record, right-padded to ``block_size``: inputs x and targets y.
+
+    Targets are -100 (ignored by the loss) on padding and, with ``mask_question``, on the
+    prompt, so the model is graded only on the answer and the end marker.
+    """
+    pad = tokenizer.encode("\n")[0]
+    xs = torch.full((len(records), block_size), pad, dtype=torch.long)
+    ys = torch.full((len(records), block_size), -100, dtype=torch.long)
+    for row, record in enumerate(records):
+        prompt = tokenizer.encode(qa_prompt(record["question"]))
+        ids = prompt + tokenizer.encode(qa_completion(record["answer"]))
+        if len(ids) > block_size + 1:
+            raise ValueError(f"Q&A example longer than the block ({len(ids)} > {block_size + 1}).")
+        xs[row, : len(ids) - 1] = torch.tensor(ids[:-1])
+        ys[row, : len(ids) - 1] = torch.tensor(ids[1:])
+        if mask_question:
+            ys[row, : len(prompt) - 1] = -100
+    return xs, ys
+
+
+def qa_batches(
+    qa_rows: Batch,
+    book_splits: dict[str, torch.Tensor],
+    block_size: int = 128,
+    batch_size: int = 32,
+    book_fraction: float = 0.25,
+) -> BatchFn:
+    """Fine-tuning batches: ``train`` mixes Q&A rows with book windows (``book_fraction``
+    of each batch) so the book is not forgotten; ``qa`` is Q&A only; ``val`` is book only."""
+    xs, ys = qa_rows
+    n_book = round(batch_size * book_fraction)
+
+    def get_batch(split: str, generator: torch.Generator) -> Batch:
+        if split == "val":
+            return random_windows(book_splits["val"], block_size, batch_size, generator)
+        n_qa = batch_size if split == "qa" else batch_size - n_book
+        rows = torch.randint(len(xs), (n_qa,), generator=generator)
+        x, y = xs[rows], ys[rows]
+        if split == "train" and n_book:
+            bx, by = random_windows(book_splits["train"], block_size, n_book, generator)
+            x, y = torch.cat([x, bx]), torch.cat([y, by])
+        return x, y
+
+    return get_batch
+
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = str.maketrans("", "", string.punctuation + "“”‘’—_")
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD-style normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = text.lower().replace("’", "'").translate(_PUNCTUATION)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def exact_match(prediction: str, gold: str) -> float:
+    """1.0 if the normalised strings are equal, else 0.0."""
+    return float(normalize_answer(prediction) == normalize_answer(gold))
+
+
+def f1_score(prediction: str, gold: str) -> float:
+    """Word-overlap F1 between the normalised prediction and gold answer."""
+    pred, ref = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def evaluate_qa(
+    model: GPT, tokenizer: CharTokenizer, records: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """Greedy answers to ``records``: mean exact match and F1, plus one row per question."""
+    rows = []
+    for record in records:
+        predicted = answer(model, tokenizer, record["question"])
+        rows.append({
+            "question": record["question"], "gold": record["answer"], "predicted": predicted,
+            "exact_match": exact_match(predicted, record["answer"]),
+            "f1": f1_score(predicted, record["answer"]),
+        })  # fmt: skip
+    n = max(1, len(rows))
+    return {
+        "exact_match": sum(r["exact_match"] for r in rows) / n,
+        "f1": sum(r["f1"] for r in rows) / n,
+        "n": len(rows),
+        "rows": rows,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Recipes: the data every lesson shares, pretraining and fine-tuning, load-or-train
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Corpus:
+    """The book, its split, the Q&A records and the one tokenizer built from both."""
+
+    book: str
+    train_text: str
+    val_text: str
+    qa: list[dict[str, Any]]
+    tokenizer: CharTokenizer
+    splits: dict[str, torch.Tensor] = field(repr=False)
+
+
+def load_corpus(val_fraction: float = 0.1) -> Corpus:
+    """Load the book and the Q&A file, build the tokenizer, encode the train/val split."""
+    book, qa = load_alice(), load_qa()
+    tokenizer = build_tokenizer(book, qa)
+    train_text, val_text = split_text(book, val_fraction)
+    splits = {
+        "train": torch.tensor(tokenizer.encode(train_text), dtype=torch.long),
+        "val": torch.tensor(tokenizer.encode(val_text), dtype=torch.long),
+    }
+    return Corpus(book, train_text, val_text, qa, tokenizer, splits)
+
+
+#: Pretraining plan of lesson 03 (quick mode: a few dozen steps that only prove the code runs).
+PRETRAIN = TrainConfig(
+    max_steps=by_mode(full=6000, quick=40),
+    eval_interval=by_mode(full=250, quick=20),
+    eval_iters=by_mode(full=20, quick=2),
+)
+#: A short pretraining for lessons run before lesson 03 has written the base checkpoint.
+PRETRAIN_SHORT = TrainConfig(
+    max_steps=by_mode(full=600, quick=20),
+    warmup_steps=by_mode(full=100, quick=5),
+    eval_interval=by_mode(full=100, quick=10),
+    eval_iters=by_mode(full=10, quick=2),
+)
+
+
+def pretrain(
+    corpus: Corpus,
+    cfg: TrainConfig = PRETRAIN,
+    checkpoint_path: Path = BASE_CHECKPOINT,
+    device: torch.device | None = None,
+    progress: bool = True,
+) -> tuple[GPT, dict[str, list]]:
+    """Train a fresh default GPT on the book (resuming a matching checkpoint) and save it."""
+    device = device or pick_device()
+    torch.manual_seed(cfg.seed)
+    model = build_model(corpus.tokenizer).to(device)
+    get_batch = book_batches(corpus.splits, model.config.block_size, cfg.batch_size)
+    history = train(
+        model, get_batch, cfg, tokenizer=corpus.tokenizer, checkpoint_path=checkpoint_path,
+        device=device, progress=progress,
+    )  # fmt: skip
+    return model, history
+
+
+def load_or_pretrain(
+    corpus: Corpus, device: torch.device | None = None
+) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
+    """The base model from lesson 03; if it is missing, say so and train a short stand-in."""
+    device = device or pick_device()
+    path = BASE_CHECKPOINT
+    if not path.exists():
+        path = CHECKPOINT_DIR / "base_short.pt"
+        print(
+            f"No base checkpoint at {BASE_CHECKPOINT}: run lesson 03 for the real one. "
+            f"Training a short stand-in ({PRETRAIN_SHORT.max_steps} steps) into {path} instead."
+        )
+        pretrain(corpus, PRETRAIN_SHORT, path, device)
+    model, tokenizer, state = load_model(path, device)
+    if tokenizer != corpus.tokenizer:
+        raise ValueError(
+            f"{path} was trained with another vocabulary than the current data builds. "
+            "Delete it and run lesson 03 again."
+        )
+    return model, tokenizer, state
+
+
+#: Fine-tuning plan of lesson 05.
+FINETUNE = TrainConfig(
+    max_steps=by_mode(full=1500, quick=30),
+    lr=1e-3,
+    min_lr=5e-5,
+    warmup_steps=by_mode(full=50, quick=5),
+    eval_interval=by_mode(full=100, quick=10),
+    eval_iters=by_mode(full=10, quick=2),
+)
+FINETUNE_BOOK_FRACTION = 0.25  # share of each fine-tuning batch that is book text
+
+
+def qa_split(records: Sequence[dict[str, Any]], split: str) -> list[dict[str, Any]]:
+    """The Q&A records of one split: ``train``, ``paraphrase`` or ``unseen``."""
+    return [r for r in records if r["split"] == split]
+
+
+def finetune(
+    base: GPT,
+    corpus: Corpus,
+    cfg: TrainConfig = FINETUNE,
+    checkpoint_path: Path | None = FINETUNED_CHECKPOINT,
+    mask_question: bool = True,
+    book_fraction: float = FINETUNE_BOOK_FRACTION,
+    progress: bool = True,
+) -> tuple[GPT, dict[str, list]]:
+    """Fine-tune a copy of ``base`` on the train Q&A split (never the held-out ones)."""
+    model = GPT(base.config).to(next(base.parameters()).device)
+    model.load_state_dict(base.state_dict())
+    rows = encode_qa(
+        qa_split(corpus.qa, "train"), corpus.tokenizer, model.config.block_size, mask_question
+    )
+    get_batch = qa_batches(
+        rows, corpus.splits, model.config.block_size, cfg.batch_size, book_fraction
+    )
+    history = train(
+        model, get_batch, cfg, tokenizer=corpus.tokenizer, eval_splits=("qa", "val"),
+        checkpoint_path=checkpoint_path, resume=checkpoint_path is not None, progress=progress,
+    )  # fmt: skip
+    return model.eval(), history
+
+
+def load_or_finetune(
+    corpus: Corpus, device: torch.device | None = None
+) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
+    """The fine-tuned model from lesson 05; if it is missing, say so and fine-tune a short one."""
+    device = device or pick_device()
+    path = FINETUNED_CHECKPOINT
+    if not path.exists():
+        path = CHECKPOINT_DIR / "finetuned_short.pt"
+        print(
+            f"No fine-tuned checkpoint at {FINETUNED_CHECKPOINT}: run lesson 05 for the real one."
+        )
+        base, _, _ = load_or_pretrain(corpus, device)
+        short = TrainConfig(**{**asdict(FINETUNE), "max_steps": by_mode(full=300, quick=10)})
+        print(f"Fine-tuning a short stand-in ({short.max_steps} steps) into {path} instead.")
+        finetune(base, corpus, short, path)
+    return load_model(path, device)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stats and plots
+# ---------------------------------------------------------------------------------------------
+
+
+def parameters_by_module(model: GPT) -> dict[str, int]:
+    """Parameter count per part of the model (the tied head shares the token embedding)."""
+    counts: dict[str, int] = {}
+    seen: set[int] = set()
+    for name, param in model.named_parameters():  # named_parameters lists a tied tensor once
+        if id(param) in seen:
+            continue
+        seen.add(id(param))
+        parts = name.split(".")
+        group = ".".join(parts[:3]) if parts[0] == "blocks" else parts[0]
+        counts[group] = counts.get(group, 0) + param.numel()
+    return counts
+
+
+def flops_per_token(config: GPTConfig, with_backward: bool = True) -> int:
+    """Approximate FLOPs to process one token: 2 per multiply-add of every weight matrix plus
+    attention scores over a full context; training (forward + backward) is three times that."""
+    c, h, t = config.n_embd, config.mlp_hidden, config.block_size
+    per_layer = 2 * (3 * c * c + c * c + 2 * c * h) + 2 * 2 * t * c  # matmuls + QK^T and AV
+    forward = config.n_layer * per_layer + 2 * c * config.vocab_size  # + output head
+    return 3 * forward if with_backward else forward
+
+
+def plot_losses(history: dict[str, list], ax=None, title: str = "Loss", best: str | None = "val"):
+    """Loss estimates per split against steps, with the best ``best``-split step marked."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(7, 4))[1]
+    for split, values in history["losses"].items():
+        ax.plot(history["step"], values, label=split, marker=".")
+    if best and best in history["losses"]:
+        values = history["losses"][best]
+        i = min(range(len(values)), key=values.__getitem__)
+        ax.axvline(history["step"][i], color="gray", linestyle=":", linewidth=1)
+        ax.annotate(
+            f"best {best} {values[i]:.3f}\nat step {history['step'][i]}",
+            (history["step"][i], values[i]), textcoords="offset points", xytext=(6, 12),
+        )  # fmt: skip
+    ax.set(xlabel="step", ylabel="cross-entropy (nats/char)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return ax

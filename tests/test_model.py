@@ -1,0 +1,65 @@
+"""Model: size of the default GPT, loss at initialisation, masking of targets, length check."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+import utils
+from helpers import tiny_model
+
+TOKENIZER = utils.build_tokenizer(utils.load_alice(), utils.load_qa())
+
+
+def test_default_model_has_half_a_million_parameters():
+    model = utils.build_model(TOKENIZER)
+    n = model.num_parameters()
+    assert 500_000 <= n <= 600_000
+    assert sum(utils.parameters_by_module(model).values()) == n
+    assert model.head.weight is model.tok_emb.weight  # tied
+
+
+def test_untrained_loss_is_close_to_ln_vocab():
+    torch.manual_seed(0)
+    model = utils.build_model(TOKENIZER).eval()
+    idx = torch.randint(TOKENIZER.vocab_size, (8, 128))
+    _, loss = model(idx, torch.randint(TOKENIZER.vocab_size, (8, 128)))
+    assert abs(loss.item() - math.log(TOKENIZER.vocab_size)) < 0.1
+
+
+def test_targets_minus_100_are_ignored():
+    model = tiny_model().eval()
+    idx = torch.randint(model.config.vocab_size, (2, 10))
+    targets = torch.randint(model.config.vocab_size, (2, 10))
+    logits, _ = model(idx)
+    masked = targets.clone()
+    masked[:, :6] = -100
+    _, loss = model(idx, masked)
+    expected = F.cross_entropy(
+        logits[:, 6:].reshape(-1, logits.size(-1)), targets[:, 6:].reshape(-1)
+    )
+    assert torch.allclose(loss, expected, atol=1e-6)
+
+
+def test_causality_future_tokens_do_not_change_the_past():
+    model = tiny_model().eval()
+    idx = torch.randint(model.config.vocab_size, (1, 12))
+    changed = idx.clone()
+    changed[0, 8:] = (changed[0, 8:] + 1) % model.config.vocab_size
+    a, _ = model(idx)
+    b, _ = model(changed)
+    assert torch.allclose(a[0, :8], b[0, :8], atol=1e-6)
+    assert not torch.allclose(a[0, 8:], b[0, 8:])
+
+
+def test_input_longer_than_block_is_a_clear_error():
+    model = tiny_model(block_size=16)
+    with pytest.raises(ValueError, match="longer than the block size 16"):
+        model(torch.zeros(1, 17, dtype=torch.long))
+
+
+def test_flops_per_token_matches_a_hand_count():
+    config = utils.GPTConfig(vocab_size=10, block_size=4, n_embd=8, n_layer=1, mlp_hidden=16)
+    per_layer = 2 * (3 * 64 + 64 + 2 * 8 * 16) + 4 * 4 * 8
+    assert utils.flops_per_token(config, with_backward=False) == per_layer + 2 * 8 * 10
+    assert utils.flops_per_token(config) == 3 * (per_layer + 160)

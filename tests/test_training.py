@@ -1,0 +1,164 @@
+"""Training loop and checkpoints: schedule, exact resume, interrupts, NaN, validated loading."""
+
+import itertools
+import math
+
+import pytest
+import torch
+import utils
+from helpers import TOKENIZER, tiny_batches, tiny_model
+
+CFG = utils.TrainConfig(
+    max_steps=12, batch_size=4, lr=3e-3, min_lr=3e-4, warmup_steps=3, eval_interval=5, eval_iters=2
+)
+
+
+def test_lr_schedule_warms_up_then_decays_to_min():
+    lrs = [utils.lr_at(s, CFG) for s in range(CFG.max_steps + 1)]
+    assert lrs[0] == pytest.approx(CFG.lr / 3) and lrs[2] == pytest.approx(CFG.lr)
+    assert all(a >= b for a, b in itertools.pairwise(lrs[2:]))
+    assert lrs[-1] == pytest.approx(CFG.min_lr)
+
+
+def test_training_lowers_the_loss_and_records_history():
+    model = tiny_model()
+    cfg = utils.TrainConfig(**{**CFG.__dict__, "max_steps": 60, "eval_interval": 20})
+    history = utils.train(model, tiny_batches(), cfg, tokenizer=TOKENIZER, progress=False)
+    assert history["step"] == [20, 40, 60]
+    assert len(history["train_step_loss"]) == 60
+    assert (
+        history["losses"]["val"][-1] < history["losses"]["val"][0] < math.log(TOKENIZER.vocab_size)
+    )
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path):
+    straight = tiny_model(dropout=0.1)
+    h1 = utils.train(straight, tiny_batches(), CFG, tokenizer=TOKENIZER, progress=False)
+
+    path = tmp_path / "run.pt"
+    first = tiny_model(dropout=0.1)
+    utils.train(
+        first,
+        tiny_batches(),
+        CFG,
+        tokenizer=TOKENIZER,
+        checkpoint_path=path,
+        stop_at=6,
+        progress=False,
+    )
+    assert utils.load_checkpoint(path)["step"] == 6
+    second = tiny_model(dropout=0.1, seed=123)  # different init: everything must come from the file
+    h2 = utils.train(
+        second, tiny_batches(), CFG, tokenizer=TOKENIZER, checkpoint_path=path, progress=False
+    )
+
+    assert h2["train_step_loss"] == h1["train_step_loss"]
+    assert h2["losses"] == h1["losses"]
+    for a, b in zip(straight.state_dict().values(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
+    path = tmp_path / "run.pt"
+    batches = tiny_batches()
+    calls = 0
+
+    def interrupted(split, generator):
+        nonlocal calls
+        if split == "train":
+            calls += 1
+            if calls == 8:
+                raise KeyboardInterrupt
+        return batches(split, generator)
+
+    with pytest.raises(KeyboardInterrupt):
+        utils.train(
+            tiny_model(),
+            interrupted,
+            CFG,
+            tokenizer=TOKENIZER,
+            eval_splits=("val",),  # so only training steps draw "train" batches
+            checkpoint_path=path,
+            progress=False,
+        )
+    assert utils.load_checkpoint(path)["step"] == 7
+    history = utils.train(
+        tiny_model(), batches, CFG, tokenizer=TOKENIZER, checkpoint_path=path, progress=False
+    )
+    assert len(history["train_step_loss"]) == CFG.max_steps
+
+
+def test_nan_loss_stops_with_a_clear_error():
+    model = tiny_model()
+    with torch.no_grad():
+        model.tok_emb.weight.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="step 0"):
+        utils.train(model, tiny_batches(), CFG, tokenizer=TOKENIZER, progress=False)
+
+
+def test_checkpoint_is_plain_and_atomic(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    model = tiny_model()
+    utils.train(
+        model, tiny_batches(), CFG, tokenizer=TOKENIZER, checkpoint_path=path, progress=False
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]  # the temporary file was renamed
+    state = torch.load(path, weights_only=True)  # plain tensors and Python types only
+    assert set(state) >= {
+        "model_config",
+        "tokenizer",
+        "model",
+        "optimizer",
+        "step",
+        "history",
+        "rng",
+    }
+    loaded, tokenizer, _ = utils.load_model(path)
+    assert tokenizer == TOKENIZER
+    x = torch.randint(TOKENIZER.vocab_size, (1, 8))
+    assert torch.equal(loaded(x)[0], model.eval()(x)[0])
+
+
+def test_missing_truncated_and_foreign_checkpoints_raise_clearly(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No checkpoint at"):
+        utils.load_checkpoint(tmp_path / "nope.pt")
+
+    path = tmp_path / "ckpt.pt"
+    utils.save_checkpoint(path, tiny_model(), TOKENIZER)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ValueError, match="truncated"):
+        utils.load_checkpoint(truncated)
+
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    with pytest.raises(ValueError, match=r"not a GPT-0\.5M checkpoint"):
+        utils.load_checkpoint(foreign)
+
+
+def test_resume_refuses_another_vocabulary_or_plan(tmp_path):
+    path = tmp_path / "run.pt"
+    utils.train(
+        tiny_model(),
+        tiny_batches(),
+        CFG,
+        tokenizer=TOKENIZER,
+        checkpoint_path=path,
+        stop_at=3,
+        progress=False,
+    )
+    other = utils.CharTokenizer(TOKENIZER.chars[:-1])
+    with pytest.raises(ValueError, match="vocabulary differs"):
+        utils.train(
+            tiny_model(), tiny_batches(), CFG, tokenizer=other, checkpoint_path=path, progress=False
+        )
+    longer = utils.TrainConfig(**{**CFG.__dict__, "max_steps": 99})
+    with pytest.raises(ValueError, match="training config"):
+        utils.train(
+            tiny_model(),
+            tiny_batches(),
+            longer,
+            tokenizer=TOKENIZER,
+            checkpoint_path=path,
+            progress=False,
+        )
