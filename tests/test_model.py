@@ -63,3 +63,17 @@ def test_flops_per_token_matches_a_hand_count():
     per_layer = 2 * (3 * 64 + 64 + 2 * 8 * 16) + 4 * 4 * 8
     assert utils.flops_per_token(config, with_backward=False) == per_layer + 2 * 8 * 10
     assert utils.flops_per_token(config) == 3 * (per_layer + 160)
+
+
+@pytest.mark.parametrize("n", [17, 18, 40, 33])
+def test_evaluate_text_grades_every_character_once(n):
+    model = tiny_model(block_size=16).eval()
+    data = torch.randint(model.config.vocab_size, (n,))
+    total = 0.0
+    for start in range(0, n - 1, 16):  # reference: one window at a time
+        x, y = data[start : start + 16], data[start + 1 : start + 17]
+        logits, _ = model(x[: len(y)][None])
+        total += F.cross_entropy(logits[0], y, reduction="sum").item()
+    assert utils.evaluate_text(model, data, batch_size=2) == pytest.approx(
+        total / (n - 1), rel=1e-5
+    )
