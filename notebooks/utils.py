@@ -7,6 +7,7 @@ Q&A, stats and plots.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -113,7 +114,8 @@ def load_alice(
         path = Path(local).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"${BOOK_ENV} points at {path}, which is not a file.")
-        return path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
+        return strip_gutenberg(text) if _START.search(text) else text
     if cache.is_file():
         return cache.read_text(encoding="utf-8")
     errors = []
@@ -510,6 +512,8 @@ def train(
     checkpoint_path: Path | None = None,
     resume: bool = True,
     stop_at: int | None = None,
+    time_budget: float | None = None,
+    origin: str = "",
     progress: bool = True,
     device: torch.device | None = None,
 ) -> dict[str, list]:
@@ -518,7 +522,10 @@ def train(
     Warm-up + cosine LR, gradient clipping, loss estimates every ``cfg.eval_interval`` steps,
     mixed precision on CUDA. With ``checkpoint_path``, state is saved atomically at each
     estimate, at the end and on Ctrl-C; with ``resume``, a matching checkpoint there is
-    continued exactly. ``stop_at`` ends the run early (at that step) without changing the plan.
+    continued exactly. ``stop_at`` (a step) or ``time_budget`` (training seconds) end the run
+    early without changing the plan. ``origin`` names the starting weights (e.g. the base
+    model of a fine-tune) so a checkpoint of another start is never resumed by mistake.
+    ``history["seconds"]`` counts training time only, not loss estimates and checkpoint writes.
     """
     device = device or next(model.parameters()).device
     model.to(device).train()
@@ -530,26 +537,42 @@ def train(
     step, history = 0, new_history()
     if checkpoint_path is not None and resume and Path(checkpoint_path).exists():
         state = load_checkpoint(checkpoint_path, device)
-        check_resumable(state, model, tokenizer, cfg)
+        check_resumable(state, model, tokenizer, cfg, origin)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"]) if state["scaler"] else None
+        if state["scaler"]:
+            scaler.load_state_dict(state["scaler"])
         batch_rng.set_state(state["rng"]["batch"])
         torch.set_rng_state(state["rng"]["torch"])
         step, history = state["step"], state["history"]
     last = min(cfg.max_steps, stop_at if stop_at is not None else cfg.max_steps)
+    trained = history["seconds"][-1] if history["seconds"] else 0.0  # seconds before this call
 
     def save() -> None:
         if checkpoint_path is not None:
             save_checkpoint(
                 checkpoint_path, model, tokenizer, optimizer=optimizer, train_config=cfg,
                 step=step, history=history, batch_rng=batch_rng, scaler=scaler,
+                extra={"origin": origin},
             )  # fmt: skip
 
+    def evaluate_and_save() -> None:
+        losses = estimate_loss(model, get_batch, eval_splits, cfg.eval_iters, device)
+        history["step"].append(step)
+        history["lr"].append(lr_at(step - 1, cfg))
+        history["seconds"].append(trained)
+        for split, value in losses.items():
+            history["losses"].setdefault(split, []).append(value)
+        summary = " ".join(f"{split} {value:.4f}" for split, value in losses.items())
+        bar.set_postfix_str(summary)
+        if progress:
+            bar.write(f"step {step:>6}: {summary}  ({trained:.0f} s)")
+        save()
+
     bar = make_progress_bar(total=cfg.max_steps, initial=step, disable=not progress)
-    start = time.perf_counter() - (history["seconds"][-1] if history["seconds"] else 0.0)
+    tick = time.perf_counter()
     try:
-        while step < last:
+        while step < last and (time_budget is None or trained < time_budget):
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, cfg)
             x, y = get_batch("train", batch_rng)
@@ -570,25 +593,18 @@ def train(
             step += 1
             history["train_step_loss"].append(loss.item())
             bar.update(1)
+            now = time.perf_counter()
+            trained, tick = trained + now - tick, now
             if step % cfg.eval_interval == 0 or step == cfg.max_steps:
-                losses = estimate_loss(model, get_batch, eval_splits, cfg.eval_iters, device)
-                history["step"].append(step)
-                history["lr"].append(lr_at(step - 1, cfg))
-                history["seconds"].append(time.perf_counter() - start)
-                for split, value in losses.items():
-                    history["losses"].setdefault(split, []).append(value)
-                summary = " ".join(f"{split} {value:.4f}" for split, value in losses.items())
-                bar.set_postfix_str(summary)
-                if progress:
-                    bar.write(f"step {step:>6}: {summary}  ({history['seconds'][-1]:.0f} s)")
-                save()
+                evaluate_and_save()
+                tick = time.perf_counter()
     except KeyboardInterrupt:
         save()
         bar.close()
         raise
-    bar.close()
     if step != (history["step"][-1] if history["step"] else 0):
-        save()  # stopped early between two estimates
+        evaluate_and_save()  # stopped early between two estimates
+    bar.close()
     return history
 
 
@@ -661,10 +677,12 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
 
 
 def check_resumable(
-    state: dict[str, Any], model: GPT, tokenizer: CharTokenizer, cfg: TrainConfig
+    state: dict[str, Any], model: GPT, tokenizer: CharTokenizer, cfg: TrainConfig, origin: str = ""
 ) -> None:
-    """Refuse to resume from a checkpoint of another model, vocabulary or training plan."""
+    """Refuse to resume from a checkpoint of another model, vocabulary, plan or start."""
     problems = []
+    if state["extra"].get("origin", "") != origin:
+        problems.append(f"it started from {state['extra'].get('origin')!r}, not {origin!r}")
     if state["model_config"] != asdict(model.config):
         problems.append(f"model config {state['model_config']} != {asdict(model.config)}")
     if CharTokenizer.from_dict(state["tokenizer"]) != tokenizer:
@@ -954,10 +972,10 @@ def evaluate_qa(
 class Corpus:
     """The book, its split, the Q&A records and the one tokenizer built from both."""
 
-    book: str
-    train_text: str
-    val_text: str
-    qa: list[dict[str, Any]]
+    book: str = field(repr=False)
+    train_text: str = field(repr=False)
+    val_text: str = field(repr=False)
+    qa: list[dict[str, Any]] = field(repr=False)
     tokenizer: CharTokenizer
     splits: dict[str, torch.Tensor] = field(repr=False)
 
@@ -1047,6 +1065,15 @@ def qa_split(records: Sequence[dict[str, Any]], split: str) -> list[dict[str, An
     return [r for r in records if r["split"] == split]
 
 
+def weights_fingerprint(model: nn.Module) -> str:
+    """A short hash of a model's weights: tells which base model a fine-tune started from."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def finetune(
     base: GPT,
     corpus: Corpus,
@@ -1056,7 +1083,17 @@ def finetune(
     book_fraction: float = FINETUNE_BOOK_FRACTION,
     progress: bool = True,
 ) -> tuple[GPT, dict[str, list]]:
-    """Fine-tune a copy of ``base`` on the train Q&A split (never the held-out ones)."""
+    """Fine-tune a copy of ``base`` on the train Q&A split (never the held-out ones).
+
+    A checkpoint at ``checkpoint_path`` is resumed only if it started from these same base
+    weights; one from another base model is replaced.
+    """
+    origin = f"base {weights_fingerprint(base)}"
+    resume = checkpoint_path is not None and Path(checkpoint_path).exists()
+    if resume and load_checkpoint(checkpoint_path)["extra"].get("origin") != origin:
+        resume = False
+        if progress:
+            print(f"{checkpoint_path} was fine-tuned from another base model: starting over.")
     model = GPT(base.config).to(next(base.parameters()).device)
     model.load_state_dict(base.state_dict())
     rows = encode_qa(
@@ -1067,7 +1104,7 @@ def finetune(
     )
     history = train(
         model, get_batch, cfg, tokenizer=corpus.tokenizer, eval_splits=("qa", "val"),
-        checkpoint_path=checkpoint_path, resume=checkpoint_path is not None, progress=progress,
+        checkpoint_path=checkpoint_path, resume=resume, origin=origin, progress=progress,
     )  # fmt: skip
     return model.eval(), history
 

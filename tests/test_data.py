@@ -74,6 +74,8 @@ def test_environment_variable_points_at_a_local_copy(tmp_path, monkeypatch):
     copy.write_text("a local copy", encoding="utf-8")
     monkeypatch.setenv(utils.BOOK_ENV, str(copy))
     assert utils.load_alice(tmp_path / "unused.txt", fetch=pytest.fail) == "a local copy"
+    copy.write_text(WRAPPED, encoding="utf-8")  # a raw Gutenberg download is cleaned too
+    assert utils.load_alice(tmp_path / "unused.txt", fetch=pytest.fail) == CLEAN
     monkeypatch.setenv(utils.BOOK_ENV, str(tmp_path / "missing.txt"))
     with pytest.raises(FileNotFoundError, match=r"missing\.txt"):
         utils.load_alice(tmp_path / "unused.txt", fetch=pytest.fail)

@@ -53,7 +53,9 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
     )
 
     assert h2["train_step_loss"] == h1["train_step_loss"]
-    assert h2["losses"] == h1["losses"]
+    assert h2["step"] == [5, 6, 10, 12]  # the early stop at step 6 adds one estimate
+    kept = [h2["step"].index(step) for step in h1["step"]]
+    assert [h2["losses"]["val"][i] for i in kept] == h1["losses"]["val"]
     for a, b in zip(straight.state_dict().values(), second.state_dict().values(), strict=True):
         assert torch.equal(a, b)
 
@@ -162,3 +164,27 @@ def test_resume_refuses_another_vocabulary_or_plan(tmp_path):
             checkpoint_path=path,
             progress=False,
         )
+
+
+def test_time_budget_stops_early_and_records_a_final_estimate():
+    cfg = utils.TrainConfig(**{**CFG.__dict__, "max_steps": 100_000, "eval_interval": 1000})
+    history = utils.train(
+        tiny_model(), tiny_batches(), cfg, tokenizer=TOKENIZER, time_budget=0.5, progress=False
+    )
+    assert 0 < len(history["train_step_loss"]) < cfg.max_steps
+    assert history["step"] == [len(history["train_step_loss"])]
+    assert history["seconds"][-1] >= 0.5
+
+
+def test_resume_refuses_a_checkpoint_that_started_from_other_weights(tmp_path):
+    path = tmp_path / "finetune.pt"
+    run = dict(tokenizer=TOKENIZER, checkpoint_path=path, progress=False)
+    utils.train(tiny_model(), tiny_batches(), CFG, origin="base aaaa", stop_at=3, **run)
+    with pytest.raises(ValueError, match="started from 'base aaaa'"):
+        utils.train(tiny_model(), tiny_batches(), CFG, origin="base bbbb", **run)
+    assert utils.weights_fingerprint(tiny_model(seed=0)) == utils.weights_fingerprint(
+        tiny_model(seed=0)
+    )
+    assert utils.weights_fingerprint(tiny_model(seed=0)) != utils.weights_fingerprint(
+        tiny_model(seed=1)
+    )

@@ -1,0 +1,583 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: -all
+#     notebook_metadata_filter: kernelspec,jupytext,colab,accelerator
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+# ---
+
+# %% [markdown]
+# # Lesson 1 — Setup and data
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/01_setup.ipynb)
+#
+# **What you will learn:** how to check your environment, where the book comes from, how a
+# character tokenizer turns text into numbers, why we split the book by position, and what a
+# training batch looks like.
+#
+# **Reads:** `data/alice.txt` (downloaded from Project Gutenberg on first use) and
+# `data/alice_qa.jsonl`. **Writes:** only the cached book `data/alice.txt`, if it is missing.
+# **Runtime:** a few seconds on a CPU.
+
+# %% [markdown]
+# ## 0. Setup
+# The same first cell opens every lesson. It makes the shared helper module `utils.py` importable
+# wherever this runs: Jupyter, `pytest --nbval`, Colab (it clones the repository first; Colab
+# already has torch, matplotlib and tqdm, so nothing is installed), or
+# `python py_percent/NN_name.py`.
+
+# %%
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_URL = "https://github.com/your-username/GPT-0.5M"
+if "google.colab" in sys.modules and not Path("utils.py").exists():
+    if not Path("/content/GPT-0.5M").exists():
+        subprocess.run(["git", "clone", "--depth=1", REPO_URL, "/content/GPT-0.5M"], check=True)
+    os.chdir("/content/GPT-0.5M/notebooks")
+for folder in (Path.cwd(), Path.cwd() / "notebooks", Path.cwd().parent / "notebooks"):
+    if (folder / "utils.py").exists():
+        sys.path.insert(0, str(folder))
+        break
+import utils
+
+device = utils.pick_device()
+print(f"device: {device} | quick mode: {utils.QUICK}")
+
+# %% [markdown]
+# ## 1. Check the environment
+#
+# Before we train anything, it pays to know what we are running on:
+#
+# - **Python and PyTorch versions**: the lessons need PyTorch 2.1 or newer.
+# - **Device**: `utils.pick_device()` picks a CUDA GPU if there is one, then Apple's MPS, else the
+#   CPU. Everything in this series also runs on a plain CPU, just slower.
+# - **Colab or not**: Colab clones the repository for you (see the cell above).
+# - **CPU threads**: on a CPU, PyTorch spreads each matrix multiplication over this many threads.
+
+# %%
+import platform
+
+import matplotlib
+import torch
+
+in_colab = "google.colab" in sys.modules
+gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
+print(f"Python      {platform.python_version()}")
+print(f"PyTorch     {torch.__version__}")
+print(f"matplotlib  {matplotlib.__version__}")
+print(f"device      {device}{gpu}")
+print(f"Colab       {'yes' if in_colab else 'no'}")
+print(f"CPU threads {torch.get_num_threads()} used by PyTorch, {os.cpu_count()} logical cores")
+
+# %% [markdown]
+# The version check below fails loudly instead of letting a very old PyTorch break later with a
+# strange error.
+
+# %%
+major, minor = (int(part) for part in torch.__version__.split(".")[:2])
+assert (major, minor) >= (2, 1), f"PyTorch {torch.__version__} is too old: install torch>=2.1"
+
+# %% [markdown]
+# ## 2. Get the book
+#
+# We train on *Alice's Adventures in Wonderland* by Lewis Carroll (Project Gutenberg eBook #11,
+# public domain). `utils.load_alice()` finds it in this order:
+#
+# 1. **`$GPT05M_BOOK`**: if this environment variable names a file, that file is the book
+#    (useful on a machine without internet).
+# 2. **The cache `data/alice.txt`**: written by the first successful download.
+# 3. **A download from Project Gutenberg**: the raw file is wrapped in a licence header and
+#    footer; the wrapper is stripped, then the clean text is saved to the cache.
+# 4. **A clear error** that says where to put a copy by hand, if all of the above fail.
+#
+# This cell tells you which of these the next call will use.
+
+# %%
+if os.environ.get(utils.BOOK_ENV):
+    print(f"the book comes from ${utils.BOOK_ENV} = {os.environ[utils.BOOK_ENV]}")
+elif utils.BOOK_CACHE.is_file():
+    print(f"the book comes from the cache: {utils.BOOK_CACHE.relative_to(utils.REPO_ROOT)}")
+else:
+    print(f"the book will be downloaded from {utils.GUTENBERG_URLS[0]}")
+
+# %% [markdown]
+# Now load it. The result is one Python string.
+
+# %%
+book = utils.load_alice()
+print(type(book).__name__)
+
+# %% [markdown]
+# ### 2.1 The Gutenberg wrapper
+#
+# A fresh download starts with a licence header and ends with a licence footer. The book itself
+# sits between two marker lines, `*** START OF THE PROJECT GUTENBERG EBOOK ... ***` and
+# `*** END OF THE PROJECT GUTENBERG EBOOK ... ***`. We don't want the model to learn licence text,
+# so `utils.strip_gutenberg` keeps only what lies between the markers. Here it is on a tiny
+# made-up file (with the Windows line endings `\r\n` and the byte-order mark `\ufeff` that real
+# downloads carry):
+
+# %%
+wrapped = (
+    "\ufeffThe Project Gutenberg eBook of A Tiny Book\r\n"
+    "This eBook is for the use of anyone anywhere...\r\n"
+    "*** START OF THE PROJECT GUTENBERG EBOOK A TINY BOOK ***\r\n"
+    "\r\n"
+    "Once upon a time there was a White Rabbit.\r\n"
+    "The End.\r\n"
+    "\r\n"
+    "*** END OF THE PROJECT GUTENBERG EBOOK A TINY BOOK ***\r\n"
+    "Updated editions will replace the previous one...\r\n"
+)
+stripped = utils.strip_gutenberg(wrapped)
+print(repr(stripped))
+assert stripped == "Once upon a time there was a White Rabbit.\nThe End."
+
+# %% [markdown]
+# A file without the markers is not silently accepted: it is probably an error page or a cut
+# download, so `strip_gutenberg` raises a `ValueError` that says what to do.
+
+# %%
+try:
+    utils.strip_gutenberg("<html>Service temporarily unavailable</html>")
+except ValueError as error:
+    print(f"ValueError: {error}")
+else:
+    raise AssertionError("a text without markers must raise ValueError")
+
+# %% [markdown]
+# ### 2.2 The download path, without the internet
+#
+# `load_alice` takes the cache path, the URLs and the function that fetches a URL as arguments,
+# so we can watch steps 3 and 4 happen with a fake "download" in a temporary folder:
+#
+# - a fetch that returns our tiny wrapped file: the text is stripped **and cached**;
+# - a fetch that fails (as with no internet): a `FileNotFoundError` that explains what to do.
+#
+# (We hide `$GPT05M_BOOK` for the duration of the cell, because step 1 would win otherwise.)
+
+# %%
+import tempfile
+
+saved_book_env = os.environ.pop(utils.BOOK_ENV, None)
+try:
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Path(tmp) / "alice.txt"
+        text = utils.load_alice(cache=cache, urls=["https://example.org/tiny.txt"],
+                                fetch=lambda url: wrapped)  # fmt: skip
+        print(f"downloaded: {text!r}")
+        print(f"cached:     {cache.read_text(encoding='utf-8')!r}")
+        assert text == stripped and cache.read_text(encoding="utf-8") == stripped
+
+        def no_internet(url: str) -> str:
+            raise OSError("no internet (simulated)")
+
+        try:
+            utils.load_alice(cache=Path(tmp) / "missing.txt", urls=["https://example.org/tiny.txt"],
+                             fetch=no_internet)  # fmt: skip
+        except FileNotFoundError as error:
+            print(f"\nFileNotFoundError: {error}")
+finally:
+    if saved_book_env is not None:
+        os.environ[utils.BOOK_ENV] = saved_book_env
+
+# %% [markdown]
+# ## 3. Look at the text
+#
+# A character-level model sees the book as one long sequence of characters. How long is it?
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"{len(book):,} characters")
+
+# %% [markdown]
+# The first lines are the title page and the table of contents:
+
+# %%
+print("\n".join(book.splitlines()[:18]))
+
+# %% [markdown]
+# And this is where the story itself begins:
+
+# %%
+story_start = book.index("\nCHAPTER I.\n")
+first_paragraph_end = book.index("\n\n", book.index("Alice was beginning", story_start))
+print(book[story_start:first_paragraph_end].strip())
+
+# %% [markdown]
+# How many **different** characters occur? Capital letters double the alphabet, so we count
+# before and after lower-casing. Like the original GPT-0.5M notebook, we lower-case everything:
+# a small model then doesn't have to learn that `A` and `a` are almost the same thing.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"distinct characters:                    {len(set(book))}")
+print(f"distinct characters after lower-casing: {len(set(book.lower()))}")
+
+# %% [markdown]
+# ### 3.1 Which characters are common?
+#
+# A bar plot of the most frequent characters (lower-cased). Space and newline are invisible, so
+# we draw them as `␣` and `↵`. Note the curly quotes `“ ” ’`: this edition of the book uses them
+# instead of the straight `"` and `'` you type on a keyboard. We will meet them again. The
+# underscore `_` is how Project Gutenberg marks italics: `_very_` means *very*.
+
+# %%
+from collections import Counter
+
+import matplotlib.pyplot as plt
+
+
+def show_char(ch: str) -> str:
+    """A visible label for a character (space and newline are otherwise blank)."""
+    return {" ": "␣", "\n": "↵", "\t": "⇥"}.get(ch, ch)
+
+
+counts = Counter(book.lower())
+top = counts.most_common(40)
+fig, ax = plt.subplots(figsize=(7, 3.5))
+ax.bar(range(len(top)), [n / len(book) * 100 for _, n in top], color="tab:blue")
+ax.set_xticks(range(len(top)), [show_char(ch) for ch, _ in top], fontsize=10)
+ax.set(ylabel="% of all characters", title="The 40 most frequent characters (lower-cased)")
+ax.grid(axis="y", alpha=0.3)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The rarest characters appear only a handful of times; the model will see almost no examples of
+# them.
+
+# %%
+print("rarest:", ", ".join(f"{show_char(ch)!r}: {n}" for ch, n in counts.most_common()[-8:]))
+
+# %% [markdown]
+# ## 4. A character tokenizer
+#
+# A neural network works with numbers, not letters. A **tokenizer** maps text to a list of
+# integer ids and back. Ours is the simplest there is: **one id per character**.
+#
+# ### 4.1 Step by step
+#
+# 1. The vocabulary: every distinct character, sorted (so the order never depends on chance).
+# 2. Two lookup tables: `stoi` (string → id) and `itos` (id → string).
+
+# %%
+chars = sorted(set(book.lower()))
+stoi = {ch: i for i, ch in enumerate(chars)}  # character -> id
+itos = {i: ch for ch, i in stoi.items()}  # id -> character
+print(f"{len(chars)} characters: {''.join(chars)!r}")
+
+# %% [markdown]
+# 3. `encode` lower-cases and looks up each character; `decode` does the reverse.
+
+
+# %%
+def encode(text: str) -> list[int]:
+    return [stoi[ch] for ch in text.lower()]
+
+
+def decode(ids: list[int]) -> str:
+    return "".join(itos[i] for i in ids)
+
+
+ids = encode("Alice")
+print(ids, "->", repr(decode(ids)))
+
+# %% [markdown]
+# ### 4.2 One vocabulary for the book *and* the Q&A data
+#
+# In lesson 5 we fine-tune the model on handcrafted questions and answers about the book,
+# stored in `data/alice_qa.jsonl`. Each record is one JSON object:
+
+# %%
+qa = utils.load_qa()
+print(f"{len(qa)} records; the first one:")
+print(qa[0])
+
+# %% [markdown]
+# The fine-tuning text also uses three tags that never occur in the book: `<q>` starts a
+# question, `<a>` starts the answer, `<end>` ends it. So the tokenizer we use everywhere,
+# `utils.build_tokenizer(book, qa)`, builds **one** vocabulary from the book, the Q&A records and
+# the tags. Let's build the same thing by hand and check that it matches.
+
+# %%
+tags = utils.QUESTION_TAG + utils.ANSWER_TAG + utils.END_TAG
+qa_text = "".join(record["question"] + record["answer"] for record in qa)
+all_chars = sorted(set(book.lower()) | set(qa_text.lower()) | set(tags) | {"\n"})
+
+tokenizer = utils.build_tokenizer(book, qa)
+print(tokenizer)
+print("added by the Q&A file and the tags:", sorted(set(all_chars) - set(chars)))
+assert tokenizer.chars == all_chars
+assert tokenizer.stoi == {ch: i for i, ch in enumerate(all_chars)}
+
+# %% [markdown]
+# Why insist on **one** vocabulary? The original GPT-0.5M notebook built two: one from the book
+# for pretraining and another from the Q&A text for fine-tuning. An id is just a position in a
+# sorted list, so when the lists differ, **the same character gets a different id**. The
+# fine-tuned model then reads every letter as some other letter it learned during pretraining.
+# See for yourself with a vocabulary built from the Q&A text alone:
+
+# %%
+qa_only = sorted(set(qa_text.lower()) | set(tags) | {"\n"})
+print("char  book-only id  Q&A-only id  shared id")
+for ch in "a?z":
+    print(f"{ch!r:>4}  {chars.index(ch):>12}  {qa_only.index(ch):>11}  {tokenizer.stoi[ch]:>9}")
+
+# %% [markdown]
+# The vocabulary is also saved inside every checkpoint (lesson 3), so a model is always loaded
+# together with the exact table it was trained with. Its size is the number of rows of the
+# model's embedding table:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"vocabulary size: {tokenizer.vocab_size}")
+
+# %% [markdown]
+# ### 4.3 The round trip
+#
+# `decode(encode(text))` must give back the (lower-cased) text, for the whole book. Our
+# hand-made tokenizer from 4.1 must agree with `utils` too. Its ids differ (its table lacks the
+# tag characters), so we compare the decoded text.
+
+# %%
+book_ids = tokenizer.encode(book)
+assert tokenizer.decode(book_ids) == book.lower()
+assert decode(encode(book)) == tokenizer.decode(book_ids)
+print(f"round trip OK for all {len(book_ids):,} characters")
+print(book_ids[:20], "->", repr(tokenizer.decode(book_ids[:20])))
+
+# %% [markdown]
+# ### 4.4 Unknown characters fail loudly
+#
+# What if you type a character that is not in the vocabulary, say `&`, a digit, or a straight
+# apostrophe `'` (the book only has the curly `’`)? `encode` raises a `ValueError` that **names**
+# the unknown characters, so you can fix your input:
+
+# %%
+try:
+    tokenizer.encode("Alice's cat & 7 dwarves")
+except ValueError as error:
+    print(f"ValueError: {error}")
+else:
+    raise AssertionError("unknown characters must raise ValueError")
+
+# %% [markdown]
+# The original notebook instead mapped every unknown character to id 0 without a word. Id 0 is
+# the first character of the sorted vocabulary, which here is the newline. So the model quietly
+# received a different text than you typed:
+
+# %%
+prompt = "alice & the 7 dwarves"
+silent_ids = [tokenizer.stoi.get(ch, 0) for ch in prompt]  # the old behaviour
+print(f"id 0 is {tokenizer.decode([0])!r}")
+print(f"you typed:        {prompt!r}")
+print(f"the model got:    {tokenizer.decode(silent_ids)!r}")
+
+# %% [markdown]
+# ## 5. Train and validation split
+#
+# We hold back part of the book to measure how well the model does on text it never trained on.
+# `utils.split_text` cuts **by position**: the first 90% is the training text, the last 10% the
+# validation text.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+train_text, val_text = utils.split_text(book, val_fraction=0.1)
+print(f"train: {len(train_text):,} characters")
+print(f"val:   {len(val_text):,} characters")
+
+# %% [markdown]
+# Why not pick random windows of text and put some of them in the validation set? Because
+# **neighbouring windows overlap**. A window starting at character 1000 and one starting at 1001
+# share all but one character:
+
+# %%
+window = 128
+first, second = book[1000 : 1000 + window], book[1001 : 1001 + window]
+shared = sum(1 for i in range(window - 1) if first[i + 1] == second[i])
+print(f"windows at 1000 and 1001 share {shared} of {window} characters")
+
+# %% [markdown]
+# - If one window were in training and the other in validation, the model would have seen the
+#   validation text already: the validation loss would look better than it really is (a *leak*).
+# - A cut by position has exactly one seam; everything after it is unseen text.
+#
+# Here is the seam: the end of the training text and the start of the validation text.
+
+# %%
+print("...", train_text[-120:], "⟂", val_text[:120], "...", sep="")
+
+# %% [markdown]
+# ## 6. `load_corpus`: all of the above in one line
+#
+# Every later lesson starts with `corpus = utils.load_corpus()`. It does exactly what we did by
+# hand: load the book and the Q&A file, build the one tokenizer, split the book, and encode both
+# parts as tensors of ids.
+
+# %%
+corpus = utils.load_corpus()
+assert corpus.book == book and corpus.qa == qa and corpus.tokenizer == tokenizer
+assert (corpus.train_text, corpus.val_text) == (train_text, val_text)
+for split, ids in corpus.splits.items():
+    print(f"{split:5}: {tuple(ids.shape)} {ids.dtype}")
+
+# %% [markdown]
+# ## 7. What is a batch?
+#
+# A GPT learns one thing: **predict the next character**. A training example is a window of
+# `T` characters `x`, and the target `y` is the same window **shifted one character to the
+# right**: `y[t]` is the character that follows `x[t]`. We cut `B` such windows at random
+# places, which gives two tensors of shape `(B, T)`.
+#
+# `utils.random_windows` does this. Here is a tiny batch (B = 4 windows of T = 24 characters).
+# The generator is seeded, so you get the same windows every time.
+
+# %%
+generator = torch.Generator().manual_seed(0)
+x, y = utils.random_windows(corpus.splits["train"], block_size=24, batch_size=4,
+                            generator=generator)  # fmt: skip
+print(f"x: {tuple(x.shape)}  y: {tuple(y.shape)}")  # (B, T) each
+print(x[0])
+print(y[0])
+
+# %% [markdown]
+# The same batch decoded as text, inputs on the left and targets on the right:
+
+# %%
+print(f"{'x (input)':28} {'y (target)'}")
+for row in range(len(x)):
+    print(f"{tokenizer.decode(x[row])!r:28} {tokenizer.decode(y[row])!r}")
+assert torch.equal(x[:, 1:], y[:, :-1])  # y is x shifted left by one
+
+# %% [markdown]
+# One window holds `T` examples at once. At position `t` the model sees `x[0..t]` and must
+# predict `y[t]`. (In lesson 2 the *causal mask* makes sure position `t` cannot peek at later
+# characters.)
+
+# %%
+for t in range(8):
+    context = tokenizer.decode(x[0, : t + 1])
+    print(f"{context!r:>12} -> {tokenizer.decode(y[0, t : t + 1])!r}")
+
+# %% [markdown]
+# The same picture as a grid: the top row is `x`, the bottom row is `y`. Every arrow shows that
+# the target at position `t` is the input at position `t + 1`.
+
+# %%
+row_x = [show_char(ch) for ch in tokenizer.decode(x[0])]
+row_y = [show_char(ch) for ch in tokenizer.decode(y[0])]
+T = len(row_x)
+fig, ax = plt.subplots(figsize=(7, 1.8))
+for t in range(T):
+    for level, (ch, colour) in enumerate([(row_y[t], "#fde0c5"), (row_x[t], "#c6dbef")]):
+        ax.add_patch(plt.Rectangle((t, level * 1.6), 0.9, 0.9, color=colour))
+        ax.text(t + 0.45, level * 1.6 + 0.45, ch, ha="center", va="center", fontsize=9)
+    if t > 0:
+        ax.annotate("", xy=(t - 0.55, 0.95), xytext=(t + 0.45, 1.55),
+                    arrowprops={"arrowstyle": "->", "color": "gray", "lw": 0.7})  # fmt: skip
+ax.text(-0.3, 2.05, "x", ha="right", va="center", fontsize=11, weight="bold")
+ax.text(-0.3, 0.45, "y", ha="right", va="center", fontsize=11, weight="bold")
+ax.set(xlim=(-1, T), ylim=(-0.2, 2.7), title="y is x shifted by one character")
+ax.axis("off")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ### 7.1 The batches of lesson 3
+#
+# Training uses `utils.book_batches`: it wraps `random_windows` into a function
+# `get_batch(split, generator)` over the encoded train and validation text, with the model's
+# context length (the *block size*) and the batch size of the training recipe.
+
+# %%
+block_size = utils.GPTConfig().block_size  # the longest context the model sees
+batch_size = utils.TrainConfig().batch_size  # windows per training step
+get_batch = utils.book_batches(corpus.splits, block_size, batch_size)
+x, y = get_batch("train", torch.Generator().manual_seed(0))
+print(f"x: {tuple(x.shape)}  y: {tuple(y.shape)}  dtype: {x.dtype}")  # (B, T)
+print(f"characters per batch: {x.numel():,}")
+assert x.shape == (batch_size, block_size) and torch.equal(x[:, 1:], y[:, :-1])
+
+# %% [markdown]
+# ## Summary
+#
+# - `utils.pick_device()` picks CUDA, then MPS, then the CPU; every lesson runs on a CPU.
+# - `utils.load_alice()` reads `$GPT05M_BOOK`, else the cache `data/alice.txt`, else downloads
+#   the book and strips the Gutenberg wrapper, else fails with a message that says what to do.
+# - The tokenizer maps each (lower-cased) character to an id. There is **one** vocabulary, built
+#   from the book, the Q&A file and the Q&A tags, so pretraining and fine-tuning agree on every id.
+# - Unknown characters raise a `ValueError` that names them; nothing is silently mapped to id 0.
+# - The book is split by position (90% train, 10% validation), so no validation text leaks into
+#   training through overlapping windows.
+# - A batch is `B` random windows `x` of `T` characters and the same windows shifted by one, `y`:
+#   `B × T` next-character predictions at once.
+#
+# ## Exercises
+#
+# 1. **Keep the capitals.** Build a case-sensitive tokenizer with
+#    `utils.CharTokenizer.from_texts([...], lowercase=False)` from the same texts. How big is its
+#    vocabulary? What would the model gain and lose?
+# 2. **Where does validation begin?** Find the last chapter heading (`CHAPTER ...`) before the
+#    split point. Which chapters does the model never see in training? How does that change with
+#    `val_fraction=0.2`?
+# 3. **Count the training examples.** How many different windows of 128 characters can
+#    `random_windows` cut from the training split, and how many next-character predictions does
+#    each window hold?
+#
+# ## Solutions
+
+# %% [markdown]
+# <details><summary>Solution 1</summary>
+#
+# ```python
+# texts = [book, tags + "\n"] + [r["question"] + r["answer"] for r in qa]
+# cased = utils.CharTokenizer.from_texts(texts, lowercase=False)
+# print(cased.vocab_size, "vs", tokenizer.vocab_size)
+# print(sorted(set(cased.chars) - set(tokenizer.chars)))  # the capitals
+# ```
+#
+# The vocabulary grows by the capital letters. The model could then write "Alice" and "CHAPTER"
+# correctly, but it would have to learn each capital from far fewer examples, and `A`/`a` would
+# start as unrelated ids. For a 0.5M-parameter model trained on one book, lower-casing is a
+# cheap way to make the task easier.
+#
+# </details>
+
+# %% [markdown]
+# <details><summary>Solution 2</summary>
+#
+# ```python
+# import re
+#
+# for fraction in (0.1, 0.2):
+#     cut = len(utils.split_text(book, fraction)[0])
+#     headings = [m for m in re.finditer(r"\nCHAPTER ([IVX]+)\.\n", book) if m.start() < cut]
+#     print(f"val_fraction={fraction}: validation starts inside chapter {headings[-1].group(1)}")
+# ```
+#
+# The validation text is the end of the book: the last part of one chapter and everything after
+# it. A larger fraction moves the seam earlier and leaves less text to train on.
+#
+# </details>
+
+# %% [markdown]
+# <details><summary>Solution 3</summary>
+#
+# ```python
+# n = len(corpus.splits["train"])
+# windows = n - 128  # possible start positions (the target needs one character more)
+# print(f"{windows:,} windows x 128 predictions each")
+# ```
+#
+# Windows that start one character apart overlap in 127 characters, so the number of *different*
+# next-character predictions is only about the length of the training text.
+#
+# </details>

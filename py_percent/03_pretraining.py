@@ -1,0 +1,654 @@
+# ---
+# jupyter:
+#   jupytext:
+#     notebook_metadata_filter: kernelspec,jupytext,colab,accelerator
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 3 — Pretraining
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/03_pretraining.ipynb)
+#
+# We teach the GPT from lesson 2 to predict the next character of *Alice's Adventures in
+# Wonderland*. First we build the training loop piece by piece (batch, loss, gradients, AdamW,
+# learning-rate schedule, gradient clipping, loss estimates), then we run the real thing.
+#
+# - **Reads:** the book in `data/` (downloaded by `utils.load_corpus()` if missing).
+# - **Writes:** the base checkpoint `checkpoints/full/base.pt`, which lessons 4–7 load.
+# - **Runtime:** the full run takes minutes on a CPU and less on a GPU; the rest is seconds.
+
+# %% [markdown]
+# ## 0. Setup
+# The same first cell opens every lesson. It makes the shared helper module `utils.py` importable
+# wherever this runs: Jupyter, `pytest --nbval`, Colab (it clones the repository first; Colab
+# already has torch, matplotlib and tqdm, so nothing is installed), or
+# `python py_percent/NN_name.py`.
+
+# %%
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_URL = "https://github.com/your-username/GPT-0.5M"
+if "google.colab" in sys.modules and not Path("utils.py").exists():
+    if not Path("/content/GPT-0.5M").exists():
+        subprocess.run(["git", "clone", "--depth=1", REPO_URL, "/content/GPT-0.5M"], check=True)
+    os.chdir("/content/GPT-0.5M/notebooks")
+for folder in (Path.cwd(), Path.cwd() / "notebooks", Path.cwd().parent / "notebooks"):
+    if (folder / "utils.py").exists():
+        sys.path.insert(0, str(folder))
+        break
+import utils
+
+device = utils.pick_device()
+print(f"device: {device} | quick mode: {utils.QUICK}")
+
+# %% [markdown]
+# The other imports of this lesson.
+
+# %%
+import dataclasses
+import inspect
+import math
+import re
+
+import matplotlib.pyplot as plt
+import torch
+
+# %% [markdown]
+# ## 1. The data and a fresh model
+#
+# `utils.load_corpus()` does everything lesson 1 showed: it loads the book, builds the
+# character vocabulary, and encodes the first 90% of the book as the training split and the
+# last 10% as the validation split.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+corpus = utils.load_corpus()
+tokenizer = corpus.tokenizer
+print(f"vocabulary: {tokenizer.vocab_size} characters")
+print(f"train split: {len(corpus.splits['train']):,} characters")
+print(f"val split:   {len(corpus.splits['val']):,} characters")
+
+# %% [markdown]
+# A fresh GPT-0.5M, exactly as lesson 2 built it. The seed fixes the random initial weights,
+# so every run of this lesson starts from the same model.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+cfg = utils.PRETRAIN  # the pretraining recipe; we look at all its fields in section 8
+torch.manual_seed(cfg.seed)
+model = utils.build_model(tokenizer).to(device)
+print(f"parameters: {model.num_parameters():,}")
+
+# %% [markdown]
+# ## 2. One training step, by hand
+#
+# A training step has four parts:
+#
+# 1. **Batch:** cut random windows of text (inputs `x`) and the same windows shifted by one
+#    character (targets `y`).
+# 2. **Forward:** the model predicts a distribution over the next character at every position;
+#    the loss is the cross-entropy between those predictions and `y`.
+# 3. **Backward:** `loss.backward()` computes the gradient of the loss for every weight.
+# 4. **Update:** the optimizer nudges every weight against its gradient.
+#
+# ### 2.1 A batch
+#
+# `utils.book_batches` returns a function `get_batch(split, generator)`. The generator is a
+# private random-number source, so the batches do not depend on anything else that uses
+# randomness (such as dropout).
+
+# %%
+block_size = model.config.block_size  # 128 characters of context
+get_batch = utils.book_batches(corpus.splits, block_size, cfg.batch_size)
+batch_rng = torch.Generator().manual_seed(cfg.seed)
+
+x, y = get_batch("train", batch_rng)  # (B, T), (B, T)
+print("x:", tuple(x.shape), x.dtype, "| y:", tuple(y.shape))
+print("x[0] as text:", repr(tokenizer.decode(x[0, :50])))
+print("y[0] as text:", repr(tokenizer.decode(y[0, :50])))
+assert torch.equal(x[:, 1:], y[:, :-1])  # y is x shifted left by one character
+
+# %% [markdown]
+# Each row holds `block_size` training examples at once: from position `t`, the model
+# must predict `y[t]` having seen `x[0..t]`. So one batch grades
+# `batch_size × block_size` predictions.
+
+# %% [markdown]
+# ### 2.2 Forward: the loss
+#
+# The model returns logits of shape `(B, T, vocab)` and the mean cross-entropy over all
+# `B × T` positions. An untrained model spreads its probability evenly over the vocabulary,
+# so its loss should be close to $\ln(\text{vocab size})$ (lesson 2).
+
+# %%
+model.train()  # dropout on, as during training
+logits, loss = model(x.to(device), y.to(device))  # logits: (B, T, vocab)
+print("logits:", tuple(logits.shape))
+print(f"loss: {loss.item():.4f}   ln(vocab) = {math.log(tokenizer.vocab_size):.4f}")
+assert abs(loss.item() - math.log(tokenizer.vocab_size)) < 0.25
+
+# %% [markdown]
+# ### 2.3 Backward: the gradients
+#
+# `loss.backward()` fills `p.grad` for every parameter `p`: how much the loss would change
+# if that weight grew a little. A few of them:
+
+# %%
+model.zero_grad(set_to_none=True)
+loss.backward()
+
+for name, p in list(model.named_parameters())[:6]:
+    print(f"{name:<28} {tuple(p.shape)!s:<12} grad norm {p.grad.norm():.4f}")
+assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+# %% [markdown]
+# ## 3. The optimizer: AdamW
+#
+# Plain gradient descent moves every weight by `lr × gradient`. **Adam** keeps two running
+# averages per weight, of the gradient (`m`, momentum) and of its square (`v`), and moves the
+# weight by `lr × m / √v`. Dividing by `√v` gives every weight a step of a similar size, however
+# large or small its gradients are. **AdamW** adds *decoupled weight decay*: every step it also
+# shrinks the weight a little, `w ← w − lr × weight_decay × w`, which keeps weights small.
+#
+# `utils.make_optimizer` puts the parameters into two groups:
+
+# %%
+optimizer = utils.make_optimizer(model, cfg, device)
+
+names = {id(p): n for n, p in model.named_parameters()}
+for group in optimizer.param_groups:
+    params = group["params"]
+    print(
+        f"weight_decay={group['weight_decay']:<4} {len(params):>2} tensors, "
+        f"{sum(p.numel() for p in params):>7,} numbers, e.g. {names[id(params[0])]}, "
+        f"{names[id(params[1])]}"
+    )
+
+decay, no_decay = (g["params"] for g in optimizer.param_groups)
+assert all(p.dim() >= 2 for p in decay) and all(p.dim() < 2 for p in no_decay)
+assert len(decay) + len(no_decay) == len(list(model.parameters()))  # every tensor, once
+
+# %% [markdown]
+# Why decay only the matrices?
+#
+# - **Matrices** (linear weights, embeddings) hold almost all the parameters and do the
+#   "memorising". Pulling them towards zero is a gentle regulariser against overfitting.
+# - **Vectors** (biases, LayerNorm scales and shifts) are few and set offsets and scales.
+#   Decaying a LayerNorm scale towards 0 would just shrink the signal, not regularise it.
+# - The tied token-embedding / output matrix is one tensor, so it is listed (and decayed) once.
+#
+# Let's take one step and see how far each weight moves.
+
+# %%
+for group in optimizer.param_groups:
+    group["lr"] = cfg.lr  # the peak learning rate, to make the effect visible
+
+before = [p.detach().clone() for p in model.parameters()]
+optimizer.step()
+moved = torch.cat(
+    [(p.detach() - b).abs().flatten() for p, b in zip(model.parameters(), before, strict=True)]
+)
+print(f"learning rate:              {cfg.lr:.1e}")
+print(f"median |change| per weight: {moved.median():.1e}")
+assert 0.8 < (moved.median() / cfg.lr).item() < 1.2
+
+# %% [markdown]
+# On its **first** step, Adam moves (almost) every weight by about the learning rate, whatever
+# the size of its gradient: with only one gradient seen, `m / √v` is just ±1. A step that
+# large, in a random direction for each weight's noisy first gradient, can knock a fresh
+# model off course. That is the reason for the warm-up in the next section.
+
+# %% [markdown]
+# ## 4. The learning-rate schedule: warm-up, then cosine decay
+#
+# `utils.lr_at(step, cfg)` gives the learning rate of every step:
+#
+# - **Warm-up:** grow linearly from almost 0 to `cfg.lr` over `cfg.warmup_steps` steps, while
+#   Adam's running averages are still noisy.
+# - **Cosine decay:** then fall along half a cosine to `cfg.min_lr` at `cfg.max_steps`: big
+#   steps early to make progress, small steps late to settle into a good minimum.
+#
+# Here is the schedule of the real run (in quick mode the run is so short that it ends inside
+# the warm-up).
+
+# %%
+steps = range(cfg.max_steps)
+lrs = [utils.lr_at(s, cfg) for s in steps]
+
+fig, ax = plt.subplots(figsize=(7, 3.5))
+ax.plot(steps, lrs)
+if cfg.warmup_steps < cfg.max_steps:
+    ax.axvline(cfg.warmup_steps, color="gray", linestyle=":", label="end of warm-up")
+    ax.legend()
+ax.set(xlabel="step", ylabel="learning rate", title="utils.PRETRAIN: warm-up + cosine")
+ax.grid(alpha=0.3)
+plt.show()
+
+assert math.isclose(utils.lr_at(cfg.warmup_steps - 1, cfg), cfg.lr)  # peak at end of warm-up
+assert all(0 < lr <= cfg.lr for lr in lrs)
+if cfg.max_steps > cfg.warmup_steps:
+    assert math.isclose(utils.lr_at(cfg.max_steps, cfg), cfg.min_lr)  # floor at the end
+
+# %% [markdown]
+# ## 5. Gradient clipping
+#
+# Now and then a batch produces an unusually large gradient, and one huge step can undo a lot
+# of training. **Clipping** treats all gradients as one long vector and, if its length (the
+# *global norm*) is above `cfg.grad_clip`, scales the whole vector down to that length. The
+# direction is unchanged; only the step size is capped.
+#
+# A small helper measures the global norm:
+
+
+# %%
+def global_grad_norm(model: torch.nn.Module) -> float:
+    """Length of all gradients of ``model`` seen as one vector."""
+    grads = [p.grad.flatten() for p in model.parameters() if p.grad is not None]
+    return torch.cat(grads).norm().item()
+
+
+# %% [markdown]
+# One step's gradient, before and after `torch.nn.utils.clip_grad_norm_` (which returns the
+# norm it measured *before* clipping):
+
+# %%
+x, y = get_batch("train", batch_rng)
+_, loss = model(x.to(device), y.to(device))
+model.zero_grad(set_to_none=True)
+loss.backward()
+
+norm_before = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
+norm_after = global_grad_norm(model)
+print(f"clip at:     {cfg.grad_clip}")
+print(f"norm before: {norm_before:.4f}")
+print(f"norm after:  {norm_after:.4f}")
+assert abs(norm_after - min(norm_before, cfg.grad_clip)) < 1e-3
+
+# %% [markdown]
+# A young model has large gradients, so clipping is busy early in training; later the norm
+# usually stays under the limit and clipping does nothing. We will see the norm over a few
+# steps in section 7.
+
+# %% [markdown]
+# ## 6. Measuring progress: `utils.estimate_loss`
+#
+# The loss of one training batch is noisy: it depends on which text was drawn. To follow
+# training we average the loss over `cfg.eval_iters` batches of each split, with the model in
+# `eval()` mode (no dropout) and without gradients.
+#
+# The batches are drawn with a **fixed seed**, so every estimate, at every step of every run,
+# grades the same text. A change in the number then comes from the model, not from the draw
+# (section 10 shows how much the number would wobble otherwise).
+
+# %%
+same_1 = utils.estimate_loss(model, get_batch, ["train", "val"], cfg.eval_iters, device, seed=0)
+same_2 = utils.estimate_loss(model, get_batch, ["train", "val"], cfg.eval_iters, device, seed=0)
+print("seed 0:      ", {k: round(v, 4) for k, v in same_1.items()})
+print("seed 0 again:", {k: round(v, 4) for k, v in same_2.items()})
+assert same_1 == same_2  # same text, same model: exactly the same number
+
+# %% [markdown]
+# ## 7. A tiny training loop, by hand
+#
+# Now we put the pieces together into a loop and run a few steps on a fresh model: the four
+# parts of section 2, plus the schedule (section 4) and clipping (section 5). The plan is
+# `utils.PRETRAIN` shortened to `n_steps` steps, with a proportionally short warm-up.
+
+# %%
+n_steps = utils.by_mode(full=60, quick=5)
+demo_cfg = dataclasses.replace(
+    cfg, max_steps=n_steps, warmup_steps=max(1, n_steps // 5), eval_interval=n_steps
+)
+
+torch.manual_seed(demo_cfg.seed)
+demo = utils.build_model(tokenizer).to(device).train()
+optimizer = utils.make_optimizer(demo, demo_cfg, device)
+batch_rng = torch.Generator().manual_seed(demo_cfg.seed)  # batches
+torch.manual_seed(demo_cfg.seed)  # dropout
+
+losses, grad_norms = [], []
+for step in range(demo_cfg.max_steps):
+    for group in optimizer.param_groups:  # 1. learning rate of this step
+        group["lr"] = utils.lr_at(step, demo_cfg)
+    x, y = get_batch("train", batch_rng)  # 2. batch: (B, T), (B, T)
+    _, loss = demo(x.to(device), y.to(device))  # 3. forward
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()  # 4. backward
+    norm = torch.nn.utils.clip_grad_norm_(demo.parameters(), demo_cfg.grad_clip)  # 5. clip
+    optimizer.step()  # 6. update
+    losses.append(loss.item())
+    grad_norms.append(norm.item())
+
+print(f"loss: step 1 {losses[0]:.4f} -> step {n_steps} {losses[-1]:.4f}")
+assert sum(losses[-3:]) / 3 < losses[0]  # the loss went down
+
+# %% [markdown]
+# The loss per step, and the gradient norm the clipping saw (dotted: the clip limit).
+
+# %%
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
+ax1.plot(range(1, n_steps + 1), losses, marker=".")
+ax1.set(xlabel="step", ylabel="training loss (nats/char)", title="Loss per step")
+ax2.plot(range(1, n_steps + 1), grad_norms, marker=".", color="tab:orange")
+ax2.axhline(demo_cfg.grad_clip, color="gray", linestyle=":")
+ax2.set(xlabel="step", ylabel="global grad norm", title="Gradient norm before clipping")
+for ax in (ax1, ax2):
+    ax.grid(alpha=0.3)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# A single-step spike in the loss can happen here: this warm-up is only `n_steps / 5` steps
+# long, so the peak learning rate arrives fast. The next steps pull it back down.
+#
+# `utils.train` is this same loop plus bookkeeping: loss estimates, a progress bar,
+# checkpoints, mixed precision on a GPU. Proof: with the same seeds it produces the same
+# per-step losses. (`stop_at` ends it after a few steps without changing the plan.)
+
+# %%
+n_check = min(n_steps, utils.by_mode(full=10, quick=3))
+torch.manual_seed(demo_cfg.seed)
+twin = utils.build_model(tokenizer).to(device)
+twin_history = utils.train(
+    twin, get_batch, demo_cfg, tokenizer=tokenizer, stop_at=n_check, progress=False
+)
+
+ours, theirs = losses[:n_check], twin_history["train_step_loss"]
+print("hand loop: ", [round(v, 5) for v in ours])
+print("utils.train:", [round(v, 5) for v in theirs])
+tolerance = 5e-2 if device.type == "cuda" else 1e-4  # on a GPU utils.train uses mixed precision
+assert max(abs(a - b) for a, b in zip(ours, theirs, strict=True)) < tolerance
+
+# %% [markdown]
+# ## 8. The real run
+#
+# ### 8.1 The recipe
+#
+# `utils.PRETRAIN` is a `TrainConfig`. Each field, its value in this run and what it means
+# (the notes are read from the comments in `utils.py`):
+
+# %%
+source = inspect.getsource(utils.TrainConfig)
+notes = dict(re.findall(r"^\s+(\w+): .*?#\s*(.*)$", source, flags=re.M))
+
+print(f"{'field':<14} {'value':>8}   meaning")
+print("-" * 72)
+for f in dataclasses.fields(utils.PRETRAIN):
+    print(f"{f.name:<14} {getattr(utils.PRETRAIN, f.name)!s:>8}   {notes.get(f.name, '')}")
+
+# %% [markdown]
+# How much text is that? Every step reads `batch_size × block_size` characters. Dividing the
+# total by the length of the training split gives the number of passes over the book
+# ("epochs"; the windows are random, so some text is seen more often than other text).
+
+# %%
+chars_seen = utils.PRETRAIN.max_steps * utils.PRETRAIN.batch_size * block_size
+print(f"characters read in training: {chars_seen:,}")
+print(f"passes over the training split: {chars_seen / len(corpus.splits['train']):.1f}")
+
+# %% [markdown]
+# ### 8.2 Train
+#
+# `utils.pretrain` builds a fresh model with the recipe's seed and runs `utils.train` on the
+# book. While it runs:
+#
+# - a **progress bar** shows the step, speed and the latest loss estimates;
+# - every `eval_interval` steps it estimates the train and val loss and **saves a checkpoint**
+#   (to a temporary file, then renamed, so a crash never leaves a half-written file);
+# - if you **interrupt** it (Ctrl-C, or the stop button in Jupyter/Colab), it saves first.
+#   Re-running the cell then **resumes exactly** where it stopped: the checkpoint holds the
+#   weights, the optimizer state and the random-number states of batches and dropout.
+# - If the checkpoint is already complete, the cell just loads it and returns at once.
+
+# %%
+model, history = utils.pretrain(corpus, utils.PRETRAIN, utils.BASE_CHECKPOINT, device)
+
+# %% [markdown]
+# The measured training time (your numbers will differ: hardware, other programs running,
+# quick mode):
+
+# %%
+seconds, done = history["seconds"][-1], history["step"][-1]
+print(f"{done} steps in {seconds / 60:.1f} min on {device}")
+print(f"{done / seconds:.1f} steps/s = {done * cfg.batch_size * block_size / seconds:,.0f} chars/s")
+
+# %% [markdown]
+# ## 9. Loss curves: is it overfitting?
+#
+# Left: the loss estimates on both splits (the dotted line marks the best validation loss).
+# Right: the raw loss of every training step, noisy because every batch is different text,
+# with a moving average.
+
+# %%
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+utils.plot_losses(history, ax=ax1, title="Estimated loss (train / val)")
+
+step_losses = history["train_step_loss"]
+window = max(5, len(step_losses) // 50)
+smooth = [  # mean of the last `window` steps (fewer at the start)
+    sum(step_losses[max(0, i + 1 - window) : i + 1]) / min(i + 1, window)
+    for i in range(len(step_losses))
+]
+ax2.plot(range(1, len(step_losses) + 1), step_losses, alpha=0.3, label="per step")
+ax2.plot(range(1, len(step_losses) + 1), smooth, label=f"mean of last {window}")
+ax2.set(xlabel="step", ylabel="training loss (nats/char)", title="Loss of each training batch")
+ax2.grid(alpha=0.3)
+ax2.legend()
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# How to read the curves:
+#
+# - Both curves fall together while the model learns things that hold for the whole book:
+#   spelling, common words, punctuation.
+# - The validation text (the last chapters) is never trained on, so its loss usually sits
+#   above the training loss. A steady gap is normal.
+# - **Overfitting** begins where the validation curve stops falling and turns **up** while the
+#   training curve keeps going down: from there on the model memorises the training text instead
+#   of learning what generalises. The best checkpoint is the one at the lowest validation loss.
+# - The original notebook had **no validation split**. It trained until the training loss
+#   reached 0.15 nats/char, far below anything a model this size can reach on unseen text: it
+#   had memorised the book. Without a validation curve there is no way to see that happen.
+#
+# What happened in this run:
+
+# %%
+val, train_est, eval_steps = history["losses"]["val"], history["losses"]["train"], history["step"]
+best = min(range(len(val)), key=val.__getitem__)
+print(f"final estimates: train {train_est[-1]:.4f}, val {val[-1]:.4f} nats/char")
+print(f"gap val - train: {val[-1] - train_est[-1]:.4f}")
+print(f"best val {val[best]:.4f} at step {eval_steps[best]} (of {eval_steps[-1]})")
+rise = val[-1] - val[best]
+if best == len(val) - 1:
+    print("The validation loss was still at its lowest at the end: no overfitting yet.")
+elif rise < 0.01:  # a rise this small is within the noise of the estimate
+    print(f"The validation loss ended {rise:.4f} above its best: flat, no clear overfitting.")
+else:
+    print(f"The validation loss rose by {rise:.4f} after step {eval_steps[best]}: overfitting.")
+
+# %% [markdown]
+# ## 10. The number to report
+#
+# `estimate_loss` samples a few random batches: good for watching training, but a sample.
+# `utils.evaluate_text` grades **every** character of the validation split exactly once.
+# We report it three ways:
+#
+# - **nats per character:** the cross-entropy itself (natural log);
+# - **bits per character:** nats ÷ ln 2, the average number of bits a compressor built on this
+#   model would need per character;
+# - **perplexity:** $e^{\text{loss}}$, "the model is as unsure as if it picked uniformly among
+#   this many characters".
+#
+# Guessing uniformly over the vocabulary is the baseline.
+
+# %%
+val_nats = utils.evaluate_text(model, corpus.splits["val"])
+uniform = math.log(tokenizer.vocab_size)
+print(f"{'':<22} {'nats/char':>10} {'bits/char':>10} {'perplexity':>11}")
+for label, nats in [("this model (val)", val_nats), ("uniform guess", uniform)]:
+    print(f"{label:<22} {nats:>10.4f} {nats / math.log(2):>10.4f} {math.exp(nats):>11.2f}")
+assert val_nats < uniform
+
+# %% [markdown]
+# How far off is a quick estimate? `estimate_loss` with a few different seeds (different
+# random batches) wobbles around the exact value. That wobble is why the estimates during
+# training always use the same seed: otherwise it would be mixed into every comparison.
+
+# %%
+n_seeds = utils.by_mode(full=5, quick=2)
+estimates = [
+    utils.estimate_loss(model, get_batch, ["val"], cfg.eval_iters, device, seed=s)["val"]
+    for s in range(n_seeds)
+]
+print(f"exact val loss:                {val_nats:.4f}")
+print(f"estimates with seeds 0..{n_seeds - 1}:", [round(v, 4) for v in estimates])
+
+# %% [markdown]
+# ## 11. What the model learned
+#
+# A short **greedy** sample: at every step take the single most likely next character
+# (lesson 4 covers generation properly). The tokenizer lower-cases everything, so the model
+# writes in lower case. In quick mode the model has trained for only a few dozen steps and
+# writes gibberish; after the full run it writes recognisable words and names.
+
+# %%
+prompt = "alice was beginning to "
+sample = utils.generate(model, tokenizer, prompt, max_new_tokens=300, temperature=0.0)
+print(prompt + sample)
+
+# %% [markdown]
+# ## 12. The checkpoint
+#
+# The run wrote one file, which the next lessons load (quick mode writes to its own folder,
+# so tests never overwrite a full run):
+
+# %%
+path = utils.BASE_CHECKPOINT
+print(f"{path.relative_to(utils.REPO_ROOT)}: {path.stat().st_size / 1e6:.1f} MB")
+
+# %% [markdown]
+# It is a plain dictionary of tensors, numbers, strings, lists and dicts: no pickled Python
+# objects. So `torch.load(..., weights_only=True)`, the safe loader that refuses arbitrary
+# code, can read it. `utils.load_checkpoint` does exactly that and checks the format.
+
+# %%
+state = utils.load_checkpoint(path)
+for key in state:
+    print(f"{key:<13} {type(state[key]).__name__}")
+print("step:", state["step"])
+print("model config:", state["model_config"])
+
+raw = torch.load(path, map_location="cpu", weights_only=True)  # the safe loader works directly
+assert raw["step"] == state["step"] == utils.PRETRAIN.max_steps
+
+# %% [markdown]
+# What the keys hold:
+#
+# - `model_config`, `tokenizer`: enough to rebuild the model and its vocabulary;
+# - `model`: the weights; `optimizer`: AdamW's running averages (for resuming);
+# - `train_config`, `step`, `history`: the plan, how far it got, the loss curves;
+# - `rng`: random-number states of dropout and batches, so a resumed run continues exactly;
+# - `scaler`: the mixed-precision state on a GPU; `format`, `extra`: version tag and notes.
+#
+# `utils.load_model` rebuilds the model from the file. Proof that it is the model we trained:
+# both give the same predictions.
+
+# %%
+loaded, loaded_tokenizer, _ = utils.load_model(path, device)
+model.eval()
+x, _ = get_batch("val", torch.Generator().manual_seed(0))
+with torch.no_grad():
+    difference = (loaded(x.to(device))[0] - model(x.to(device))[0]).abs().max().item()
+print(f"max |logits difference|: {difference:.2e}")
+assert difference < 1e-5 and loaded_tokenizer == tokenizer
+
+# %% [markdown]
+# ## Summary
+#
+# - A training step is: batch → forward (cross-entropy) → backward → clip → AdamW update, with
+#   the learning rate set by the schedule. `utils.train` is exactly that loop plus bookkeeping.
+# - AdamW decays only the weight matrices; biases and LayerNorm parameters are left alone.
+# - Warm-up protects the fresh model from Adam's large first steps; cosine decay lets training
+#   settle. Clipping caps the size of any single step.
+# - Loss estimates use a fixed seed so they are comparable; the number to report is the loss on
+#   every validation character, in nats, bits per character and perplexity.
+# - Watch the validation curve: when it turns up while training loss still falls, the model is
+#   memorising. The checkpoint (plain types, `weights_only=True`) is lesson 4's starting point.
+#
+# ## Exercises
+#
+# 1. **No warm-up, no clipping.** Rerun the tiny loop of section 7 with `warmup_steps=1` and
+#    `grad_clip=1e9` (no clipping in practice). What happens to the loss in the first steps?
+# 2. **Measure the gap.** Compute the exact loss on the *training* split with
+#    `utils.evaluate_text` and compare it with the validation loss. What does the difference
+#    tell you?
+# 3. **Overfit on purpose.** Train a fresh model on only the first 5,000 characters of the
+#    training split for a few hundred steps (no checkpoint). Plot the curves with
+#    `utils.plot_losses`: where does the validation loss turn up?
+
+# %% [markdown]
+# ## Solutions
+#
+# <details><summary>Solution 1</summary>
+#
+# ```python
+# wild_cfg = dataclasses.replace(demo_cfg, warmup_steps=1, grad_clip=1e9)
+# torch.manual_seed(wild_cfg.seed)
+# wild = utils.build_model(tokenizer).to(device)
+# wild_history = utils.train(wild, get_batch, wild_cfg, tokenizer=tokenizer, progress=False)
+# print([round(v, 3) for v in wild_history["train_step_loss"][:15]])
+# ```
+#
+# With the full learning rate from step 1 and no cap on the step size, the loss typically
+# falls quickly for a few steps, then jumps **up** (it can land above its starting value
+# ≈ ln(vocab)) and spends many steps recovering, so it ends the run higher than the loop of
+# section 7. Every weight moves by about `lr` on the first steps, which is too much for a
+# freshly initialised network. (Your exact numbers depend on the seed and the hardware.)
+#
+# </details>
+#
+# <details><summary>Solution 2</summary>
+#
+# ```python
+# train_nats = utils.evaluate_text(model, corpus.splits["train"])
+# print(f"train {train_nats:.4f}  val {val_nats:.4f}  gap {val_nats - train_nats:.4f} nats/char")
+# ```
+#
+# The gap is how much better the model does on text it has trained on than on text it has
+# never seen. Part of it is memorisation, part is that the last chapters (the validation split)
+# simply use different names and words. A gap that keeps growing during training is the
+# warning sign of overfitting.
+#
+# </details>
+#
+# <details><summary>Solution 3</summary>
+#
+# ```python
+# tiny_splits = {"train": corpus.splits["train"][:5000], "val": corpus.splits["val"]}
+# tiny_batches = utils.book_batches(tiny_splits, block_size, 32)
+# tiny_cfg = utils.TrainConfig(max_steps=600, warmup_steps=50, eval_interval=25, eval_iters=5)
+# torch.manual_seed(0)
+# small = utils.build_model(tokenizer).to(device)
+# small_history = utils.train(small, tiny_batches, tiny_cfg, tokenizer=tokenizer)
+# utils.plot_losses(small_history, title="5,000 characters of training text")
+# plt.show()
+# ```
+#
+# With so little text, the training loss keeps falling towards 0 while the validation loss
+# reaches its minimum early and then climbs: the model learns those 5,000 characters by heart.
+# The dotted line marks the step where you should have stopped.
+#
+# </details>

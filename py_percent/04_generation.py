@@ -1,0 +1,685 @@
+# ---
+# jupyter:
+#   jupytext:
+#     notebook_metadata_filter: kernelspec,jupytext,colab,accelerator
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: -all
+#     notebook_metadata_filter: kernelspec,jupytext,colab,accelerator
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+# ---
+
+# %% [markdown]
+# # Lesson 4 — Generation
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/04_generation.ipynb)
+#
+# The trained model gives us a probability for every possible next character. This lesson turns
+# those probabilities into text: greedy decoding, temperature, top-k and top-p sampling, the KV
+# cache that makes generation fast, and what happens with long, empty or unusual prompts.
+#
+# - **Reads:** the base checkpoint written by lesson 3 (if it is missing, a short stand-in is
+#   trained first, which takes a few minutes on a CPU).
+# - **Writes:** nothing.
+# - **Runtime:** about a minute on a CPU.
+
+# %% [markdown]
+# ## 0. Setup
+# The same first cell opens every lesson. It makes the shared helper module `utils.py` importable
+# wherever this runs: Jupyter, `pytest --nbval`, Colab (it clones the repository first; Colab
+# already has torch, matplotlib and tqdm, so nothing is installed), or
+# `python py_percent/NN_name.py`.
+
+# %%
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_URL = "https://github.com/your-username/GPT-0.5M"
+if "google.colab" in sys.modules and not Path("utils.py").exists():
+    if not Path("/content/GPT-0.5M").exists():
+        subprocess.run(["git", "clone", "--depth=1", REPO_URL, "/content/GPT-0.5M"], check=True)
+    os.chdir("/content/GPT-0.5M/notebooks")
+for folder in (Path.cwd(), Path.cwd() / "notebooks", Path.cwd().parent / "notebooks"):
+    if (folder / "utils.py").exists():
+        sys.path.insert(0, str(folder))
+        break
+import utils
+
+device = utils.pick_device()
+print(f"device: {device} | quick mode: {utils.QUICK}")
+
+# %% [markdown]
+# The other imports of this lesson.
+
+# %%
+import math
+import time
+from contextlib import contextmanager
+
+import matplotlib.pyplot as plt
+import torch
+
+# %% [markdown]
+# ## 1. The trained model
+#
+# `utils.load_or_pretrain` loads the checkpoint of lesson 3. In quick mode (used by the tests)
+# that model has trained for only a few dozen steps, so all the text below is gibberish; the
+# mechanics are the same.
+
+# %%
+corpus = utils.load_corpus()
+model, tokenizer, state = utils.load_or_pretrain(corpus, device)
+block_size = model.config.block_size
+print(f"loaded a model trained for {state['step']} steps; vocabulary {tokenizer.vocab_size}")
+
+# %% [markdown]
+# A small helper to print characters readably: a space becomes `␣` and a newline `⏎`.
+
+
+# %%
+def show(ch: str) -> str:
+    """A visible label for one character."""
+    return {" ": "␣", "\n": "⏎"}.get(ch, ch)
+
+
+# %% [markdown]
+# ## 2. From logits to probabilities
+#
+# Give the model a prompt. At every position it returns one score (**logit**) per vocabulary
+# character; the scores at the **last** position are about the character that comes next.
+# Softmax turns them into probabilities:
+#
+# $$p_i = \frac{e^{z_i}}{\sum_j e^{z_j}}$$
+
+# %%
+PROMPT = "alice looked at the "
+
+ids = tokenizer.encode(PROMPT)
+x = torch.tensor([ids], device=device)  # (1, T)
+with torch.no_grad():
+    logits, _ = model(x)  # (1, T, vocab)
+last = logits[0, -1].cpu()  # (vocab,) scores for the character after the prompt
+probs = torch.softmax(last, dim=-1)  # (vocab,)
+
+print(f"prompt: {PROMPT!r}, logits: {tuple(logits.shape)}, last position: {tuple(last.shape)}")
+top = torch.topk(probs, 10)
+for prob, i in zip(top.values, top.indices, strict=True):
+    print(f"  {show(tokenizer.chars[i]):>2}  {prob:6.3f}  {'█' * round(60 * prob.item())}")
+
+assert math.isclose(probs.sum().item(), 1.0, rel_tol=1e-5)
+assert torch.allclose(probs, utils.next_token_probs(last))  # the same in utils
+
+# %% [markdown]
+# ## 3. Greedy decoding
+#
+# The simplest rule: always take the most likely character (`argmax`), append it, and run the
+# model again on the longer text. Written out by hand:
+
+# %%
+n_new = 60
+greedy_ids = tokenizer.encode(PROMPT)
+n_prompt = len(greedy_ids)
+for _ in range(n_new):
+    context = torch.tensor([greedy_ids[-block_size:]], device=device)  # (1, T) last block
+    with torch.no_grad():
+        logits, _ = model(context)  # (1, T, vocab)
+    greedy_ids.append(int(logits[0, -1].argmax()))
+by_hand = tokenizer.decode(greedy_ids[n_prompt:])
+print(PROMPT + by_hand)
+
+# %% [markdown]
+# `utils.generate` with `temperature=0.0` is greedy decoding (as long as the text fits in the
+# context window, its context handling is the same as ours; section 9 covers the rest):
+
+# %%
+from_utils = utils.generate(model, tokenizer, PROMPT, n_new, temperature=0.0)
+print(f"identical: {by_hand == from_utils}")
+assert by_hand == from_utils
+
+# %% [markdown]
+# Greedy is deterministic: the same prompt always gives the same text. It also tends to get
+# stuck in loops, because once a phrase is the likeliest continuation of itself it repeats
+# forever. To get variety, we **sample** from the distribution instead, after reshaping it.
+
+# %% [markdown]
+# ## 4. Temperature
+#
+# Divide the logits by a temperature $T$ before the softmax:
+#
+# $$p_i(T) = \frac{e^{z_i / T}}{\sum_j e^{z_j / T}}$$
+#
+# - $T < 1$ sharpens the distribution (safer, more repetitive text);
+# - $T = 1$ leaves it as the model learned it;
+# - $T > 1$ flattens it (more surprising, more mistakes);
+# - $T \to 0$ becomes greedy, so `utils` treats `temperature=0` as greedy.
+
+# %%
+temperatures = [0.5, 1.0, 1.5]
+by_temperature = {t: torch.softmax(last / t, dim=-1) for t in temperatures}  # each (vocab,)
+
+for t, dist in by_temperature.items():
+    assert torch.allclose(dist, utils.next_token_probs(last, temperature=t))
+    entropy = -(dist * dist.clamp_min(1e-12).log2()).sum().item()  # spread, in bits
+    print(f"T={t}: top probability {dist.max():.3f}, entropy {entropy:.2f} bits")
+
+greedy_probs = utils.next_token_probs(last, temperature=0.0)
+assert greedy_probs.argmax() == last.argmax() and greedy_probs.max() == 1.0  # T=0: one-hot
+
+# %% [markdown]
+# The 15 likeliest next characters (ranked at $T=1$) under the three temperatures:
+
+# %%
+rank = torch.argsort(by_temperature[1.0], descending=True)[:15]
+labels = [show(tokenizer.chars[i]) for i in rank]
+width = 0.27
+
+fig, ax = plt.subplots(figsize=(8, 3.5))
+for j, t in enumerate(temperatures):
+    heights = by_temperature[t][rank].numpy()
+    ax.bar([i + (j - 1) * width for i in range(len(rank))], heights, width, label=f"T = {t}")
+ax.set_xticks(range(len(rank)), labels)
+ax.set(xlabel=f"next character after {PROMPT!r}", ylabel="probability")
+ax.set_title("Temperature reshapes the next-character distribution")
+ax.grid(axis="y", alpha=0.3)
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# Low temperature piles the probability onto the favourites; high temperature spreads it
+# towards characters the model thinks unlikely. The order never changes, only the gaps.
+
+# %% [markdown]
+# ## 5. Top-k sampling
+#
+# Even at $T=1$, the many unlikely characters together carry some probability, and one bad
+# pick can derail a word. **Top-k** keeps only the $k$ likeliest characters and renormalises.
+# Step by step, with $k = 10$:
+
+# %%
+k = 10
+kth_value = torch.topk(last, k).values[-1]  # the k-th largest logit
+masked = last.masked_fill(last < kth_value, float("-inf"))  # (vocab,) the rest: -inf
+probs_k = torch.softmax(masked, dim=-1)  # e^-inf = 0, so they get probability 0
+
+kept = probs_k > 0
+print(f"kept {kept.sum().item()} characters, which had {probs[kept].sum():.3f} of the probability")
+assert torch.allclose(probs_k[kept], probs[kept] / probs[kept].sum())  # same ratios, rescaled
+assert torch.allclose(probs_k, utils.next_token_probs(last, temperature=1.0, top_k=k))
+
+# %% [markdown]
+# (If several logits tie with the k-th one, all of them are kept, so "top-k" can keep a few
+# more than k. With real-valued logits that almost never happens.)
+#
+# Top-k's weakness: $k$ is fixed. When the model is sure (after `"rabbit-h"` comes `o`),
+# 10 candidates are 9 too many; when many characters are plausible, 10 may be too few.
+
+# %% [markdown]
+# ## 6. Top-p (nucleus) sampling
+#
+# **Top-p** keeps the *smallest* set of likeliest characters whose probabilities add up to at
+# least $p$. Step by step, with $p = 0.9$:
+#
+# 1. sort the characters by probability, largest first;
+# 2. add up the probabilities as you go down the list (cumulative sum);
+# 3. keep a character if the mass **before** it is still below $p$ (so the character that
+#    crosses $p$ is kept too);
+# 4. put the keep/drop decisions back in vocabulary order, mask, softmax.
+
+# %%
+p = 0.9
+sorted_logits, order = torch.sort(last, descending=True)  # 1. (vocab,), (vocab,)
+sorted_probs = torch.softmax(sorted_logits, dim=-1)
+cumulative = sorted_probs.cumsum(dim=-1)  # 2.
+mass_before = cumulative - sorted_probs
+keep_sorted = mass_before < p  # 3.
+n_kept = keep_sorted.sum().item()
+
+print("rank char   prob  cumulative  kept")
+for r in range(min(len(order), n_kept + 2)):
+    if 5 <= r < n_kept - 2:  # skip the middle of a long list
+        if r == 5:
+            print("   ⋮")
+        continue
+    kept_here = "yes" if keep_sorted[r] else "no"
+    char = show(tokenizer.chars[order[r]])
+    print(f"{r + 1:>4} {char:>4} {sorted_probs[r]:6.3f} {cumulative[r]:10.3f}  {kept_here}")
+
+# %% [markdown]
+# Step 4, and the check against `utils.next_token_probs`:
+
+# %%
+keep = torch.zeros_like(keep_sorted).scatter(0, order, keep_sorted)  # 4. back to vocab order
+probs_p = torch.softmax(last.masked_fill(~keep, float("-inf")), dim=-1)  # (vocab,)
+
+print(f"top-p {p}: kept {n_kept} characters")
+assert probs[keep].sum() >= p  # the kept set covers at least p...
+assert probs[keep].sum() - probs[keep].min() < p  # ...and dropping its last member would not
+assert torch.allclose(probs_p, utils.next_token_probs(last, temperature=1.0, top_p=p))
+
+# %% [markdown]
+# The same cut as a picture: bars are the sorted probabilities (kept in colour), the line is the
+# running total, the dashed line is $p$.
+
+# %%
+n_show = min(len(order), max(20, n_kept + 5))
+fig, ax = plt.subplots(figsize=(8, 3.5))
+colours = ["tab:blue" if keep_sorted[r] else "lightgray" for r in range(n_show)]
+ax.bar(range(n_show), sorted_probs[:n_show].numpy(), color=colours, label="probability")
+ax.plot(
+    range(n_show), cumulative[:n_show].numpy(), color="tab:orange", marker=".", label="cumulative"
+)
+ax.axhline(p, color="tab:red", linestyle="--", linewidth=1, label=f"p = {p}")
+ax.set_xticks(range(n_show), [show(tokenizer.chars[i]) for i in order[:n_show]])
+ax.set(xlabel="next character, most likely first", ylabel="probability", ylim=(0, 1.05))
+ax.set_title(f"Top-p keeps {n_kept} characters after {PROMPT!r}")
+ax.legend(loc="center right")
+plt.show()
+
+# %% [markdown]
+# Unlike top-k, the nucleus **adapts** to the model's confidence. Count how many characters
+# each rule keeps after a few prompts (a well-trained model should keep very few after
+# `"down the rabbit-"` and many more after a space):
+
+
+# %%
+def last_logits(prompt: str) -> torch.Tensor:
+    """Logits (vocab,) of the character after ``prompt``."""
+    with torch.no_grad():
+        out, _ = model(torch.tensor([tokenizer.encode(prompt)[-block_size:]], device=device))
+    return out[0, -1].cpu()
+
+
+print(f"{'prompt':<28} {'top-k 10':>9} {'top-p 0.9':>10}")
+for prompt in ["down the rabbit-", "the mock tur", "alice looked at the ", "she said “"]:
+    z = last_logits(prompt)
+    n_k = (utils.next_token_probs(z, top_k=10) > 0).sum().item()
+    n_p = (utils.next_token_probs(z, top_p=0.9) > 0).sum().item()
+    print(f"{prompt!r:<28} {n_k:>9} {n_p:>10}")
+
+# %% [markdown]
+# ## 7. Samples side by side
+#
+# The same prompt, four decoding rules, each with the same fixed `seed` so the run is
+# reproducible. (Quick mode: gibberish. Your text may also differ from the committed notebook
+# on other hardware, since tiny numerical differences can change a sampled character.)
+
+# %%
+SEED = 42
+settings = {
+    "greedy": dict(temperature=0.0),
+    "temperature 0.8": dict(temperature=0.8),
+    "top-k 10": dict(temperature=1.0, top_k=10),
+    "top-p 0.9": dict(temperature=1.0, top_p=0.9),
+}
+n_sample = utils.by_mode(full=200, quick=60)
+samples = {
+    name: utils.generate(model, tokenizer, PROMPT, n_sample, seed=SEED, **kwargs)
+    for name, kwargs in settings.items()
+}
+for name, text in samples.items():
+    print(f"── {name} " + "─" * (60 - len(name)))
+    print(PROMPT + text)
+    print()
+
+# %% [markdown]
+# A seed makes sampling repeatable: the same seed gives the same text.
+
+# %%
+again = utils.generate(model, tokenizer, PROMPT, n_sample, seed=SEED, **settings["top-p 0.9"])
+assert again == samples["top-p 0.9"]
+
+# %% [markdown]
+# ## 8. The KV cache
+#
+# ### 8.1 What is cached, and why it is allowed
+#
+# Without a cache, every new character reruns the model over the whole context: for a context of
+# $T$ characters, $T$ positions are recomputed to get one new prediction.
+#
+# Look at what attention needs. Position $t$ builds a query and attends over the **keys** and
+# **values** of positions $0..t$. Because attention is **causal**, the hidden state at position
+# $i$, in every layer, depends only on characters $0..i$. So once computed, the keys and values
+# of past positions **never change** when new characters are appended.
+#
+# The KV cache stores them: for each layer, a key tensor and a value tensor of shape
+# `(batch, heads, positions, head size)`. Each new step feeds **only the newest character**,
+# computes its query, key and value, appends the key and value to the cache, and attends over
+# all of them.
+
+# %%
+cache = []  # utils.GPT fills this list in place: one (keys, values) pair per layer
+x = torch.tensor([tokenizer.encode(PROMPT)], device=device)  # (1, T)
+with torch.no_grad():
+    logits, _ = model(x, cache=cache)  # (1, T, vocab)
+
+keys, values = cache[0]
+print(f"{len(cache)} layers; layer 0 keys {tuple(keys.shape)}, values {tuple(values.shape)}")
+n_numbers = sum(layer_k.numel() + layer_v.numel() for layer_k, layer_v in cache)
+kib = n_numbers * keys.element_size() / 1024
+print(f"cache for {x.size(1)} characters: {n_numbers:,} numbers ({kib:.0f} KiB)")
+
+# %% [markdown]
+# Now feed one more character, alone, with the cache. It must give the same prediction as
+# rerunning the model on the whole text:
+
+# %%
+next_id = int(logits[0, -1].argmax())
+with torch.no_grad():
+    step_logits, _ = model(torch.tensor([[next_id]], device=device), cache=cache)  # (1, 1, vocab)
+    full_logits, _ = model(torch.cat([x, torch.tensor([[next_id]], device=device)], dim=1))
+
+difference = (step_logits[0, -1] - full_logits[0, -1]).abs().max().item()
+print(f"cache now holds {cache[0][0].size(2)} positions; max |difference| = {difference:.2e}")
+assert difference < 1e-4
+
+# %% [markdown]
+# ### 8.2 The same text with and without the cache
+#
+# `utils.generate(..., use_cache=True)` uses the cache; `use_cache=False` reruns the full
+# context each step. We generate more characters than fit in the context window, so the window
+# slides (section 9), and check that both give **exactly** the same text, greedy and sampled.
+# We also record what the model is fed on every call; section 9 looks at that record.
+
+
+# %%
+@contextmanager
+def record_calls(model: torch.nn.Module):
+    """Record (new tokens fed, tokens already in the cache) for every forward call of ``model``."""
+    calls = []
+
+    def hook(module, args, kwargs):
+        cache = kwargs.get("cache")
+        calls.append((args[0].size(1), cache[0][0].size(2) if cache else 0))
+
+    handle = model.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        yield calls
+    finally:
+        handle.remove()
+
+
+# %% [markdown]
+# Greedy decoding, with and without the cache:
+
+# %%
+n_long = utils.by_mode(full=300, quick=120)  # prompt + new text > block_size: the window slides
+with record_calls(model) as cached_calls:
+    with_cache = utils.generate(model, tokenizer, PROMPT, n_long, temperature=0.0, use_cache=True)
+with record_calls(model) as uncached_calls:
+    without = utils.generate(model, tokenizer, PROMPT, n_long, temperature=0.0, use_cache=False)
+
+print(f"{len(with_cache)} characters each; identical: {with_cache == without}")
+assert with_cache == without and len(with_cache) == n_long
+
+# %% [markdown]
+# Seeded sampling: the same seed draws the same random numbers, and the logits agree to within
+# rounding error (section 8.1), so the same characters are picked.
+
+# %%
+sampling = dict(temperature=1.0, top_p=0.9, seed=7)
+sampled_cached = utils.generate(model, tokenizer, PROMPT, n_long, use_cache=True, **sampling)
+sampled_plain = utils.generate(model, tokenizer, PROMPT, n_long, use_cache=False, **sampling)
+print(f"identical: {sampled_cached == sampled_plain}")
+assert sampled_cached == sampled_plain
+
+# %% [markdown]
+# ### 8.3 How much faster?
+#
+# Time 500 new characters both ways with `time.perf_counter` (one short warm-up run first, so
+# one-off start-up costs are not counted). This is a measurement: it varies from run to run
+# and machine to machine, and quick mode generates fewer characters.
+
+# %%
+n_timed = utils.by_mode(full=500, quick=50)
+utils.generate(model, tokenizer, PROMPT, 20, temperature=0.0)  # warm-up
+
+speed = {}
+for use_cache in (True, False):
+    start = time.perf_counter()
+    utils.generate(model, tokenizer, PROMPT, n_timed, temperature=0.0, use_cache=use_cache)
+    speed[use_cache] = n_timed / (time.perf_counter() - start)
+
+print(f"with cache:    {speed[True]:8.1f} characters/s")
+print(f"without cache: {speed[False]:8.1f} characters/s")
+print(f"speed-up:      {speed[True] / speed[False]:8.2f}x  ({n_timed} characters on {device})")
+
+# %% [markdown]
+# What limits the speed-up: this model is tiny and its context is only 128 characters, so a
+# good part of every step is fixed overhead (Python, launching many small operations) that the
+# cache does not remove, and the cache is rebuilt every `block_size / 2` steps (section 9). The
+# saving grows with the context length: the cache turns $T$ positions of work per step into 1.
+
+# %% [markdown]
+# ## 9. The context window
+#
+# ### 9.1 The policy
+#
+# The model has position embeddings for `block_size` positions only, so it can never look at
+# more than `block_size` characters at once. `utils.generate_ids` handles this with one policy,
+# used **both** with and without the cache:
+#
+# - a prompt longer than `block_size` is cropped to its **last** `block_size` characters;
+# - when the context is full, the **oldest half** is dropped. With the cache, the cache is then
+#   **rebuilt** from the remaining half in one call.
+#
+# Why not just drop the single oldest character each step? Positions are absolute: a cached key
+# was computed with its position embedding ("I am position 100"). Sliding by one would shift
+# every position, making every cached key stale and forcing a full rebuild on *every* step
+# (which is what the no-cache path pays anyway). Dropping half at once pays for a rebuild only
+# every `block_size / 2` steps.
+#
+# The record from section 8.2 shows the policy at work. Top: how many characters the model
+# sees at each step (the same sawtooth with and without the cache). Bottom: how many
+# characters are actually fed in each call with the cache: 1, except at a rebuild.
+
+# %%
+seen_plain = [fed for fed, past in uncached_calls]  # no cache: fed = whole context
+seen_cached = [fed + past for fed, past in cached_calls]  # cache: old positions + new ones
+assert seen_plain == seen_cached  # the same policy, so the same contexts and the same text
+assert max(seen_plain) <= block_size
+
+fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 4.5), sharex=True)
+ax1.plot(seen_plain, label="without cache")
+ax1.plot(seen_cached, linestyle="--", label="with cache")
+ax1.axhline(block_size, color="gray", linestyle=":", linewidth=1)
+ax1.set(ylabel="context length", title="Characters the model sees per generated character")
+ax1.legend(loc="lower right")
+ax2.bar(range(len(cached_calls)), [fed for fed, _ in cached_calls], color="tab:green")
+ax2.set(xlabel="generation step", ylabel="fed (cache)")
+for ax in (ax1, ax2):
+    ax.grid(alpha=0.3)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Both runs see identical contexts at every step, and the model is deterministic in `eval()`
+# mode: that is why the texts of section 8.2 are identical.
+#
+# ### 9.2 A prompt longer than the context
+#
+# 300 characters of the book are more than `block_size`. That works: the model uses the last
+# `block_size` of them, so it writes exactly what it writes after those alone.
+
+# %%
+begin = corpus.book.index("Alice was beginning")
+long_prompt = corpus.book[begin : begin + 300]
+tail = long_prompt[-block_size:]
+
+n_after = utils.by_mode(full=100, quick=40)
+after_long = utils.generate(model, tokenizer, long_prompt, n_after, temperature=0.0)
+after_tail = utils.generate(model, tokenizer, tail, n_after, temperature=0.0)
+print(f"prompt of {len(long_prompt)} characters, the model sees the last {len(tail)}:")
+print(f"...{tail!r}")
+print(f"continuation: {after_long!r}")
+assert after_long == after_tail
+
+# %% [markdown]
+# ### 9.3 An empty prompt
+#
+# An empty prompt has nothing to predict from, so `utils.generate` starts from a newline, as
+# at the start of a paragraph:
+
+# %%
+n_empty = utils.by_mode(full=150, quick=40)
+from_nothing = utils.generate(model, tokenizer, "", n_empty, temperature=0.8, seed=0)
+print(repr(from_nothing))
+assert from_nothing == utils.generate(model, tokenizer, "\n", n_empty, temperature=0.8, seed=0)
+
+# %% [markdown]
+# ### 9.4 Characters the model has never seen
+#
+# The model has one embedding per vocabulary character and nothing else. Upper case is fine,
+# because the tokenizer lower-cases its input, but `&` and digits other than the few in the
+# book have no embedding. Rather than silently mapping them to some other character, the
+# tokenizer raises a `ValueError` that names them:
+
+# %%
+try:
+    utils.generate(model, tokenizer, "Alice & the 7 dwarves", 50)
+except ValueError as error:
+    print(f"ValueError: {error}")
+else:
+    raise AssertionError("expected a ValueError for '&' and '7'")
+
+# %% [markdown]
+# The same error also gives a hint for a common case: the book writes the apostrophe as `’`,
+# so a typed `'` is unknown.
+
+# %%
+try:
+    tokenizer.encode("alice's")
+except ValueError as error:
+    print(f"ValueError: {str(error).split('. ')[0]}.")
+else:
+    raise AssertionError("expected a ValueError for the ASCII apostrophe")
+print("with ’ instead:", tokenizer.encode("alice’s")[:8])
+
+# %% [markdown]
+# ## 10. Stop strings
+#
+# Often we want text up to some marker, not a fixed number of characters: one paragraph, or
+# (in lesson 5) one answer ending in `<end>`. With `stop="\n\n"`, generation stops as soon as the
+# new text ends with a blank line, and the result is cut just before it.
+
+# %%
+n_max = utils.by_mode(full=500, quick=60)
+paragraph = utils.generate(model, tokenizer, PROMPT, n_max, temperature=0.8, seed=1, stop="\n\n")
+print(f"{len(paragraph)} characters:")
+print(PROMPT + paragraph)
+assert "\n\n" not in paragraph
+
+# %% [markdown]
+# It is the same text as without the stop string, only cut at the first blank line (in quick
+# mode the model may never write one; then nothing is cut).
+
+# %%
+unstopped = utils.generate(model, tokenizer, PROMPT, n_max, temperature=0.8, seed=1)
+cut = unstopped.find("\n\n")
+assert paragraph == (unstopped[:cut] if cut >= 0 else unstopped)
+print("stopped at character", cut if cut >= 0 else f"— (no blank line in {n_max} characters)")
+
+# %% [markdown]
+# ## Summary
+#
+# - The model's last-position logits, through a softmax, give the next-character distribution;
+#   generation repeats "predict, pick, append".
+# - Greedy takes the argmax (deterministic, loops easily). Temperature sharpens or flattens the
+#   distribution; top-k keeps a fixed number of candidates; top-p keeps the smallest set that
+#   covers probability $p$, so it adapts to the model's confidence.
+# - The KV cache stores each layer's keys and values; causal attention guarantees they never
+#   change, so feeding one character per step gives the same text, faster.
+# - The context policy (crop long prompts, drop the oldest half when full) is shared by the
+#   cached and uncached paths, which is why they agree exactly.
+# - Empty prompts start from a newline; unknown characters raise a clear `ValueError`; `stop`
+#   ends generation at a marker.
+#
+# ## Exercises
+#
+# 1. **Combine the filters.** `utils.next_token_probs(last, temperature=0.8, top_k=20, top_p=0.9)`
+#    applies temperature, then top-k, then top-p. How many characters survive? Derive the result
+#    by hand from sections 4–6 and check it.
+# 2. **Temperature and variety.** Generate 300 characters at temperatures 0.2, 0.5, 0.8, 1.0,
+#    1.5 (same seed) and measure the share of distinct words among all words. Plot it against
+#    temperature.
+# 3. **Where the cache pays off.** Build an untrained model with a longer context,
+#    `utils.build_model(tokenizer, block_size=512)`, and time 1,000 characters with and without
+#    the cache. How does the speed-up compare with section 8.3?
+
+# %% [markdown]
+# ## Solutions
+#
+# <details><summary>Solution 1</summary>
+#
+# ```python
+# z = last / 0.8                                           # temperature first
+# kth = torch.topk(z, 20).values[-1]
+# z = z.masked_fill(z < kth, float("-inf"))                # then top-k
+# sorted_z, order = torch.sort(z, descending=True)
+# sorted_p = sorted_z.softmax(-1)
+# keep_sorted = sorted_p.cumsum(-1) - sorted_p < 0.9       # then top-p, on what top-k left
+# keep = torch.zeros_like(keep_sorted).scatter(0, order, keep_sorted)
+# by_hand = z.masked_fill(~keep, float("-inf")).softmax(-1)
+# combined = utils.next_token_probs(last, temperature=0.8, top_k=20, top_p=0.9)
+# assert torch.allclose(by_hand, combined)
+# print("kept:", (combined > 0).sum().item())
+# ```
+#
+# Top-p works on the distribution *after* top-k has renormalised it, so the nucleus is taken
+# among the 20 survivors. At most 20 characters survive, usually fewer.
+#
+# </details>
+#
+# <details><summary>Solution 2</summary>
+#
+# ```python
+# temps = [0.2, 0.5, 0.8, 1.0, 1.5]
+# variety = []
+# for t in temps:
+#     words = utils.generate(model, tokenizer, PROMPT, 300, temperature=t, seed=0).split()
+#     variety.append(len(set(words)) / max(1, len(words)))
+# plt.plot(temps, variety, marker="o")
+# plt.xlabel("temperature")
+# plt.ylabel("distinct words / words")
+# plt.show()
+# ```
+#
+# Low temperatures repeat the same few words (close to greedy loops); the share of distinct
+# words rises with temperature, and at high temperature many of those "words" are misspelt
+# inventions.
+#
+# </details>
+#
+# <details><summary>Solution 3</summary>
+#
+# ```python
+# wide = utils.build_model(tokenizer, block_size=512).to(device).eval()
+# for use_cache in (True, False):
+#     start = time.perf_counter()
+#     utils.generate(wide, tokenizer, PROMPT, 1000, temperature=0.0, use_cache=use_cache)
+#     print(f"use_cache={use_cache}: {1000 / (time.perf_counter() - start):.0f} characters/s")
+# ```
+#
+# Without the cache, each step processes up to 512 positions instead of 128, so it gets much
+# slower; with the cache each step still processes one position (plus a rebuild every 256
+# steps). The speed-up is larger than with the 128-character context. The weights are random,
+# so the text is nonsense, but the timing is what we want.
+#
+# </details>
