@@ -96,6 +96,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False) as tmp:
         tmp.write(text)
+    os.chmod(tmp.name, 0o644)  # temporary files are private; the result should not be
     os.replace(tmp.name, path)
 
 
@@ -656,6 +657,7 @@ def save_checkpoint(
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
         torch.save(state, tmp)
+    os.chmod(tmp.name, 0o644)  # temporary files are private; the result should not be
     os.replace(tmp.name, path)
 
 
@@ -995,6 +997,7 @@ def load_corpus(val_fraction: float = 0.1) -> Corpus:
 #: Pretraining plan of lesson 03 (quick mode: a few dozen steps that only prove the code runs).
 PRETRAIN = TrainConfig(
     max_steps=by_mode(full=6000, quick=40),
+    warmup_steps=by_mode(full=200, quick=5),
     eval_interval=by_mode(full=250, quick=20),
     eval_iters=by_mode(full=20, quick=2),
 )

@@ -13,18 +13,6 @@
 #     name: python3
 # ---
 
-# ---
-# jupyter:
-#   jupytext:
-#     cell_metadata_filter: -all
-#     notebook_metadata_filter: kernelspec,jupytext,colab,accelerator
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.19.6
-# ---
-
 # %% [markdown]
 # # Lesson 4 — Generation
 #
