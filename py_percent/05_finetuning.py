@@ -107,8 +107,8 @@ print(f"context: {block_size} characters | parameters: {base.num_parameters():,}
 # Each record has a `question`, a short `answer`, the `chapter`, an `evidence` quote from the
 # book that supports the answer, a `fact` id and a `split`:
 #
-# - **train** — every fact here is asked in two phrasings. Only these records are trained on.
-# - **paraphrase** — the same facts, asked a third way. Did the model learn the *fact*, or
+# - **train** — every fact here is asked in four phrasings. Only these records are trained on.
+# - **paraphrase** — the same facts, asked a fifth way. Did the model learn the *fact*, or
 #   only the *string* of the training question?
 # - **unseen** — facts from the book that no Q&A record trains on. Can fine-tuning unlock what
 #   the model read during pretraining?
@@ -126,7 +126,7 @@ for name, records in qa.items():
 
 # %% [markdown]
 # ### 1.3 A few records, with the evidence that backs them
-# Here is one fact in all three of its phrasings (two train, one paraphrase), and one unseen
+# Here is one fact in all five of its phrasings (four train, one paraphrase), and one unseen
 # record. The evidence quote is never shown to the model; it is there so anyone can check the
 # gold answer against the book.
 

@@ -246,9 +246,7 @@ def main() -> None:
     tokens_per_step = batch * ours_config.block_size
     hardware = {
         "device": str(device),
-        "device_name": torch.cuda.get_device_name()
-        if device.type == "cuda"
-        else platform.processor() or platform.machine(),
+        "device_name": torch.cuda.get_device_name() if device.type == "cuda" else cpu_name(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),
