@@ -914,12 +914,18 @@ def encode_qa(
     return xs, ys
 
 
+#: Share of each fine-tuning batch that is book text: more keeps the book better, less lets
+#: the Q&A generalise better. Chosen with one phrasing of 30 train facts held out as a dev set,
+#: never with the paraphrase or unseen splits.
+FINETUNE_BOOK_FRACTION = 0.15
+
+
 def qa_batches(
     qa_rows: Batch,
     book_splits: dict[str, torch.Tensor],
     block_size: int = 128,
     batch_size: int = 32,
-    book_fraction: float = 0.25,
+    book_fraction: float = FINETUNE_BOOK_FRACTION,
 ) -> BatchFn:
     """Fine-tuning batches: ``train`` mixes Q&A rows with book windows (``book_fraction``
     of each batch) so the book is not forgotten; ``qa`` is Q&A only; ``val`` is book only."""
@@ -1077,13 +1083,12 @@ def load_or_pretrain(
 #: Fine-tuning plan of lesson 05.
 FINETUNE = TrainConfig(
     max_steps=by_mode(full=1500, quick=30),
-    lr=1e-3,
+    lr=2e-3,
     min_lr=5e-5,
     warmup_steps=by_mode(full=50, quick=5),
     eval_interval=by_mode(full=100, quick=10),
     eval_iters=by_mode(full=10, quick=2),
 )
-FINETUNE_BOOK_FRACTION = 0.25  # share of each fine-tuning batch that is book text
 
 
 def qa_split(records: Sequence[dict[str, Any]], split: str) -> list[dict[str, Any]]:
