@@ -1186,6 +1186,11 @@ def flops_per_token(config: GPTConfig, with_backward: bool = True) -> int:
     return 3 * forward if with_backward else forward
 
 
+def visible_char(ch: str) -> str:
+    """A printable label for one character: space, newline and tab are otherwise invisible."""
+    return {" ": "␣", "\n": "↵", "\t": "⇥"}.get(ch, ch)
+
+
 def plot_losses(history: dict[str, list], ax=None, title: str = "Loss", best: str | None = "val"):
     """Loss estimates per split against steps, with the best ``best``-split step marked."""
     import matplotlib.pyplot as plt

@@ -234,17 +234,11 @@ from collections import Counter
 
 import matplotlib.pyplot as plt
 
-
-def show_char(ch: str) -> str:
-    """A visible label for a character (space and newline are otherwise blank)."""
-    return {" ": "␣", "\n": "↵", "\t": "⇥"}.get(ch, ch)
-
-
 counts = Counter(book.lower())
 top = counts.most_common(40)
 fig, ax = plt.subplots(figsize=(7, 3.5))
 ax.bar(range(len(top)), [n / len(book) * 100 for _, n in top], color="tab:blue")
-ax.set_xticks(range(len(top)), [show_char(ch) for ch, _ in top], fontsize=10)
+ax.set_xticks(range(len(top)), [utils.visible_char(ch) for ch, _ in top], fontsize=10)
 ax.set(ylabel="% of all characters", title="The 40 most frequent characters (lower-cased)")
 ax.grid(axis="y", alpha=0.3)
 plt.tight_layout()
@@ -255,7 +249,9 @@ plt.show()
 # them.
 
 # %%
-print("rarest:", ", ".join(f"{show_char(ch)!r}: {n}" for ch, n in counts.most_common()[-8:]))
+print(
+    "rarest:", ", ".join(f"{utils.visible_char(ch)!r}: {n}" for ch, n in counts.most_common()[-8:])
+)
 
 # %% [markdown]
 # ## 4. A character tokenizer
@@ -472,8 +468,8 @@ for t in range(8):
 # the target at position `t` is the input at position `t + 1`.
 
 # %%
-row_x = [show_char(ch) for ch in tokenizer.decode(x[0])]
-row_y = [show_char(ch) for ch in tokenizer.decode(y[0])]
+row_x = [utils.visible_char(ch) for ch in tokenizer.decode(x[0])]
+row_y = [utils.visible_char(ch) for ch in tokenizer.decode(y[0])]
 T = len(row_x)
 fig, ax = plt.subplots(figsize=(7, 1.8))
 for t in range(T):

@@ -206,12 +206,7 @@ assert weights[0, 0, 0] == 1  # the first character can only look at itself
 
 
 # %%
-def show_char(ch: str) -> str:
-    """A visible label for a character (space and newline are otherwise blank)."""
-    return {" ": "␣", "\n": "↵"}.get(ch, ch)
-
-
-labels = [show_char(ch) for ch in sentence]
+labels = [utils.visible_char(ch) for ch in sentence]
 
 
 def show_matrix(ax, matrix, title, cmap="viridis", ticks=True):
@@ -632,7 +627,9 @@ probs = F.softmax(logits[0, -1], dim=-1)  # (vocab,)
 fig, ax = plt.subplots(figsize=(7, 3))
 ax.bar(range(tokenizer.vocab_size), probs, color="tab:blue", label="untrained model")
 ax.axhline(1 / tokenizer.vocab_size, color="tab:red", linestyle="--", label="1 / vocab size")
-ax.set_xticks(range(tokenizer.vocab_size), [show_char(ch) for ch in tokenizer.chars], fontsize=7)
+ax.set_xticks(
+    range(tokenizer.vocab_size), [utils.visible_char(ch) for ch in tokenizer.chars], fontsize=7
+)
 ax.set(ylabel="probability", title="Next-character distribution before training")
 ax.legend(loc="upper right")
 plt.tight_layout()

@@ -79,16 +79,6 @@ block_size = model.config.block_size
 print(f"loaded a model trained for {state['step']} steps; vocabulary {tokenizer.vocab_size}")
 
 # %% [markdown]
-# A small helper to print characters readably: a space becomes `␣` and a newline `⏎`.
-
-
-# %%
-def show(ch: str) -> str:
-    """A visible label for one character."""
-    return {" ": "␣", "\n": "⏎"}.get(ch, ch)
-
-
-# %% [markdown]
 # ## 2. From logits to probabilities
 #
 # Give the model a prompt. At every position it returns one score (**logit**) per vocabulary
@@ -110,7 +100,8 @@ probs = torch.softmax(last, dim=-1)  # (vocab,)
 print(f"prompt: {PROMPT!r}, logits: {tuple(logits.shape)}, last position: {tuple(last.shape)}")
 top = torch.topk(probs, 10)
 for prob, i in zip(top.values, top.indices, strict=True):
-    print(f"  {show(tokenizer.chars[i]):>2}  {prob:6.3f}  {'█' * round(60 * prob.item())}")
+    bar = "█" * round(60 * prob.item())
+    print(f"  {utils.visible_char(tokenizer.chars[i]):>2}  {prob:6.3f}  {bar}")
 
 assert math.isclose(probs.sum().item(), 1.0, rel_tol=1e-5)
 assert torch.allclose(probs, utils.next_token_probs(last))  # the same in utils
@@ -176,7 +167,7 @@ assert greedy_probs.argmax() == last.argmax() and greedy_probs.max() == 1.0  # T
 
 # %%
 rank = torch.argsort(by_temperature[1.0], descending=True)[:15]
-labels = [show(tokenizer.chars[i]) for i in rank]
+labels = [utils.visible_char(tokenizer.chars[i]) for i in rank]
 width = 0.27
 
 fig, ax = plt.subplots(figsize=(8, 3.5))
@@ -247,7 +238,7 @@ for r in range(min(len(order), n_kept + 2)):
             print("   ⋮")
         continue
     kept_here = "yes" if keep_sorted[r] else "no"
-    char = show(tokenizer.chars[order[r]])
+    char = utils.visible_char(tokenizer.chars[order[r]])
     print(f"{r + 1:>4} {char:>4} {sorted_probs[r]:6.3f} {cumulative[r]:10.3f}  {kept_here}")
 
 # %% [markdown]
@@ -275,7 +266,7 @@ ax.plot(
     range(n_show), cumulative[:n_show].numpy(), color="tab:orange", marker=".", label="cumulative"
 )
 ax.axhline(p, color="tab:red", linestyle="--", linewidth=1, label=f"p = {p}")
-ax.set_xticks(range(n_show), [show(tokenizer.chars[i]) for i in order[:n_show]])
+ax.set_xticks(range(n_show), [utils.visible_char(tokenizer.chars[i]) for i in order[:n_show]])
 ax.set(xlabel="next character, most likely first", ylabel="probability", ylim=(0, 1.05))
 ax.set_title(f"Top-p keeps {n_kept} characters after {PROMPT!r}")
 ax.legend(loc="center right")
