@@ -82,9 +82,11 @@ class OriginalGPT(nn.Module):
 
 #: AdamW at a constant 3e-4 (PyTorch defaults otherwise), no clipping, batch 32 x 128.
 ORIGINAL_RECIPE = utils.TrainConfig(
-    max_steps=50_000, lr=3e-4, min_lr=3e-4, warmup_steps=0, weight_decay=0.01, beta2=0.999,
-    grad_clip=math.inf, eval_interval=100, eval_iters=20,
+    max_steps=50_000, batch_size=32, lr=3e-4, min_lr=3e-4, warmup_steps=0, weight_decay=0.01,
+    beta2=0.999, grad_clip=math.inf, eval_interval=100, eval_iters=20,
 )  # fmt: skip
+#: The original notebook's context; ours is 256 (see GPTConfig), with half the batch.
+ORIGINAL_BLOCK = 128
 #: Our recipe as lesson 03 runs it, with loss estimates every 100 steps for a finer curve.
 OURS_RECIPE = dataclasses.replace(utils.PRETRAIN, eval_interval=100)
 
@@ -112,14 +114,15 @@ def sync(device: torch.device) -> None:
 
 def time_training_steps(
     models: dict[str, tuple[nn.Module, utils.TrainConfig]],
-    get_batch: utils.BatchFn,
+    corpus: utils.Corpus,
     device: torch.device,
     steps: int,
     warmup: int,
     rounds: int = 4,
 ) -> dict[str, float]:
     """Median milliseconds per optimizer step for each model, measured in interleaved rounds
-    (A, B, A, B, ...) so drifts of a noisy machine hit both alike. Warm-up steps are excluded."""
+    (A, B, A, B, ...) so drifts of a noisy machine hit both alike. Warm-up steps are excluded.
+    Each model reads batches of its own shape (block x batch)."""
     dtype = utils.autocast_dtype(device)
     times: dict[str, list[float]] = {name: [] for name in models}
     state = {}
@@ -127,10 +130,11 @@ def time_training_steps(
         model.to(device).train()
         optimizer = utils.make_optimizer(model, cfg, device)
         scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-        state[name] = (model, cfg, optimizer, scaler)
+        get_batch = utils.book_batches(corpus.splits, model.config.block_size, cfg.batch_size)
+        state[name] = (model, cfg, optimizer, scaler, get_batch)
     generator = torch.Generator().manual_seed(0)
     for round_ in range(rounds):
-        for name, (model, cfg, optimizer, scaler) in state.items():
+        for name, (model, cfg, optimizer, scaler, get_batch) in state.items():
             n = steps // rounds + (warmup if round_ == 0 else 0)
             for i in range(n):
                 x, y = get_batch("train", generator)
@@ -240,10 +244,12 @@ def main() -> None:
     minutes = args.minutes if args.minutes is not None else (10.0 if device.type == "cpu" else 3.0)
     corpus = utils.load_corpus()
     ours_config = utils.GPTConfig(vocab_size=corpus.tokenizer.vocab_size)
-    original_config = utils.GPTConfig(**{**asdict(ours_config), "dropout": 0.0, "mlp_hidden": 256})
+    original_config = utils.GPTConfig(
+        **{**asdict(ours_config), "dropout": 0.0, "mlp_hidden": 256, "block_size": ORIGINAL_BLOCK}
+    )
     batch = utils.PRETRAIN.batch_size
-    get_batch = utils.book_batches(corpus.splits, ours_config.block_size, batch)
     tokens_per_step = batch * ours_config.block_size
+    assert tokens_per_step == ORIGINAL_RECIPE.batch_size * ORIGINAL_BLOCK  # same text per step
     hardware = {
         "device": str(device),
         "device_name": torch.cuda.get_device_name() if device.type == "cuda" else cpu_name(),
@@ -258,7 +264,7 @@ def main() -> None:
     ours, original = utils.GPT(ours_config), OriginalGPT(original_config)
     ms = time_training_steps(
         {"original": (original, ORIGINAL_RECIPE), "ours": (ours, utils.PRETRAIN)},
-        get_batch, device, steps=args.steps, warmup=5,
+        corpus, device, steps=args.steps, warmup=5,
     )  # fmt: skip
     peak = matmul_peak_gflops(device)
     flops = {
@@ -274,6 +280,8 @@ def main() -> None:
         "params_original": sum(p.numel() for p in original.parameters()),
         "batch": batch,
         "block_size": ours_config.block_size,
+        "original_batch": ORIGINAL_RECIPE.batch_size,
+        "original_block_size": ORIGINAL_BLOCK,
         "original_ms_per_step": ms["original"],
         "ours_ms_per_step": ms["ours"],
         "original_tokens_per_s": tokens_per_step / ms["original"] * 1000,
