@@ -636,7 +636,7 @@ class LessonGPT(nn.Module):
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        self.head.weight = self.tok_emb.weight  # weight tying (section 7.1)
+        self.head.weight = self.tok_emb.weight  # weight tying (section 7.2)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         T = idx.size(1)
