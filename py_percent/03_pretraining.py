@@ -130,8 +130,9 @@ assert torch.equal(x[:, 1:], y[:, :-1])  # y is x shifted left by one character
 # ### 2.2 Forward: the loss
 #
 # The model returns logits of shape `(B, T, vocab)` and the mean cross-entropy over all
-# `B × T` positions. An untrained model spreads its probability evenly over the vocabulary,
-# so its loss should be close to $\ln(\text{vocab size})$ (lesson 2).
+# `B × T` positions. An untrained model spreads its probability almost evenly over the
+# vocabulary, so its loss should be close to $\ln(\text{vocab size})$, a little above it
+# (lesson 2, section 9.1 explains the small excess).
 
 # %%
 model.train()  # dropout on, as during training
@@ -311,9 +312,9 @@ print(f"norm after:  {norm_after:.4f}")
 assert abs(norm_after - min(norm_before, cfg.grad_clip)) < 1e-3
 
 # %% [markdown]
-# A young model has large gradients, so clipping is busy early in training; later the norm
-# usually stays under the limit and clipping does nothing. We will see the norm over a few
-# steps in section 7.
+# Clipping matters most while the model is young and its gradients are large; later in
+# training the norm usually stays under the limit and clipping does nothing. Section 7 counts
+# how often it acts in the first steps of training.
 
 # %% [markdown]
 # ## 6. Measuring progress: `utils.estimate_loss`
