@@ -1,13 +1,16 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: -all
 #     notebook_metadata_filter: kernelspec,jupytext,colab,accelerator
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
 # ---
 
 # %% [markdown]
@@ -19,9 +22,10 @@
 # character tokenizer turns text into numbers, why we split the book by position, and what a
 # training batch looks like.
 #
-# **Reads:** `data/alice.txt` (downloaded from Project Gutenberg on first use) and
-# `data/alice_qa.jsonl`. **Writes:** only the cached book `data/alice.txt`, if it is missing.
-# **Runtime:** a few seconds on a CPU.
+# - **Reads:** `data/alice.txt` (downloaded from Project Gutenberg on first use) and
+#   `data/alice_qa.jsonl`.
+# - **Writes:** only the cached book `data/alice.txt`, if it is missing.
+# - **Runtime:** a few seconds on a CPU.
 
 # %% [markdown]
 # ## 0. Setup
@@ -249,9 +253,10 @@ plt.show()
 # them.
 
 # %%
-print(
-    "rarest:", ", ".join(f"{utils.visible_char(ch)!r}: {n}" for ch, n in counts.most_common()[-8:])
-)
+rare = [(ch, n) for ch, n in counts.most_common() if n < 10]
+print(f"{len(rare)} characters occur fewer than 10 times:",
+      ", ".join(f"{utils.visible_char(ch)!r}: {n}" for ch, n in rare))  # fmt: skip
+assert rare, "the sentence above promises some rare characters"
 
 # %% [markdown]
 # ## 4. A character tokenizer
@@ -374,6 +379,7 @@ else:
 prompt = "alice & the 7 dwarves"
 silent_ids = [tokenizer.stoi.get(ch, 0) for ch in prompt]  # the old behaviour
 print(f"id 0 is {tokenizer.decode([0])!r}")
+assert tokenizer.decode([0]) == "\n"  # the newline, as the text above says
 print(f"you typed:        {prompt!r}")
 print(f"the model got:    {tokenizer.decode(silent_ids)!r}")
 
@@ -392,14 +398,15 @@ print(f"val:   {len(val_text):,} characters")
 
 # %% [markdown]
 # Why not pick random windows of text and put some of them in the validation set? Because
-# **neighbouring windows overlap**. A window starting at character 1000 and one starting at 1001
-# share all but one character:
+# **neighbouring windows overlap**. A window (as long as the model's context, `block_size`)
+# starting at character 1000 and one starting at 1001 share all but one character:
 
 # %%
-window = 128
+window = utils.GPTConfig().block_size  # the model's context length, in characters
 first, second = book[1000 : 1000 + window], book[1001 : 1001 + window]
 shared = sum(1 for i in range(window - 1) if first[i + 1] == second[i])
 print(f"windows at 1000 and 1001 share {shared} of {window} characters")
+assert shared == window - 1
 
 # %% [markdown]
 # - If one window were in training and the other in validation, the model would have seen the
@@ -524,56 +531,64 @@ assert x.shape == (batch_size, block_size) and torch.equal(x[:, 1:], y[:, :-1])
 # 2. **Where does validation begin?** Find the last chapter heading (`CHAPTER ...`) before the
 #    split point. Which chapters does the model never see in training? How does that change with
 #    `val_fraction=0.2`?
-# 3. **Count the training examples.** How many different windows of 128 characters can
-#    `random_windows` cut from the training split, and how many next-character predictions does
-#    each window hold?
-#
+# 3. **Count the training examples.** How many different windows of `block_size` characters
+#    can `random_windows` cut from the training split, and how many next-character predictions
+#    does each window hold?
+
+# %% [markdown]
 # ## Solutions
+#
+# Each solution is a code cell that runs with the lesson (the tests execute it too). In Jupyter
+# its code starts collapsed: click the cell to open it.
+#
+# **Solution 1.** The case-sensitive vocabulary from the same texts, and what it adds:
+
+# %% jupyter={"source_hidden": true}
+texts = [book, tags + "\n"] + [r["question"] + r["answer"] for r in qa]
+cased = utils.CharTokenizer.from_texts(texts, lowercase=False)
+added = sorted(set(cased.chars) - set(tokenizer.chars))
+print(f"case-sensitive: {cased.vocab_size} characters vs {tokenizer.vocab_size} lower-cased")
+print(f"added ({len(added)}): {''.join(added)}")
+assert cased.vocab_size == tokenizer.vocab_size + len(added)
+assert all(ch.isupper() for ch in added)  # only capitals are new
+rarest_capital = min(added, key=book.count)
+n_rarest = book.count(rarest_capital)
+print(f"rarest capital: {rarest_capital!r}, {n_rarest} time{'s' * (n_rarest != 1)} in the book")
 
 # %% [markdown]
-# <details><summary>Solution 1</summary>
+# The vocabulary grows by the capital letters only. The model could then write "Alice" and
+# "CHAPTER" correctly, but it would have to learn each capital from far fewer examples (the
+# rarest one above), and `A`/`a` would start as unrelated ids. For a 0.5M-parameter model
+# trained on one book, lower-casing is a cheap way to make the task easier.
 #
-# ```python
-# texts = [book, tags + "\n"] + [r["question"] + r["answer"] for r in qa]
-# cased = utils.CharTokenizer.from_texts(texts, lowercase=False)
-# print(cased.vocab_size, "vs", tokenizer.vocab_size)
-# print(sorted(set(cased.chars) - set(tokenizer.chars)))  # the capitals
-# ```
-#
-# The vocabulary grows by the capital letters. The model could then write "Alice" and "CHAPTER"
-# correctly, but it would have to learn each capital from far fewer examples, and `A`/`a` would
-# start as unrelated ids. For a 0.5M-parameter model trained on one book, lower-casing is a
-# cheap way to make the task easier.
-#
-# </details>
+# **Solution 2.** The last chapter heading before the split point, for two fractions:
+
+# %% jupyter={"source_hidden": true}
+import re
+
+headings = list(re.finditer(r"\nCHAPTER ([IVXL]+)\.", book))  # the 12 chapter starts
+seam_chapter = {}  # val_fraction -> index of the chapter the seam falls in
+for fraction in (0.1, 0.2):
+    cut = len(utils.split_text(book, fraction)[0])
+    seam_chapter[fraction] = sum(m.start() < cut for m in headings) - 1
+    unseen = [m.group(1) for m in headings if m.start() >= cut]
+    print(f"val_fraction={fraction}: validation starts inside chapter "
+          f"{headings[seam_chapter[fraction]].group(1)}; whole chapters never trained on: "
+          f"{', '.join(unseen) or 'none'}")  # fmt: skip
+assert len(headings) == 12 and seam_chapter[0.2] <= seam_chapter[0.1]
 
 # %% [markdown]
-# <details><summary>Solution 2</summary>
-#
-# ```python
-# import re
-#
-# for fraction in (0.1, 0.2):
-#     cut = len(utils.split_text(book, fraction)[0])
-#     headings = [m for m in re.finditer(r"\nCHAPTER ([IVX]+)\.\n", book) if m.start() < cut]
-#     print(f"val_fraction={fraction}: validation starts inside chapter {headings[-1].group(1)}")
-# ```
-#
 # The validation text is the end of the book: the last part of one chapter and everything after
 # it. A larger fraction moves the seam earlier and leaves less text to train on.
 #
-# </details>
+# **Solution 3.** Count the windows of the training split:
+
+# %% jupyter={"source_hidden": true}
+n_train = len(corpus.splits["train"])
+n_windows = n_train - block_size  # start positions: the target needs one character more
+print(f"{n_windows:,} windows x {block_size} predictions each = "
+      f"{n_windows * block_size:,} predictions, from only {n_train:,} characters")  # fmt: skip
 
 # %% [markdown]
-# <details><summary>Solution 3</summary>
-#
-# ```python
-# n = len(corpus.splits["train"])
-# windows = n - 128  # possible start positions (the target needs one character more)
-# print(f"{windows:,} windows x 128 predictions each")
-# ```
-#
-# Windows that start one character apart overlap in 127 characters, so the number of *different*
-# next-character predictions is only about the length of the training text.
-#
-# </details>
+# Windows that start one character apart overlap in all but one character, so the number of
+# *different* next-character predictions is only about the length of the training text.

@@ -1,13 +1,16 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: -all
 #     notebook_metadata_filter: kernelspec,jupytext,colab,accelerator
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
 # ---
 
 # %% [markdown]
@@ -20,8 +23,9 @@
 # residual block and the whole model. At each step we **prove** that our code computes the same
 # numbers as PyTorch's built-in attention and as the model in `utils.py`.
 #
-# **Reads:** the book and `data/alice_qa.jsonl` (for the vocabulary and real text). **Writes:**
-# nothing. **Runtime:** well under a minute on a CPU; nothing is trained here.
+# - **Reads:** the book and `data/alice_qa.jsonl` (for the vocabulary and real text).
+# - **Writes:** nothing.
+# - **Runtime:** well under a minute on a CPU; nothing is trained here.
 
 # %% [markdown]
 # ## 0. Setup
@@ -312,7 +316,7 @@ plt.show()
 
 # %%
 get_batch = utils.book_batches(corpus.splits, config.block_size, batch_size=4)
-xb, yb = get_batch("train", torch.Generator().manual_seed(0))  # (4, 128) each
+xb, yb = get_batch("train", torch.Generator().manual_seed(0))  # (4, block_size) each
 with torch.no_grad():
     emb = tok_emb(xb) + pos_emb(torch.arange(config.block_size))  # (B, T, C)
     q4, k4, v4 = attn.heads(emb)  # (B, nh, T, hs) each
@@ -384,6 +388,112 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
+# ### 5.1 Dropout: noise in training, nothing in use
+#
+# Every module above ends in `self.dropout`, and `LessonGPT` (section 7) applies one more to the
+# embeddings. Dropout is a regulariser that acts **only in training mode**:
+#
+# - in `train()` mode each number is set to 0 with probability `p`, and the survivors are
+#   multiplied by `1 / (1 - p)`, so the **expected value** of every number is unchanged;
+# - in `eval()` mode it is the identity, so measuring and generating are deterministic.
+#
+# Every training step thus trains a randomly thinned network, and no single unit can carry a
+# memorised detail on its own: a brake on learning a small book by heart. Our rate is
+# `config.dropout`. On a long vector of ones:
+
+# %%
+p_drop = config.dropout
+ones = torch.ones(1_000_000)
+dropout = nn.Dropout(p_drop)
+torch.manual_seed(0)
+dropped = dropout.train()(ones)  # train mode
+survivors = dropped[dropped != 0].unique()
+print(f"p = {p_drop}: {(dropped == 0).float().mean():.4f} of the numbers dropped")
+print(f"survivors are all {survivors.item():.4f} = 1 / (1 - p) = {1 / (1 - p_drop):.4f}")
+print(f"mean: {ones.mean():.4f} before, {dropped.mean():.4f} after")
+assert abs((dropped == 0).float().mean() - p_drop) < 0.005
+assert torch.allclose(survivors, torch.tensor(1 / (1 - p_drop)))
+assert torch.equal(dropout.eval()(ones), ones)  # eval mode: the identity
+
+# %% [markdown]
+# ### 5.2 The project's faster dropout
+#
+# On a CPU, drawing one random float per number is a noticeable share of a training step.
+# `utils.FastDropout` draws random **bytes** instead: one random 64-bit integer is 8 bytes, i.e. 8
+# uniform numbers in 0..255 at once. A byte below `threshold = round(p × 256)` drops its number.
+#
+# - The drop rate is `threshold / 256`: `p` rounded to a multiple of 1/256.
+# - Survivors are scaled by `256 / (256 - threshold)` = `1 / (1 - threshold / 256)`: the rule of
+#   `nn.Dropout`, with the rounded `p`.
+#
+# Written out by hand, and checked against `utils.FastDropout` on the same random draws:
+
+
+# %%
+def byte_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
+    """Training-mode dropout of ``x`` with a mask made of random bytes."""
+    threshold = round(p * 256)  # a byte below this drops its number
+    n = x.numel()
+    draws = torch.randint(-(2**63), 2**63 - 1, ((n + 7) // 8,), dtype=torch.int64)  # 8 bytes each
+    random_bytes = draws.view(torch.uint8)[:n].view(x.shape)  # uniform in 0..255
+    keep = random_bytes >= threshold  # (x.shape) True = survives
+    return x * keep * (256 / (256 - threshold))  # survivors scaled by 1 / (1 - rounded p)
+
+
+fast = utils.FastDropout(p_drop).train()
+torch.manual_seed(1)
+by_hand = byte_dropout(emb, p_drop)
+torch.manual_seed(1)
+from_utils = fast(emb)
+assert torch.equal(by_hand, from_utils)  # same draws, bit for bit the same output
+
+p_rounded = round(p_drop * 256) / 256
+print(f"p = {p_drop} becomes {round(p_drop * 256)}/256 = {p_rounded:.4f}")
+print(f"dropped by FastDropout: {(fast(ones) == 0).float().mean():.4f} of {len(ones):,} numbers")
+assert abs((fast(ones) == 0).float().mean() - p_rounded) < 0.005
+
+# %% [markdown]
+# "The same maths" means: given the **same mask**, `nn.Dropout` with the rounded `p` computes
+# exactly what `FastDropout` computes; only the way the mask is drawn differs. We read the mask
+# `nn.Dropout` drew (the zeros of its output; `emb` has no zeros of its own) and apply the
+# byte-dropout rule with it. In eval mode both are the identity.
+
+# %%
+torch.manual_seed(2)
+reference_out = nn.Dropout(p_rounded).train()(emb)  # PyTorch's own mask and scaling
+mask = reference_out != 0  # (B, T, C) the mask PyTorch drew
+assert (emb != 0).all()
+rebuilt = emb * mask * (256 / (256 - round(p_drop * 256)))  # FastDropout's rule, PyTorch's mask
+diff = (rebuilt - reference_out).abs().max().item()
+print(f"max |FastDropout rule - nn.Dropout| with the same mask: {diff:.1e}")
+assert diff < 1e-6
+assert torch.equal(fast.eval()(emb), emb) and torch.equal(nn.Dropout(p_drop).eval()(emb), emb)
+
+# %% [markdown]
+# Why bother? `FastDropout` is meant to be cheaper on a CPU, where random numbers are costly.
+# Measure it: the ratio below comes from this process, on a tensor the size of one training
+# batch's activations. It depends on your machine and on what else runs on it (on a busy
+# machine with several threads the byte trick can lose). On a GPU `FastDropout` simply calls
+# PyTorch's dropout.
+
+# %%
+import time
+
+activations = torch.randn(utils.TrainConfig().batch_size, config.block_size, C)  # (B, T, C)
+seconds = {}
+for name, layer in (("nn.Dropout", nn.Dropout(p_drop)), ("FastDropout", fast.train())):
+    layer(activations)  # warm-up
+    start = time.perf_counter()
+    for _ in range(20):
+        layer(activations)
+    seconds[name] = (time.perf_counter() - start) / 20
+print(", ".join(f"{name} {s * 1e3:.2f} ms" for name, s in seconds.items()))
+ratio = seconds["FastDropout"] / seconds["nn.Dropout"]
+print(f"FastDropout took {ratio:.2f}x the time of nn.Dropout here: "
+      f"{'faster' if ratio < 1 else 'not faster'} on this machine, "
+      f"with {torch.get_num_threads()} threads")  # fmt: skip
+
+# %% [markdown]
 # ## 6. The residual block, pre-norm
 #
 # A block chains attention and MLP, each wrapped in two helpers:
@@ -418,6 +528,63 @@ assert torch.allclose(normed.mean(-1), torch.zeros(1), atol=1e-5)
 #   embeddings to the output through nothing but additions. Training is more stable.
 # - Because the stream itself is never normalised, pre-norm models add one **final LayerNorm**
 #   (`ln_f`) before the output head.
+#
+# The data flow through one pre-norm block: the residual stream runs straight through along the
+# bottom; each branch reads a normalised copy of it and adds its result back.
+
+# %%
+import itertools
+
+from matplotlib.patches import FancyBboxPatch
+
+fig, ax = plt.subplots(figsize=(9, 2.6))
+stream_y, branch_y = 0.0, 1.3
+
+
+def draw_box(x, y, text, colour, w):
+    ax.add_patch(FancyBboxPatch((x - w / 2, y - 0.3), w, 0.6, boxstyle="round,pad=0.05",
+                                facecolor=colour, edgecolor="black"))  # fmt: skip
+    ax.text(x, y, text, ha="center", va="center", fontsize=9)
+
+
+def draw_path(points):
+    """Straight segments through ``points``, with an arrow head at the last one."""
+    for i, (start, end) in enumerate(itertools.pairwise(points)):
+        style = "-|>" if i == len(points) - 2 else "-"  # arrow head on the last segment
+        props = {"arrowstyle": style, "lw": 1.2, "shrinkA": 0, "shrinkB": 0}
+        ax.annotate("", xy=end, xytext=start, arrowprops=props)
+
+
+branches = [  # (fork, LayerNorm, sub-layer, plus) x-positions, labels, colour
+    (0.8, 1.8, 3.5, 4.8, "LayerNorm\nln1", "attention\n(mixes positions)", "#c6dbef"),
+    (5.6, 6.6, 8.3, 9.6, "LayerNorm\nln2", "MLP\n(per position)", "#fdd0a2"),
+]
+for fork, ln_x, f_x, plus, ln_name, f_name, colour in branches:
+    draw_path([(fork, stream_y), (fork, branch_y), (ln_x - 0.6, branch_y)])
+    draw_box(ln_x, branch_y, ln_name, "#e5e5e5", w=1.1)
+    draw_path([(ln_x + 0.6, branch_y), (f_x - 0.9, branch_y)])
+    draw_box(f_x, branch_y, f_name, colour, w=1.7)
+    draw_path([(f_x + 0.9, branch_y), (plus, branch_y), (plus, stream_y + 0.17)])
+    ax.add_patch(plt.Circle((plus, stream_y), 0.17, facecolor="white", edgecolor="black"))
+    ax.text(plus, stream_y, "+", ha="center", va="center", fontsize=12)
+draw_path([(-0.4, stream_y), (4.8 - 0.17, stream_y)])
+draw_path([(4.8 + 0.17, stream_y), (9.6 - 0.17, stream_y)])
+draw_path([(9.6 + 0.17, stream_y), (10.7, stream_y)])
+ax.text(-0.5, stream_y, "x\n(B, T, C)", ha="right", va="center", fontsize=10)
+ax.text(10.8, stream_y, "out\n(B, T, C)", ha="left", va="center", fontsize=10)
+ax.text(2.4, stream_y - 0.3, "residual stream: only additions", ha="center", va="top",
+        fontsize=8, color="dimgray", style="italic")  # fmt: skip
+ax.text(4.8, stream_y - 0.3, "x + attn(ln1(x))", ha="center", va="top", fontsize=8)
+ax.text(9.6, stream_y - 0.3, "x + mlp(ln2(x))", ha="center", va="top", fontsize=8)
+ax.set(xlim=(-1.4, 11.9), ylim=(-0.7, 1.8))
+ax.set_title("One pre-norm block: LayerNorm only on the branches", fontsize=11)
+ax.set_aspect("equal")
+ax.axis("off")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The same block in code:
 
 
 # %%
@@ -469,7 +636,7 @@ class LessonGPT(nn.Module):
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        self.head.weight = self.tok_emb.weight  # weight tying (section 7.1)
+        self.head.weight = self.tok_emb.weight  # weight tying (section 7.2)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         T = idx.size(1)
@@ -562,9 +729,12 @@ formula = V * C + config.block_size * C + L * per_block + 2 * C
 print(f"per block: {per_block:,}; whole model: {formula:,}")
 assert formula == total == model.num_parameters()
 assert sum(p.numel() for p in lesson_model.parameters()) == total
+in_blocks = sum(n for name, n in counts.items() if ".attn" in name or ".mlp" in name)
+print(f"attention + MLP of the {L} blocks: {in_blocks:,} = {in_blocks / total:.1%} of the model")
+assert in_blocks / total > 0.8  # "almost everything", as the chart below shows
 
 # %% [markdown]
-# The same table as a chart: almost everything sits in the attention and MLP layers of the four
+# The same table as a chart: almost everything sits in the attention and MLP layers of the
 # blocks; the embeddings and LayerNorms are small.
 
 # %%
@@ -601,39 +771,95 @@ plt.show()
 # (standard deviation 0.02), so all logits are close to 0 and the softmax is close to
 # **uniform**: every character gets probability `1 / vocab_size`. The loss is then
 # `-ln(1 / vocab_size) = ln(vocab_size)`.
-#
-# The logits are small but not exactly equal, and any spread makes the guess a little worse
-# than perfectly uniform: for random logits with standard deviation `σ` the loss is about
-# `ln(vocab_size) + σ²/2`. The cell prints both.
 
 # %%
 with torch.no_grad():
     logits, loss = model(xb, yb)  # a real batch from the book
-expected = math.log(tokenizer.vocab_size)
-print(f"logits: mean {logits.mean():.3f}, std {logits.std():.3f}")
+V = tokenizer.vocab_size
 print(f"untrained loss: {loss.item():.4f}")
-print(f"ln(vocab size) = ln({tokenizer.vocab_size}) = {expected:.4f}")
-print(f"ln(vocab size) + std²/2 = {expected + logits.std().item() ** 2 / 2:.4f}")
-assert abs(loss.item() - expected) < 0.1
+print(f"ln(vocab size) = ln({V}) = {math.log(V):.4f}")
+print(f"gap: {loss.item() - math.log(V):+.4f}")
+assert abs(loss.item() - math.log(V)) < 0.1
 
 # %% [markdown]
-# The predicted distribution for one position, next to the uniform `1 / vocab_size`: flat,
-# as promised. Training (lesson 3) will pile the probability on the right characters and push
-# the loss far below this starting point. (Your exact numbers may differ slightly from the
+# ### 9.1 Where the small gap comes from
+#
+# The measured loss is a little **above** `ln(V)`. Write the cross-entropy at one position, with
+# logits `z_1..z_V`, target `y` and mean logit `z̄`, as two terms:
+#
+# $$-\ln p_y = \underbrace{\ln \sum_j e^{z_j} - \bar z}_{\text{spread}}
+# \;-\; \underbrace{(z_y - \bar z)}_{\text{target advantage}}$$
+#
+# - **spread:** equals `ln V` when all logits are equal, and is larger otherwise. If the logits
+#   scatter randomly with standard deviation `σ`, then on average `e^{z_j - z̄} ≈ e^{σ²/2}` (the
+#   mean of `e^{σε}` for a standard normal `ε`), so the spread is about `ln V + σ²/2`.
+# - **target advantage:** how far the correct character's logit stands above the mean; an
+#   untrained model knows nothing, so it is about 0.
+#
+# So we expect `loss ≈ ln V + σ²/2`. The cell checks the exact split, then the approximation:
+# it must close most of the gap.
+
+# %%
+z = logits.float()  # (B, T, V)
+mean_logit = z.mean(-1, keepdim=True)  # (B, T, 1)
+spread = (torch.logsumexp(z, -1) - mean_logit[..., 0]).mean().item()
+target_advantage = (z.gather(-1, yb[..., None]) - mean_logit).mean().item()
+assert math.isclose(spread - target_advantage, loss.item(), abs_tol=1e-4)  # the split is exact
+
+sigma = z.std(-1, correction=0).mean().item()  # typical spread of the logits at one position
+approx = math.log(V) + sigma**2 / 2
+gap, left = loss.item() - math.log(V), loss.item() - approx
+print(f"logit std σ = {sigma:.3f}; spread {spread:.4f}, target advantage {target_advantage:+.4f}")
+print(f"ln V + σ²/2 = {math.log(V):.4f} + {sigma**2 / 2:.4f} = {approx:.4f}")
+print(f"gap to ln V: {gap:.4f}; left after adding σ²/2: {left:.4f} "
+      f"({1 - abs(left) / abs(gap):.0%} of the gap explained)")  # fmt: skip
+assert abs(left) < 0.5 * abs(gap)  # σ²/2 explains most of the gap
+
+# %% [markdown]
+# A simulation confirms the `σ²/2` rule on its own: random normal logits with the same `σ`,
+# and a target picked at random.
+
+# %%
+gen = torch.Generator().manual_seed(0)
+fake = sigma * torch.randn(100_000, V, generator=gen)  # (N, V) random logits
+fake_targets = torch.randint(V, (100_000,), generator=gen)
+simulated = F.cross_entropy(fake, fake_targets).item()
+print(f"simulated loss - ln V = {simulated - math.log(V):.4f}   σ²/2 = {sigma**2 / 2:.4f}")
+assert abs((simulated - math.log(V)) - sigma**2 / 2) < 0.25 * sigma**2 / 2
+
+# %% [markdown]
+# What is left is mostly one logit: **weight tying**. The input character's own embedding is
+# part of the vector that the tied head scores, so at every position the character just read
+# gets a logit above the rest, and the distribution is a little less flat than random logits
+# of the same `σ`:
+
+# %%
+own_logit = (z.gather(-1, xb[..., None]) - mean_logit).mean().item()
+print(f"the character just read: logit {own_logit:+.2f} above the mean on average")
+assert own_logit > 0
+
+# %% [markdown]
+# The predicted distribution for one position, next to the uniform `1 / vocab_size`: nearly
+# flat, except for the character just read (in orange; its numbers are printed below the
+# plot). Training (lesson 3) will pile the probability on the right characters and push the
+# loss far below this starting point. (Your exact numbers may differ slightly from the
 # committed notebook: they depend on the random initialisation.)
 
 # %%
 probs = F.softmax(logits[0, -1], dim=-1)  # (vocab,)
+just_read = xb[0, -1].item()
+colours = ["tab:orange" if i == just_read else "tab:blue" for i in range(V)]
 fig, ax = plt.subplots(figsize=(7, 3))
-ax.bar(range(tokenizer.vocab_size), probs, color="tab:blue", label="untrained model")
-ax.axhline(1 / tokenizer.vocab_size, color="tab:red", linestyle="--", label="1 / vocab size")
-ax.set_xticks(
-    range(tokenizer.vocab_size), [utils.visible_char(ch) for ch in tokenizer.chars], fontsize=7
-)
+ax.bar(range(V), probs, color=colours, label="untrained model")
+ax.axhline(1 / V, color="tab:red", linestyle="--", label="1 / vocab size")
+ax.set_xticks(range(V), [utils.visible_char(ch) for ch in tokenizer.chars], fontsize=7)
 ax.set(ylabel="probability", title="Next-character distribution before training")
 ax.legend(loc="upper right")
 plt.tight_layout()
 plt.show()
+print(f"just read: {utils.visible_char(tokenizer.chars[just_read])!r}, probability "
+      f"{probs[just_read]:.3f}; the others {probs.min():.3f} to "
+      f"{probs[torch.arange(V) != just_read].max():.3f}; uniform {1 / V:.3f}")  # fmt: skip
 
 # %% [markdown]
 # This starting value is a useful check for any new model: if the first training loss is far
@@ -653,7 +879,10 @@ plt.show()
 #   to the token embedding turn the stream into logits.
 # - Our `LessonGPT` loads the weights of `utils.build_model(...)` and gives the same logits; the
 #   model has about half a million parameters, almost all in attention and MLP.
-# - Untrained, the model guesses uniformly, so its loss starts at `ln(vocab_size)`.
+# - Untrained, the model guesses almost uniformly, so its loss starts near `ln(vocab_size)`;
+#   the small excess is about `σ²/2` for logits of spread `σ`.
+# - Dropout zeroes numbers with probability `p` in training (survivors scaled by `1/(1-p)`) and
+#   does nothing in eval mode; `utils.FastDropout` is the same rule with a mask made of bytes.
 #
 # ## Exercises
 #
@@ -665,61 +894,69 @@ plt.show()
 #    Build it: `LessonGPT` with the tying line removed.
 # 3. **A bigger model.** Use the formula of section 8 to predict the parameter count for
 #    `n_layer=6, n_embd=192, mlp_hidden=384`, then check it with `utils.build_model`.
-#
-# ## Solutions
 
 # %% [markdown]
-# <details><summary>Solution 1</summary>
+# ## Solutions
 #
-# ```python
-# with torch.no_grad():
-#     emb2 = emb.clone()
-#     emb2[:, -1] += 1.0  # change only the last position's vector
-#     q2, k2, v2 = attn.heads(emb2)
-#     before = F.scaled_dot_product_attention(q4, k4, v4)  # no mask
-#     after = F.scaled_dot_product_attention(q2, k2, v2)
-# print((after[:, :, 0] - before[:, :, 0]).abs().max())  # > 0: position 0 saw the future
-# ```
+# Each solution is a code cell that runs with the lesson (the tests execute it too). In Jupyter
+# its code starts collapsed: click the cell to open it.
 #
+# **Solution 1.** Attention without the mask, before and after changing only the last position:
+
+# %% jupyter={"source_hidden": true}
+with torch.no_grad():
+    changed_emb = emb.clone()
+    changed_emb[:, -1] += 1.0  # change only the last position's vector
+    before = F.scaled_dot_product_attention(q4, k4, v4)  # no mask
+    after = F.scaled_dot_product_attention(*attn.heads(changed_emb))
+    causal_before = F.scaled_dot_product_attention(q4, k4, v4, is_causal=True)
+    causal_after = F.scaled_dot_product_attention(*attn.heads(changed_emb), is_causal=True)
+leak = (after[:, :, 0] - before[:, :, 0]).abs().max().item()
+no_leak = (causal_after[:, :, 0] - causal_before[:, :, 0]).abs().max().item()
+print(f"position 0 moved by {leak:.2e} without the mask, {no_leak:.2e} with it")
+assert leak > 1e-4 and no_leak < 1e-6
+
+# %% [markdown]
 # Without the mask, position `t` can read character `t + 1`, which is exactly its target. The
 # model learns to copy it and the training loss drops towards 0. At generation time the next
 # character does not exist yet, so there is nothing to copy and the output is garbage.
 #
-# </details>
+# **Solution 2.** The same model with its own output table:
+
+# %% jupyter={"source_hidden": true}
+class UntiedGPT(LessonGPT):
+    """LessonGPT whose output head has its own (vocab, C) table."""
+
+    def __init__(self, config: utils.GPTConfig) -> None:
+        super().__init__(config)
+        self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+
+
+untied = UntiedGPT(config)
+n_untied = sum(p.numel() for p in untied.parameters())
+print(f"untied: {n_untied:,} parameters, {n_untied - total:,} more = {V} x {C}, "
+      f"{(n_untied - total) / total:.1%} of the tied model")  # fmt: skip
+assert n_untied - total == V * C
+gpt2_saving = 50_257 * 768  # GPT-2 small: vocabulary x width
+print(f"in GPT-2 small, tying saves {gpt2_saving:,} parameters")
 
 # %% [markdown]
-# <details><summary>Solution 2</summary>
+# The separate head adds one `(vocab, C)` table. With a vocabulary of a few dozen characters
+# that is a small share of the model; in GPT-2, with 50,257 tokens of width 768, tying saves
+# tens of millions (both printed above).
 #
-# ```python
-# class UntiedGPT(LessonGPT):
-#     def __init__(self, config):
-#         super().__init__(config)
-#         self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)  # its own table
-#
-# untied = UntiedGPT(config)
-# n = sum(p.numel() for p in untied.parameters())
-# print(n - total, "=", config.vocab_size * config.n_embd)
-# ```
-#
-# The separate head adds one `(vocab, C)` table. With a vocabulary of only a few dozen characters
-# that is a small share of the model; in GPT-2, with 50,257 tokens, tying saves tens of
-# millions of parameters.
-#
-# </details>
+# **Solution 3.** The formula of section 8 for a bigger model, checked against `utils`:
+
+# %% jupyter={"source_hidden": true}
+big = dict(n_layer=6, n_embd=192, mlp_hidden=384)
+C2, H2, L2 = big["n_embd"], big["mlp_hidden"], big["n_layer"]
+per_block_2 = (4 * C2 * C2 + 4 * C2) + (2 * C2 * H2 + H2 + C2) + 2 * (2 * C2)
+predicted = (V + config.block_size) * C2 + L2 * per_block_2 + 2 * C2
+actual = utils.build_model(tokenizer, **big).num_parameters()
+print(f"{predicted:,} predicted, {actual:,} actual: {actual / total:.1f}x GPT-0.5M")
+assert predicted == actual
 
 # %% [markdown]
-# <details><summary>Solution 3</summary>
-#
-# ```python
-# big = dict(n_layer=6, n_embd=192, mlp_hidden=384)
-# C2, H2, L2 = big["n_embd"], big["mlp_hidden"], big["n_layer"]
-# per_block = (4 * C2 * C2 + 4 * C2) + (2 * C2 * H2 + H2 + C2) + 2 * (2 * C2)
-# predicted = (V + config.block_size) * C2 + L2 * per_block + 2 * C2
-# actual = utils.build_model(tokenizer, **big).num_parameters()
-# print(f"{predicted:,} predicted, {actual:,} actual")
-# assert predicted == actual
-# ```
-#
-# Most parameters scale with `n_layer × C²`: 1.5× wider and 1.5× deeper is roughly 3.4× more.
-#
-# </details>
+# Most parameters scale with `n_layer × C²`: 1.5× wider and 1.5× deeper gives
+# 1.5² × 1.5 ≈ 3.4× the block parameters; the embeddings grow only 1.5×, so the whole model
+# grows a little less (the ratio printed above).

@@ -18,9 +18,10 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/03_pretraining.ipynb)
 #
-# We teach the GPT from lesson 2 to predict the next character of *Alice's Adventures in
-# Wonderland*. First we build the training loop piece by piece (batch, loss, gradients, AdamW,
-# learning-rate schedule, gradient clipping, loss estimates), then we run the real thing.
+# **What you will learn:** how the GPT of lesson 2 learns to predict the next character of
+# *Alice's Adventures in Wonderland*. We build the training loop piece by piece (batch, loss,
+# gradients, AdamW, the learning-rate schedule, gradient clipping, loss estimates), run the real
+# thing, and read its curves for overfitting.
 #
 # - **Reads:** the book in `data/` (downloaded by `utils.load_corpus()` if missing).
 # - **Writes:** the base checkpoint `checkpoints/full/base.pt`, which lessons 4–7 load.
@@ -110,7 +111,7 @@ print(f"parameters: {model.num_parameters():,}")
 # randomness (such as dropout).
 
 # %%
-block_size = model.config.block_size  # 128 characters of context
+block_size = model.config.block_size  # characters of context (from GPTConfig)
 get_batch = utils.book_batches(corpus.splits, block_size, cfg.batch_size)
 batch_rng = torch.Generator().manual_seed(cfg.seed)
 
@@ -129,8 +130,9 @@ assert torch.equal(x[:, 1:], y[:, :-1])  # y is x shifted left by one character
 # ### 2.2 Forward: the loss
 #
 # The model returns logits of shape `(B, T, vocab)` and the mean cross-entropy over all
-# `B × T` positions. An untrained model spreads its probability evenly over the vocabulary,
-# so its loss should be close to $\ln(\text{vocab size})$ (lesson 2).
+# `B × T` positions. An untrained model spreads its probability almost evenly over the
+# vocabulary, so its loss should be close to $\ln(\text{vocab size})$, a little above it
+# (lesson 2, section 9.1 explains the small excess).
 
 # %%
 model.train()  # dropout on, as during training
@@ -213,33 +215,66 @@ assert 0.8 < (moved.median() / cfg.lr).item() < 1.2
 # %% [markdown]
 # ## 4. The learning-rate schedule: warm-up, then cosine decay
 #
-# `utils.lr_at(step, cfg)` gives the learning rate of every step:
+# The learning rate of every step comes from a schedule in two parts:
 #
-# - **Warm-up:** grow linearly from almost 0 to `cfg.lr` over `cfg.warmup_steps` steps, while
-#   Adam's running averages are still noisy.
-# - **Cosine decay:** then fall along half a cosine to `cfg.min_lr` at `cfg.max_steps`: big
-#   steps early to make progress, small steps late to settle into a good minimum.
+# - **Warm-up:** grow linearly from `cfg.lr / warmup_steps` to `cfg.lr` over the first
+#   `cfg.warmup_steps` steps, while Adam's running averages are still noisy.
+# - **Cosine decay:** then fall along half a cosine from `cfg.lr` to `cfg.min_lr` at
+#   `cfg.max_steps`: big steps early to make progress, small steps late to settle into a good
+#   minimum. With `progress` going from 0 to 1 over the decay,
 #
-# Here is the schedule of the real run (in quick mode the run is so short that it ends inside
-# the warm-up).
+# $$\text{lr} = \text{min\_lr}
+# + \tfrac{1}{2}\,\bigl(1 + \cos(\pi \cdot \text{progress})\bigr)
+# \,(\text{lr}_{\max} - \text{min\_lr})$$
+#
+# Written out:
+
+
+# %%
+def lr_schedule(step: int, cfg: utils.TrainConfig) -> float:
+    """Learning rate of optimizer step ``step`` (counted from 0): warm-up, then cosine."""
+    if step < cfg.warmup_steps:  # steps 0, 1, ...: lr/warmup, 2 lr/warmup, ..., lr
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    decay_steps = max(1, cfg.max_steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / decay_steps)  # 0 -> 1, then stays at 1
+    cosine = 0.5 * (1.0 + math.cos(math.pi * progress))  # 1 -> 0
+    return cfg.min_lr + cosine * (cfg.lr - cfg.min_lr)
+
+
+# %% [markdown]
+# The training loop uses `utils.lr_at`. It must agree with ours at **every** step, for each
+# plan of the series: pretraining, the short stand-in, and fine-tuning (lesson 5).
+
+# %%
+for plan_name in ("PRETRAIN", "PRETRAIN_SHORT", "FINETUNE"):
+    plan = getattr(utils, plan_name)
+    for step in range(plan.max_steps + 1):
+        assert lr_schedule(step, plan) == utils.lr_at(step, plan), (plan_name, step)
+    print(f"utils.{plan_name:<15} {plan.max_steps + 1:>5} steps: identical")
+
+# %% [markdown]
+# Here is the schedule of this lesson's run. In quick mode the whole plan is scaled down (fewer
+# steps and a shorter warm-up); the cell prints the plan it draws.
 
 # %%
 steps = range(cfg.max_steps)
-lrs = [utils.lr_at(s, cfg) for s in steps]
+lrs = [lr_schedule(s, cfg) for s in steps]
 
 fig, ax = plt.subplots(figsize=(7, 3.5))
 ax.plot(steps, lrs)
-if cfg.warmup_steps < cfg.max_steps:
-    ax.axvline(cfg.warmup_steps, color="gray", linestyle=":", label="end of warm-up")
-    ax.legend()
+ax.axvline(cfg.warmup_steps - 1, color="gray", linestyle=":", label="end of warm-up (peak)")
+ax.axhline(cfg.min_lr, color="tab:red", linestyle="--", linewidth=1, label="min_lr")
 ax.set(xlabel="step", ylabel="learning rate", title="utils.PRETRAIN: warm-up + cosine")
 ax.grid(alpha=0.3)
+ax.legend()
 plt.show()
 
-assert math.isclose(utils.lr_at(cfg.warmup_steps - 1, cfg), cfg.lr)  # peak at end of warm-up
+share = cfg.warmup_steps / cfg.max_steps
+print(f"{cfg.warmup_steps} warm-up steps of {cfg.max_steps} ({share:.0%} of the run); "
+      f"peak {cfg.lr:.1e}, floor {cfg.min_lr:.1e}")  # fmt: skip
+assert math.isclose(lr_schedule(cfg.warmup_steps - 1, cfg), cfg.lr)  # peak at end of warm-up
 assert all(0 < lr <= cfg.lr for lr in lrs)
-if cfg.max_steps > cfg.warmup_steps:
-    assert math.isclose(utils.lr_at(cfg.max_steps, cfg), cfg.min_lr)  # floor at the end
+assert math.isclose(lr_schedule(cfg.max_steps, cfg), cfg.min_lr)  # floor at the end
 
 # %% [markdown]
 # ## 5. Gradient clipping
@@ -277,9 +312,9 @@ print(f"norm after:  {norm_after:.4f}")
 assert abs(norm_after - min(norm_before, cfg.grad_clip)) < 1e-3
 
 # %% [markdown]
-# A young model has large gradients, so clipping is busy early in training; later the norm
-# usually stays under the limit and clipping does nothing. We will see the norm over a few
-# steps in section 7.
+# Clipping matters most while the model is young and its gradients are large; later in
+# training the norm usually stays under the limit and clipping does nothing. Section 7 counts
+# how often it acts in the first steps of training.
 
 # %% [markdown]
 # ## 6. Measuring progress: `utils.estimate_loss`
@@ -350,9 +385,23 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# A single-step spike in the loss can happen here: this warm-up is only `n_steps / 5` steps
-# long, so the peak learning rate arrives fast. The next steps pull it back down.
-#
+# What the two panels show, in numbers: where the gradient norm peaked, how often clipping
+# acted, and whether the loss ever went up from one step to the next (this warm-up is only
+# `n_steps / 5` steps long, so the peak learning rate arrives fast).
+
+# %%
+peak = max(range(n_steps), key=grad_norms.__getitem__)
+n_clipped = sum(norm > demo_cfg.grad_clip for norm in grad_norms)
+rises = [losses[i] - losses[i - 1] for i in range(1, n_steps) if losses[i] > losses[i - 1]]
+print(f"largest gradient norm: {grad_norms[peak]:.2f} at step {peak + 1} "
+      f"(learning rate {utils.lr_at(peak, demo_cfg):.1e})")  # fmt: skip
+print(f"clipping acted on {n_clipped} of {n_steps} steps (norm above {demo_cfg.grad_clip})")
+if rises:
+    print(f"the loss rose on {len(rises)} of {n_steps - 1} steps, at most by {max(rises):.3f}")
+else:
+    print("the loss fell on every step")
+
+# %% [markdown]
 # `utils.train` is this same loop plus bookkeeping: loss estimates, a progress bar,
 # checkpoints, mixed precision on a GPU. Proof: with the same seeds it produces the same
 # per-step losses. (`stop_at` ends it after a few steps without changing the plan.)
@@ -602,53 +651,79 @@ assert difference < 1e-5 and loaded_tokenizer == tokenizer
 # %% [markdown]
 # ## Solutions
 #
-# <details><summary>Solution 1</summary>
+# Each solution is a code cell that runs with the lesson (the tests execute it too, with fewer
+# steps). In Jupyter its code starts collapsed: click the cell to open it.
 #
-# ```python
-# wild_cfg = dataclasses.replace(demo_cfg, warmup_steps=1, grad_clip=1e9)
-# torch.manual_seed(wild_cfg.seed)
-# wild = utils.build_model(tokenizer).to(device)
-# wild_history = utils.train(wild, get_batch, wild_cfg, tokenizer=tokenizer, progress=False)
-# print([round(v, 3) for v in wild_history["train_step_loss"][:15]])
-# ```
+# **Solution 1.** The tiny loop of section 7 again, with no warm-up and no clipping in practice:
+
+# %% jupyter={"source_hidden": true}
+wild_cfg = dataclasses.replace(demo_cfg, warmup_steps=1, grad_clip=1e9)
+torch.manual_seed(wild_cfg.seed)
+wild = utils.build_model(tokenizer).to(device)
+wild_losses = utils.train(wild, get_batch, wild_cfg, tokenizer=tokenizer, progress=False)[
+    "train_step_loss"
+]
+tail = max(1, n_steps // 5)  # compare the mean of the last fifth of the steps
+wild_end, tame_end = sum(wild_losses[-tail:]) / tail, sum(losses[-tail:]) / tail
+print("no warm-up, no clip:", [round(v, 3) for v in wild_losses[:12]], "...")
+print("section 7's loop:   ", [round(v, 3) for v in losses[:12]], "...")
+print(f"highest loss after step 1: {max(wild_losses[1:]):.3f} without, "
+      f"{max(losses[1:]):.3f} with warm-up and clipping (start: {losses[0]:.3f})")  # fmt: skip
+verdict = "worse" if wild_end > tame_end else "not worse"
+print(f"mean of the last {tail} steps: {wild_end:.3f} without, {tame_end:.3f} with: "
+      f"{verdict} without warm-up and clipping")  # fmt: skip
+assert abs(wild_losses[0] - losses[0]) < tolerance  # same seeds: same model, same first batch
+
+# %% [markdown]
+# With the full learning rate from the first step and no cap on the step size, every weight
+# moves by about `lr` at once (section 3), which is a lot for a freshly initialised network:
+# look for the loss jumping up again after its first fall. The printed comparison says how this
+# run ended; with so few steps (and in quick mode, very few) the outcome depends on the seed.
 #
-# With the full learning rate from step 1 and no cap on the step size, the loss typically
-# falls quickly for a few steps, then jumps **up** (it can land above its starting value
-# ≈ ln(vocab)) and spends many steps recovering, so it ends the run higher than the loop of
-# section 7. Every weight moves by about `lr` on the first steps, which is too much for a
-# freshly initialised network. (Your exact numbers depend on the seed and the hardware.)
-#
-# </details>
-#
-# <details><summary>Solution 2</summary>
-#
-# ```python
-# train_nats = utils.evaluate_text(model, corpus.splits["train"])
-# print(f"train {train_nats:.4f}  val {val_nats:.4f}  gap {val_nats - train_nats:.4f} nats/char")
-# ```
-#
+# **Solution 2.** The exact loss on the training split, beside the validation loss:
+
+# %% jupyter={"source_hidden": true}
+train_ids = corpus.splits["train"]
+train_ids = train_ids[: utils.by_mode(full=len(train_ids), quick=20_000)]  # quick: a slice
+train_nats = utils.evaluate_text(model, train_ids)
+print(f"train {train_nats:.4f}  val {val_nats:.4f}  gap {val_nats - train_nats:+.4f} nats/char"
+      f"  ({len(train_ids):,} training characters graded)")  # fmt: skip
+
+# %% [markdown]
 # The gap is how much better the model does on text it has trained on than on text it has
 # never seen. Part of it is memorisation, part is that the last chapters (the validation split)
 # simply use different names and words. A gap that keeps growing during training is the
 # warning sign of overfitting.
 #
-# </details>
-#
-# <details><summary>Solution 3</summary>
-#
-# ```python
-# tiny_splits = {"train": corpus.splits["train"][:5000], "val": corpus.splits["val"]}
-# tiny_batches = utils.book_batches(tiny_splits, block_size, 32)
-# tiny_cfg = utils.TrainConfig(max_steps=600, warmup_steps=50, eval_interval=25, eval_iters=5)
-# torch.manual_seed(0)
-# small = utils.build_model(tokenizer).to(device)
-# small_history = utils.train(small, tiny_batches, tiny_cfg, tokenizer=tokenizer)
-# utils.plot_losses(small_history, title="5,000 characters of training text")
-# plt.show()
-# ```
-#
-# With so little text, the training loss keeps falling towards 0 while the validation loss
-# reaches its minimum early and then climbs: the model learns those 5,000 characters by heart.
-# The dotted line marks the step where you should have stopped.
-#
-# </details>
+# **Solution 3.** A fresh model on 5,000 characters. To keep the lesson fast, it uses a batch of
+# 8 windows and a couple of hundred steps (a handful in quick mode):
+
+# %% jupyter={"source_hidden": true}
+tiny_splits = {"train": corpus.splits["train"][:5000], "val": corpus.splits["val"]}
+tiny_batches = utils.book_batches(tiny_splits, block_size, batch_size=8)
+tiny_cfg = utils.TrainConfig(
+    max_steps=utils.by_mode(full=200, quick=6), batch_size=8,
+    warmup_steps=utils.by_mode(full=20, quick=1),
+    eval_interval=utils.by_mode(full=20, quick=3), eval_iters=2,
+)  # fmt: skip
+torch.manual_seed(0)
+small = utils.build_model(tokenizer).to(device)
+small_history = utils.train(small, tiny_batches, tiny_cfg, tokenizer=tokenizer, progress=False)
+utils.plot_losses(small_history, title="5,000 characters of training text")
+plt.show()
+
+tiny_val, tiny_train = small_history["losses"]["val"], small_history["losses"]["train"]
+tiny_best = min(range(len(tiny_val)), key=tiny_val.__getitem__)
+print(f"train loss: {tiny_train[0]:.3f} -> {tiny_train[-1]:.3f}")
+print(f"best val {tiny_val[tiny_best]:.3f} at step {small_history['step'][tiny_best]}, "
+      f"final val {tiny_val[-1]:.3f}")  # fmt: skip
+if tiny_best < len(tiny_val) - 1:
+    print(f"the validation loss turned up after step {small_history['step'][tiny_best]}")
+else:
+    print("the validation loss had not turned up yet: train longer to see it")
+
+# %% [markdown]
+# With so little text, the training loss keeps falling while the validation loss reaches its
+# minimum and then, given enough steps, climbs: the model learns those 5,000 characters by
+# heart. The dotted line marks the step where you should have stopped; the printed lines say
+# whether this run got there.

@@ -18,14 +18,16 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/04_generation.ipynb)
 #
-# The trained model gives us a probability for every possible next character. This lesson turns
-# those probabilities into text: greedy decoding, temperature, top-k and top-p sampling, the KV
-# cache that makes generation fast, and what happens with long, empty or unusual prompts.
+# **What you will learn:** how the probabilities the trained model gives for the next
+# character become text: greedy decoding, temperature, top-k and top-p sampling; the KV cache
+# that makes generation fast, written out by hand; and what happens with long, empty or unusual
+# prompts.
 #
 # - **Reads:** the base checkpoint written by lesson 3 (if it is missing, a short stand-in is
 #   trained first, which takes a few minutes on a CPU).
 # - **Writes:** nothing.
-# - **Runtime:** about a minute on a CPU.
+# - **Runtime:** a few minutes on a CPU, most of it in the timings of section 8.4 and
+#   solution 3.
 
 # %% [markdown]
 # ## 0. Setup
@@ -141,29 +143,30 @@ assert by_hand == from_utils
 # %% [markdown]
 # ## 4. Temperature
 #
-# Divide the logits by a temperature $T$ before the softmax:
+# Divide the logits by a temperature $\tau$ (tau; we keep $T$ for the context length) before
+# the softmax:
 #
-# $$p_i(T) = \frac{e^{z_i / T}}{\sum_j e^{z_j / T}}$$
+# $$p_i(\tau) = \frac{e^{z_i / \tau}}{\sum_j e^{z_j / \tau}}$$
 #
-# - $T < 1$ sharpens the distribution (safer, more repetitive text);
-# - $T = 1$ leaves it as the model learned it;
-# - $T > 1$ flattens it (more surprising, more mistakes);
-# - $T \to 0$ becomes greedy, so `utils` treats `temperature=0` as greedy.
+# - $\tau < 1$ sharpens the distribution (safer, more repetitive text);
+# - $\tau = 1$ leaves it as the model learned it;
+# - $\tau > 1$ flattens it (more surprising, more mistakes);
+# - $\tau \to 0$ becomes greedy, so `utils` treats `temperature=0` as greedy.
 
 # %%
 temperatures = [0.5, 1.0, 1.5]
-by_temperature = {t: torch.softmax(last / t, dim=-1) for t in temperatures}  # each (vocab,)
+by_temperature = {tau: torch.softmax(last / tau, dim=-1) for tau in temperatures}  # (vocab,)
 
-for t, dist in by_temperature.items():
-    assert torch.allclose(dist, utils.next_token_probs(last, temperature=t))
+for tau, dist in by_temperature.items():
+    assert torch.allclose(dist, utils.next_token_probs(last, temperature=tau))
     entropy = -(dist * dist.clamp_min(1e-12).log2()).sum().item()  # spread, in bits
-    print(f"T={t}: top probability {dist.max():.3f}, entropy {entropy:.2f} bits")
+    print(f"τ={tau}: top probability {dist.max():.3f}, entropy {entropy:.2f} bits")
 
 greedy_probs = utils.next_token_probs(last, temperature=0.0)
-assert greedy_probs.argmax() == last.argmax() and greedy_probs.max() == 1.0  # T=0: one-hot
+assert greedy_probs.argmax() == last.argmax() and greedy_probs.max() == 1.0  # τ=0: one-hot
 
 # %% [markdown]
-# The 15 likeliest next characters (ranked at $T=1$) under the three temperatures:
+# The 15 likeliest next characters (ranked at $\tau=1$) under the three temperatures:
 
 # %%
 rank = torch.argsort(by_temperature[1.0], descending=True)[:15]
@@ -171,9 +174,9 @@ labels = [utils.visible_char(tokenizer.chars[i]) for i in rank]
 width = 0.27
 
 fig, ax = plt.subplots(figsize=(8, 3.5))
-for j, t in enumerate(temperatures):
-    heights = by_temperature[t][rank].numpy()
-    ax.bar([i + (j - 1) * width for i in range(len(rank))], heights, width, label=f"T = {t}")
+for j, tau in enumerate(temperatures):
+    heights = by_temperature[tau][rank].numpy()
+    ax.bar([i + (j - 1) * width for i in range(len(rank))], heights, width, label=f"τ = {tau}")
 ax.set_xticks(range(len(rank)), labels)
 ax.set(xlabel=f"next character after {PROMPT!r}", ylabel="probability")
 ax.set_title("Temperature reshapes the next-character distribution")
@@ -183,12 +186,18 @@ plt.show()
 
 # %% [markdown]
 # Low temperature piles the probability onto the favourites; high temperature spreads it
-# towards characters the model thinks unlikely. The order never changes, only the gaps.
+# towards characters the model thinks unlikely. The order never changes, only the gaps (the
+# cell checks both on this prompt).
+
+# %%
+entropies = [-(d * d.clamp_min(1e-12).log()).sum().item() for d in by_temperature.values()]
+assert entropies == sorted(entropies)  # higher τ, flatter distribution
+assert all(torch.equal(d.argsort(descending=True)[:5], rank[:5]) for d in by_temperature.values())
 
 # %% [markdown]
 # ## 5. Top-k sampling
 #
-# Even at $T=1$, the many unlikely characters together carry some probability, and one bad
+# Even at $\tau=1$, the many unlikely characters together carry some probability, and one bad
 # pick can derail a word. **Top-k** keeps only the $k$ likeliest characters and renormalises.
 # Step by step, with $k = 10$:
 
@@ -274,8 +283,10 @@ plt.show()
 
 # %% [markdown]
 # Unlike top-k, the nucleus **adapts** to the model's confidence. Count how many characters
-# each rule keeps after a few prompts (a well-trained model should keep very few after
-# `"down the rabbit-"` and many more after a space):
+# each rule keeps after a few prompts: top-k always keeps 10, top-p keeps few characters where
+# the model is sure of the next one and many where it is not. Whether *this* model is sure
+# after `"down the rabbit-"` (the book continues `hole`) is for the table to say; the sentence
+# under it is computed from the counts.
 
 
 # %%
@@ -286,12 +297,26 @@ def last_logits(prompt: str) -> torch.Tensor:
     return out[0, -1].cpu()
 
 
-print(f"{'prompt':<28} {'top-k 10':>9} {'top-p 0.9':>10}")
+print(f"{'prompt':<28} {'top-k 10':>9} {'top-p 0.9':>10} {'top char':>9} {'its prob':>9}")
+nucleus = {}  # prompt -> characters top-p keeps
 for prompt in ["down the rabbit-", "the mock tur", "alice looked at the ", "she said “"]:
     z = last_logits(prompt)
     n_k = (utils.next_token_probs(z, top_k=10) > 0).sum().item()
-    n_p = (utils.next_token_probs(z, top_p=0.9) > 0).sum().item()
-    print(f"{prompt!r:<28} {n_k:>9} {n_p:>10}")
+    nucleus[prompt] = (utils.next_token_probs(z, top_p=0.9) > 0).sum().item()
+    top_prob, top_id = torch.softmax(z, -1).max(-1)
+    top_char = utils.visible_char(tokenizer.chars[top_id])
+    print(f"{prompt!r:<28} {n_k:>9} {nucleus[prompt]:>10} {top_char!r:>9} {top_prob:>9.3f}")
+
+surest, least_sure = min(nucleus, key=nucleus.get), max(nucleus, key=nucleus.get)
+print(f"\ntop-p kept the fewest characters ({nucleus[surest]}) after {surest!r} "
+      f"and the most ({nucleus[least_sure]}) after {least_sure!r}.")
+rabbit = nucleus["down the rabbit-"]
+if rabbit < 10:
+    print(f"after 'down the rabbit-' it kept {rabbit}, fewer than top-k's 10: this model is "
+          "fairly sure what comes next.")  # fmt: skip
+else:
+    print(f"after 'down the rabbit-' it kept {rabbit}, no fewer than top-k's 10: this model is "
+          "not sure what comes next.")  # fmt: skip
 
 # %% [markdown]
 # ## 7. Samples side by side
@@ -370,11 +395,132 @@ print(f"cache now holds {cache[0][0].size(2)} positions; max |difference| = {dif
 assert difference < 1e-4
 
 # %% [markdown]
-# ### 8.2 The same text with and without the cache
+# ### 8.2 Inside attention: concatenate, then mask with an offset
+#
+# What does one attention layer do with its cache? For `T` new characters after `P` cached ones:
+#
+# 1. compute queries, keys and values of the **new** characters only, `(B, heads, T, hs)`;
+# 2. **concatenate** the cached keys and values in front: `(B, heads, P + T, hs)`;
+# 3. attend: new character `i` sits at position `P + i`, so it may look at every cached position
+#    and at new characters `0..i`. The causal mask is the usual lower triangle, **shifted right by
+#    `P`**: `tril(ones(T, P + T), diagonal=P)`. With one new character (the usual generation
+#    step) the mask allows everything, and with an empty cache it is the ordinary causal mask.
+#
+# The picture: the cache keeps the past keys and values; the new character's query attends to
+# all of them. The right half shows what the window slide of section 9 does to the cache.
+
+# %%
+CACHED, NEW = "#d9d9d9", "#a1d99b"
+
+
+def draw_cell(ax, x, y, text, colour, hatch=None):
+    ax.add_patch(plt.Rectangle((x - 0.45, y - 0.4), 0.9, 0.8, facecolor=colour,
+                               edgecolor="black", hatch=hatch, lw=0.8))  # fmt: skip
+    ax.text(x, y, text, ha="center", va="center", fontsize=8)
+
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.2), gridspec_kw={"width_ratios": [1, 1.25]})
+n_past = 6  # a few cached positions, for the drawing
+for i in range(n_past + 1):
+    colour = NEW if i == n_past else CACHED
+    draw_cell(ax1, i, 1.6, f"k{i}", colour)
+    draw_cell(ax1, i, 0.6, f"v{i}", colour)
+    ax1.annotate("", xy=(i, 2.0), xytext=(n_past, 3.0),
+                 arrowprops={"arrowstyle": "->", "color": "tab:green", "lw": 0.9})  # fmt: skip
+draw_cell(ax1, n_past, 3.4, f"q{n_past}", NEW)
+ax1.text(-0.8, 1.6, "keys", ha="right", va="center", fontsize=9)
+ax1.text(-0.8, 0.6, "values", ha="right", va="center", fontsize=9)
+ax1.text(n_past + 0.6, 3.4, "query of the\nnew character", ha="left", va="center", fontsize=8)
+ax1.annotate("", xy=(-0.45, -0.1), xytext=(n_past - 0.55, -0.1),
+             arrowprops={"arrowstyle": "<->", "lw": 0.8})  # fmt: skip
+ax1.text((n_past - 1) / 2, -0.4, "cache: kept from earlier steps", ha="center", va="top",
+         fontsize=8)  # fmt: skip
+ax1.text(n_past, -0.4, "new:\nthis step", ha="center", va="top", fontsize=8)
+ax1.set(xlim=(-2.2, n_past + 2.6), ylim=(-1.2, 4.0))
+ax1.set_title("One step: append k, v; the new query attends to all keys", fontsize=10)
+
+drawn_block = 8  # block_size in this drawing
+n_drop = drawn_block + 1 - drawn_block // 2  # the newest block // 2 are kept, the new one too
+for i in range(drawn_block + 1):
+    draw_cell(ax2, i, 2.4, "new" if i == drawn_block else str(i),
+              NEW if i == drawn_block else CACHED)  # fmt: skip
+    dropped = i < n_drop
+    draw_cell(ax2, i, 0.6, "" if dropped else str(i - n_drop), "white" if dropped else NEW,
+              hatch="///" if dropped else None)  # fmt: skip
+ax2.text(-0.8, 2.4, "full", ha="right", va="center", fontsize=9)
+ax2.text(-0.8, 0.6, "after\nthe slide", ha="right", va="center", fontsize=9)
+ax2.text(drawn_block + 0.6, 2.4, f"does not fit\n(block_size = {drawn_block}\nin this drawing)",
+         ha="left", va="center", fontsize=8)  # fmt: skip
+ax2.text((n_drop - 1) / 2, -0.1, "oldest characters dropped", ha="center", va="top", fontsize=8)
+ax2.text((n_drop + drawn_block) / 2, -0.1, "newest half fed again in one call:\n"
+         "positions 0, 1, ...; a new cache", ha="center", va="top", fontsize=8)  # fmt: skip
+ax2.annotate("", xy=((n_drop + drawn_block) / 2, 1.05), xytext=((n_drop + drawn_block) / 2, 1.95),
+             arrowprops={"arrowstyle": "->", "lw": 1})  # fmt: skip
+ax2.set(xlim=(-2.2, drawn_block + 3.2), ylim=(-1.2, 3.2))
+ax2.set_title("The window slide: drop the oldest half, rebuild the cache", fontsize=10)
+for ax in (ax1, ax2):
+    ax.set_aspect("equal")
+    ax.axis("off")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The offset mask for `P = 3` cached and `T = 4` new characters (1 = may look):
+
+# %%
+print(torch.ones(4, 3 + 4, dtype=torch.int64).tril(diagonal=3))
+
+# %% [markdown]
+# Written out by hand for one attention layer, with the weights of `utils.CausalSelfAttention`
+# (its `qkv` and `proj` layers):
+
+
+# %%
+def cached_attention(layer: utils.CausalSelfAttention, x: torch.Tensor, cache=None):
+    """Causal self-attention of new positions ``x`` (B, T, C) after ``cache`` = (keys, values)."""
+    B, T, C = x.shape
+    n_head = layer.n_head
+    q, k, v = layer.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
+    q, k, v = (t.view(B, T, n_head, C // n_head).transpose(1, 2) for t in (q, k, v))  # 1.
+    if cache is not None:  # 2. the past in front of the new
+        k = torch.cat([cache[0], k], dim=2)  # (B, nh, P + T, hs)
+        v = torch.cat([cache[1], v], dim=2)  # (B, nh, P + T, hs)
+    past = k.size(2) - T
+    scores = q @ k.transpose(-2, -1) / math.sqrt(C // n_head)  # (B, nh, T, P + T)
+    mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
+    weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)  # 3.
+    y = (weights @ v).transpose(1, 2).reshape(B, T, C)  # (B, T, C): heads side by side
+    return layer.proj(y), (k, v)  # eval mode: no dropout
+
+
+# %% [markdown]
+# Proof against `utils.CausalSelfAttention` in its three cases: a prompt with an empty cache,
+# one new character, and several new characters at once (the offset mask). Each output must
+# also equal a plain causal pass over the whole text.
+
+# %%
+layer = model.blocks[0].attn  # the first layer's attention, with its trained weights
+x_all = torch.randn(1, 12, model.config.n_embd, generator=torch.Generator().manual_seed(0))
+x_all = x_all.to(device)  # (1, 12, C): stands in for 12 normalised positions
+with torch.no_grad():
+    whole, _ = layer(x_all)  # no cache: 12 positions at once
+    ours_cache, theirs_cache = None, None
+    for lo, hi in ((0, 5), (5, 6), (6, 12)):  # 5 (empty cache), 1, then 6 new positions
+        ours_out, ours_cache = cached_attention(layer, x_all[:, lo:hi], ours_cache)
+        theirs_out, theirs_cache = layer(x_all[:, lo:hi], theirs_cache)
+        gap_utils = (ours_out - theirs_out).abs().max().item()
+        gap_whole = (ours_out - whole[:, lo:hi]).abs().max().item()
+        print(f"positions {lo:>2}..{hi - 1:<2} after {lo:>2} cached: "
+              f"|ours - utils| {gap_utils:.1e}, |ours - no cache| {gap_whole:.1e}")  # fmt: skip
+        assert gap_utils < 1e-5 and gap_whole < 1e-5
+
+# %% [markdown]
+# ### 8.3 The same text with and without the cache
 #
 # `utils.generate(..., use_cache=True)` uses the cache; `use_cache=False` reruns the full
-# context each step. We generate more characters than fit in the context window, so the window
-# slides (section 9), and check that both give **exactly** the same text, greedy and sampled.
+# context each step. We start from a prompt of the book that nearly fills the context window
+# and generate more characters than still fit, so the window slides (section 9), and check that
+# both give **exactly** the same text, greedy and sampled.
 # We also record what the model is fed on every call; section 9 looks at that record.
 
 
@@ -399,28 +545,32 @@ def record_calls(model: torch.nn.Module):
 # Greedy decoding, with and without the cache:
 
 # %%
-n_long = utils.by_mode(full=300, quick=120)  # prompt + new text > block_size: the window slides
+opening = corpus.book.index("Alice was beginning")
+FULL_PROMPT = corpus.book[opening : opening + block_size - 10]  # nearly fills the window
+n_long = utils.by_mode(full=300, quick=30)  # more than the 10 characters that still fit
 with record_calls(model) as cached_calls:
-    with_cache = utils.generate(model, tokenizer, PROMPT, n_long, temperature=0.0, use_cache=True)
+    with_cache = utils.generate(model, tokenizer, FULL_PROMPT, n_long, temperature=0.0)
 with record_calls(model) as uncached_calls:
-    without = utils.generate(model, tokenizer, PROMPT, n_long, temperature=0.0, use_cache=False)
+    without = utils.generate(model, tokenizer, FULL_PROMPT, n_long, temperature=0.0,
+                             use_cache=False)  # fmt: skip
 
 print(f"{len(with_cache)} characters each; identical: {with_cache == without}")
 assert with_cache == without and len(with_cache) == n_long
+assert len(FULL_PROMPT) + n_long > block_size  # the window did slide
 
 # %% [markdown]
 # Seeded sampling: the same seed draws the same random numbers, and the logits agree to within
-# rounding error (section 8.1), so the same characters are picked.
+# rounding error (sections 8.1 and 8.2), so the same characters are picked.
 
 # %%
 sampling = dict(temperature=1.0, top_p=0.9, seed=7)
-sampled_cached = utils.generate(model, tokenizer, PROMPT, n_long, use_cache=True, **sampling)
-sampled_plain = utils.generate(model, tokenizer, PROMPT, n_long, use_cache=False, **sampling)
+sampled_cached = utils.generate(model, tokenizer, FULL_PROMPT, n_long, use_cache=True, **sampling)
+sampled_plain = utils.generate(model, tokenizer, FULL_PROMPT, n_long, use_cache=False, **sampling)
 print(f"identical: {sampled_cached == sampled_plain}")
 assert sampled_cached == sampled_plain
 
 # %% [markdown]
-# ### 8.3 How much faster?
+# ### 8.4 How much faster?
 #
 # Time 500 new characters both ways with `time.perf_counter` (one short warm-up run first, so
 # one-off start-up costs are not counted). This is a measurement: it varies from run to run
@@ -441,10 +591,11 @@ print(f"without cache: {speed[False]:8.1f} characters/s")
 print(f"speed-up:      {speed[True] / speed[False]:8.2f}x  ({n_timed} characters on {device})")
 
 # %% [markdown]
-# What limits the speed-up: this model is tiny and its context is only 128 characters, so a
-# good part of every step is fixed overhead (Python, launching many small operations) that the
-# cache does not remove, and the cache is rebuilt every `block_size / 2` steps (section 9). The
-# saving grows with the context length: the cache turns $T$ positions of work per step into 1.
+# What limits the speed-up: this model is tiny and its context is short (`block_size`
+# characters), so a good part of every step is fixed overhead (Python, launching many small
+# operations) that the cache does not remove, and the cache is rebuilt every `block_size / 2`
+# steps (section 9). The saving grows with the context length: the cache turns up to $T$
+# positions of work per step into 1 (exercise 3 measures a longer context).
 
 # %% [markdown]
 # ## 9. The context window
@@ -465,15 +616,48 @@ print(f"speed-up:      {speed[True] / speed[False]:8.2f}x  ({n_timed} characters
 # (which is what the no-cache path pays anyway). Dropping half at once pays for a rebuild only
 # every `block_size / 2` steps.
 #
-# The record from section 8.2 shows the policy at work. Top: how many characters the model
+# The loop, written out for greedy decoding with the cache (the picture in section 8.2 shows
+# the slide):
+
+
+# %%
+@torch.no_grad()
+def greedy_with_cache(model: utils.GPT, ids: list[int], n_new: int) -> list[int]:
+    """Greedy continuation of ``ids`` with the KV cache, keeping the context inside the block."""
+    block = model.config.block_size
+    tokens = list(ids)
+    start = max(0, len(tokens) - block)  # a long prompt keeps its last block_size tokens
+    cache, fed = [], start  # tokens[start:fed] are already in the cache
+    for _ in range(n_new):
+        if len(tokens) - start > block:  # the window is full: keep its newest half
+            start = fed = len(tokens) - block // 2
+            cache = []  # ...and rebuild the cache from it in the next call
+        context = torch.tensor([tokens[fed:]], device=device)  # only what the cache lacks
+        logits, _ = model(context, cache=cache)  # (1, new, vocab); the cache grows in place
+        fed = len(tokens)
+        tokens.append(int(logits[0, -1].argmax()))
+    return tokens[len(ids) :]
+
+
+start_ids = tokenizer.encode(FULL_PROMPT)  # nearly fills the window (section 8.3)
+ours_ids = greedy_with_cache(model, start_ids, n_long)
+theirs_ids = utils.generate_ids(model, start_ids, n_long, temperature=0.0, use_cache=True)
+print(f"{n_long} characters, window slides: {len(start_ids) + n_long > block_size}; "
+      f"identical to utils.generate_ids: {ours_ids == theirs_ids}")  # fmt: skip
+assert ours_ids == theirs_ids and len(start_ids) + n_long > block_size
+
+# %% [markdown]
+# The record from section 8.3 shows the policy at work. Top: how many characters the model
 # sees at each step (the same sawtooth with and without the cache). Bottom: how many
-# characters are actually fed in each call with the cache: 1, except at a rebuild.
+# characters are actually fed in each call with the cache: the prompt first, then 1, except at a
+# rebuild.
 
 # %%
 seen_plain = [fed for fed, past in uncached_calls]  # no cache: fed = whole context
 seen_cached = [fed + past for fed, past in cached_calls]  # cache: old positions + new ones
 assert seen_plain == seen_cached  # the same policy, so the same contexts and the same text
 assert max(seen_plain) <= block_size
+assert all(fed in (1, block_size // 2) for fed, _ in cached_calls[1:])  # 1, or a rebuild
 
 fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 4.5), sharex=True)
 ax1.plot(seen_plain, label="without cache")
@@ -490,16 +674,16 @@ plt.show()
 
 # %% [markdown]
 # Both runs see identical contexts at every step, and the model is deterministic in `eval()`
-# mode: that is why the texts of section 8.2 are identical.
+# mode: that is why the texts of section 8.3 are identical.
 #
 # ### 9.2 A prompt longer than the context
 #
-# 300 characters of the book are more than `block_size`. That works: the model uses the last
-# `block_size` of them, so it writes exactly what it writes after those alone.
+# A prompt of `block_size + 100` characters of the book does not fit. That works: the model uses
+# the last `block_size` of them, so it writes exactly what it writes after those alone.
 
 # %%
 begin = corpus.book.index("Alice was beginning")
-long_prompt = corpus.book[begin : begin + 300]
+long_prompt = corpus.book[begin : begin + block_size + 100]
 tail = long_prompt[-block_size:]
 
 n_after = utils.by_mode(full=100, quick=40)
@@ -584,7 +768,9 @@ print("stopped at character", cut if cut >= 0 else f"— (no blank line in {n_ma
 #   distribution; top-k keeps a fixed number of candidates; top-p keeps the smallest set that
 #   covers probability $p$, so it adapts to the model's confidence.
 # - The KV cache stores each layer's keys and values; causal attention guarantees they never
-#   change, so feeding one character per step gives the same text, faster.
+#   change, so feeding one character per step gives the same text, faster. Inside attention the
+#   cached keys and values are concatenated in front of the new ones, and several new
+#   characters at once need the causal mask shifted right by the cache length.
 # - The context policy (crop long prompts, drop the oldest half when full) is shared by the
 #   cached and uncached paths, which is why they agree exactly.
 # - Empty prompts start from a newline; unknown characters raise a clear `ValueError`; `stop`
@@ -598,67 +784,85 @@ print("stopped at character", cut if cut >= 0 else f"— (no blank line in {n_ma
 # 2. **Temperature and variety.** Generate 300 characters at temperatures 0.2, 0.5, 0.8, 1.0,
 #    1.5 (same seed) and measure the share of distinct words among all words. Plot it against
 #    temperature.
-# 3. **Where the cache pays off.** Build an untrained model with a longer context,
-#    `utils.build_model(tokenizer, block_size=512)`, and time 1,000 characters with and without
-#    the cache. How does the speed-up compare with section 8.3?
+# 3. **Where the cache pays off.** Build an untrained model with twice the context,
+#    `utils.build_model(tokenizer, block_size=2 * block_size)`, and time a few hundred characters
+#    with and without the cache. How does the speed-up compare with section 8.4?
 
 # %% [markdown]
 # ## Solutions
 #
-# <details><summary>Solution 1</summary>
+# Each solution is a code cell that runs with the lesson (the tests execute it too, with fewer
+# characters). In Jupyter its code starts collapsed: click the cell to open it.
 #
-# ```python
-# z = last / 0.8                                           # temperature first
-# kth = torch.topk(z, 20).values[-1]
-# z = z.masked_fill(z < kth, float("-inf"))                # then top-k
-# sorted_z, order = torch.sort(z, descending=True)
-# sorted_p = sorted_z.softmax(-1)
-# keep_sorted = sorted_p.cumsum(-1) - sorted_p < 0.9       # then top-p, on what top-k left
-# keep = torch.zeros_like(keep_sorted).scatter(0, order, keep_sorted)
-# by_hand = z.masked_fill(~keep, float("-inf")).softmax(-1)
-# combined = utils.next_token_probs(last, temperature=0.8, top_k=20, top_p=0.9)
-# assert torch.allclose(by_hand, combined)
-# print("kept:", (combined > 0).sum().item())
-# ```
-#
+# **Solution 1.** The three filters by hand, in the order `utils` applies them:
+
+# %% jupyter={"source_hidden": true}
+z = last / 0.8  # temperature first
+kth = torch.topk(z, 20).values[-1]
+z = z.masked_fill(z < kth, float("-inf"))  # then top-k
+sorted_z, order_z = torch.sort(z, descending=True)
+sorted_p = sorted_z.softmax(-1)
+keep_sorted_z = sorted_p.cumsum(-1) - sorted_p < 0.9  # then top-p, on what top-k left
+keep_z = torch.zeros_like(keep_sorted_z).scatter(0, order_z, keep_sorted_z)
+combined_by_hand = z.masked_fill(~keep_z, float("-inf")).softmax(-1)
+combined = utils.next_token_probs(last, temperature=0.8, top_k=20, top_p=0.9)
+assert torch.allclose(combined_by_hand, combined)
+n_survive = (combined > 0).sum().item()
+print(f"kept: {n_survive} characters (top-k alone keeps 20)")
+assert n_survive <= 20
+
+# %% [markdown]
 # Top-p works on the distribution *after* top-k has renormalised it, so the nucleus is taken
-# among the 20 survivors. At most 20 characters survive, usually fewer.
+# among the 20 survivors: at most 20 characters survive (the count is printed above).
 #
-# </details>
+# **Solution 2.** The share of distinct words at five temperatures, same seed:
+
+# %% jupyter={"source_hidden": true}
+taus = [0.2, 0.5, 0.8, 1.0, 1.5]
+n_variety = utils.by_mode(full=300, quick=40)
+variety = []
+for tau in taus:
+    words = utils.generate(model, tokenizer, PROMPT, n_variety, temperature=tau, seed=0).split()
+    variety.append(len(set(words)) / max(1, len(words)))
+fig, ax = plt.subplots(figsize=(5, 3))
+ax.plot(taus, variety, marker="o")
+ax.set(xlabel="temperature τ", ylabel="distinct words / words", title="Temperature and variety")
+ax.grid(alpha=0.3)
+plt.tight_layout()
+plt.show()
+print(", ".join(f"τ={tau}: {share:.2f}" for tau, share in zip(taus, variety, strict=True)))
+trend = "more" if variety[-1] > variety[0] else "not more"
+print(f"lowest τ {variety[0]:.2f} vs highest τ {variety[-1]:.2f}: "
+      f"{trend} variety at high temperature")  # fmt: skip
+
+# %% [markdown]
+# Low temperatures tend to repeat the same few words (close to greedy loops), and the share of
+# distinct words tends to rise with temperature; at high temperature many of those "words" are
+# misspelt inventions. The printed line says whether this run followed the trend (a short
+# sample, and in quick mode an untrained model, can break it).
 #
-# <details><summary>Solution 2</summary>
-#
-# ```python
-# temps = [0.2, 0.5, 0.8, 1.0, 1.5]
-# variety = []
-# for t in temps:
-#     words = utils.generate(model, tokenizer, PROMPT, 300, temperature=t, seed=0).split()
-#     variety.append(len(set(words)) / max(1, len(words)))
-# plt.plot(temps, variety, marker="o")
-# plt.xlabel("temperature")
-# plt.ylabel("distinct words / words")
-# plt.show()
-# ```
-#
-# Low temperatures repeat the same few words (close to greedy loops); the share of distinct
-# words rises with temperature, and at high temperature many of those "words" are misspelt
-# inventions.
-#
-# </details>
-#
-# <details><summary>Solution 3</summary>
-#
-# ```python
-# wide = utils.build_model(tokenizer, block_size=512).to(device).eval()
-# for use_cache in (True, False):
-#     start = time.perf_counter()
-#     utils.generate(wide, tokenizer, PROMPT, 1000, temperature=0.0, use_cache=use_cache)
-#     print(f"use_cache={use_cache}: {1000 / (time.perf_counter() - start):.0f} characters/s")
-# ```
-#
-# Without the cache, each step processes up to 512 positions instead of 128, so it gets much
-# slower; with the cache each step still processes one position (plus a rebuild every 256
-# steps). The speed-up is larger than with the 128-character context. The weights are random,
-# so the text is nonsense, but the timing is what we want.
-#
-# </details>
+# **Solution 3.** An untrained model with twice the context, timed both ways:
+
+# %% jupyter={"source_hidden": true}
+wide = utils.build_model(tokenizer, block_size=2 * block_size).to(device).eval()
+n_wide = utils.by_mode(full=400, quick=30)
+wide_speed = {}
+utils.generate(wide, tokenizer, PROMPT, 10, temperature=0.0)  # warm-up
+for use_cache in (True, False):
+    start = time.perf_counter()
+    utils.generate(wide, tokenizer, PROMPT, n_wide, temperature=0.0, use_cache=use_cache)
+    wide_speed[use_cache] = n_wide / (time.perf_counter() - start)
+wide_ratio, ratio = wide_speed[True] / wide_speed[False], speed[True] / speed[False]
+print(f"context {wide.config.block_size}: {wide_speed[True]:.0f} vs {wide_speed[False]:.0f} "
+      f"characters/s, speed-up {wide_ratio:.2f}x")  # fmt: skip
+print(f"context {block_size} (section 8.4): speed-up {ratio:.2f}x")
+print(f"the longer context gained {'more' if wide_ratio > ratio else 'no more'} from the cache"
+      f" in this run ({n_wide} characters from a {len(PROMPT)}-character prompt)")
+
+# %% [markdown]
+# Without the cache, each step processes the whole context, which can now grow twice as long;
+# with the cache each step still processes one position (plus a rebuild every
+# `block_size / 2` steps). So the speed-up should grow with the context, the more so once the
+# text is long enough to fill it; the printed lines show what this run measured (timings vary
+# from run to run). The weights are random, so the text is nonsense, but the timing is what we
+# want.
