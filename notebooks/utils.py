@@ -645,7 +645,7 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
     """The one place that picks mixed precision: bf16 on GPUs of compute capability 8.0 and up
     (Ampere+), fp16 with a GradScaler below (e.g. the T4, 7.5), none (fp32) on CPU or MPS.
-    ``torch.cuda.is_bf16_supported()`` is not enough: it is True on a T4 via slow emulation."""
+    ``torch.cuda.is_bf16_supported`` is not enough: it is True on a T4 via slow emulation."""
     if device.type != "cuda":
         return None
     major, _ = torch.cuda.get_device_capability(device)
