@@ -1281,8 +1281,9 @@ def load_or_pretrain(
     if not path.exists():
         path = CHECKPOINT_DIR / "base_short.pt"
         print(
-            f"No base checkpoint at {BASE_CHECKPOINT}: run lesson 03 for the real one. "
-            f"Training a short stand-in ({PRETRAIN_SHORT.max_steps} steps) into {path} instead."
+            f"No base checkpoint at {display_path(BASE_CHECKPOINT)}: run lesson 03 for the real "
+            f"one. Training a short stand-in ({PRETRAIN_SHORT.max_steps} steps) into "
+            f"{display_path(path)} instead."
         )
         pretrain(corpus, PRETRAIN_SHORT, path, device)
     model, tokenizer, state = load_model(path, device)
@@ -1338,7 +1339,7 @@ def finetune(
     if resume and load_checkpoint(checkpoint_path)["extra"].get("origin") != origin:
         resume = False
         if progress:
-            print(f"{checkpoint_path} was fine-tuned from another base model: starting over.")
+            print(f"{display_path(checkpoint_path)} began from another base model: starting over.")
     model = GPT(base.config).to(next(base.parameters()).device)
     model.load_state_dict(base.state_dict())
     rows = encode_qa(
@@ -1363,11 +1364,12 @@ def load_or_finetune(
     if not path.exists():
         path = CHECKPOINT_DIR / "finetuned_short.pt"
         print(
-            f"No fine-tuned checkpoint at {FINETUNED_CHECKPOINT}: run lesson 05 for the real one."
+            f"No fine-tuned checkpoint at {display_path(FINETUNED_CHECKPOINT)}: run lesson 05 for "
+            "the real one."
         )
         base, _, _ = load_or_pretrain(corpus, device)
         short = TrainConfig(**{**asdict(FINETUNE), "max_steps": by_mode(full=300, quick=10)})
-        print(f"Fine-tuning a short stand-in ({short.max_steps} steps) into {path} instead.")
+        print(f"Fine-tuning a short stand-in ({short.max_steps} steps) into {display_path(path)}.")
         finetune(base, corpus, short, path)
     return load_model(path, device)
 
