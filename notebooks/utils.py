@@ -209,6 +209,16 @@ def split_text(text: str, val_fraction: float = 0.1) -> tuple[str, str]:
 QA_FIELDS = ("question", "answer", "chapter", "evidence", "split", "fact")
 
 
+def require_keys(mapping: dict, keys: Sequence[str], where: str, advice: str = "") -> None:
+    """Raise ``ValueError`` naming the ``keys`` that ``mapping`` (described by ``where``) lacks."""
+    missing = [key for key in keys if key not in mapping]
+    if missing:
+        raise ValueError(
+            f"{where}: missing {', '.join(map(repr, missing))} (required: {', '.join(keys)}). "
+            + advice
+        )
+
+
 def load_qa(path: Path = QA_PATH) -> list[dict[str, Any]]:
     """Read the handcrafted Q&A records (one JSON object per line); an error names the file,
     the line and what is wrong with it."""
@@ -225,12 +235,7 @@ def load_qa(path: Path = QA_PATH) -> list[dict[str, Any]]:
                 raise ValueError(message) from error
             if not isinstance(record, dict):
                 raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}.")
-            missing = [name for name in QA_FIELDS if name not in record]
-            if missing:
-                raise ValueError(
-                    f"{where}: missing field {', '.join(map(repr, missing))}; every record "
-                    f"needs {', '.join(QA_FIELDS)}."
-                )
+            require_keys(record, QA_FIELDS, where)
             records.append(record)
     return records
 
@@ -891,13 +896,8 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
         ) from error
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a GPT-0.5M checkpoint (expected {CHECKPOINT_FORMAT!r}).")
-    missing = [key for key in CHECKPOINT_KEYS if key not in state]
-    if missing:
-        raise ValueError(
-            f"{path} lacks {', '.join(map(repr, missing))}: a checkpoint needs "
-            f"{', '.join(CHECKPOINT_KEYS)}. It is damaged or from another version; delete it "
-            "and train again."
-        )
+    advice = "It is damaged or from another version of the code; delete it and train again."
+    require_keys(state, CHECKPOINT_KEYS, str(path), advice)
     return state
 
 

@@ -120,7 +120,7 @@ GOOD_RECORD = {
         ('{"question": "Who?", "answer": ', "line 3: not valid JSON"),
         ("[1, 2]", "line 3: expected a JSON object, got list"),
         (json.dumps({k: v for k, v in GOOD_RECORD.items() if k != "evidence"}),
-         "line 3: missing field 'evidence'"),
+         "line 3: missing 'evidence' (required: question, answer, chapter"),
     ],
 )  # fmt: skip
 def test_qa_file_errors_name_file_line_and_field(tmp_path, bad_line, expected):
@@ -193,7 +193,7 @@ def test_a_checkpoint_with_a_missing_key_is_a_clear_error(tmp_path, key):
     state = torch.load(path, weights_only=True)
     del state[key]
     torch.save(state, path)
-    with pytest.raises(ValueError, match=rf"run\.pt lacks '{key}'.*delete it"):
+    with pytest.raises(ValueError, match=rf"run\.pt: missing '{key}'.*delete it"):
         utils.load_model(path)
 
 
