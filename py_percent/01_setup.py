@@ -392,10 +392,10 @@ print(f"the model got:    {tokenizer.decode(silent_ids)!r}")
 # %% [markdown]
 # ### 4.5 Normalisation, the step real tokenizers have
 #
-# Did you notice that the error in 4.4 named `&` and `7` but not the straight apostrophe `'`? A
-# keyboard types `'`, `"` and `--`; this edition of the book writes `’`, `“ ”` and `—`. Refusing
-# a question because of *how* it was typed would be unfriendly, so before encoding, the tokenizer
-# **normalises** the text: it maps what a keyboard produces to the characters the book uses.
+# A keyboard types `'`, `"` and `--`; this edition of the book writes `’`, `“ ”` and `—`.
+# Refusing a question because of *how* it was typed would be unfriendly, so before encoding, the
+# tokenizer **normalises** the text: it maps what a keyboard produces to the characters the book
+# uses.
 # Real tokenizers have the same step (Hugging Face's `tokenizers` calls it the *normalizer*:
 # Unicode normalisation, lower-casing, accent stripping). Ours, `CharTokenizer.normalize`, does:
 #
@@ -419,7 +419,7 @@ assert tokenizer.encode(typed) == tokenizer.encode("Alice said “I’m late—v
 # %% [markdown]
 # Two promises keep this safe. The book's own text passes through unchanged, so the model trains
 # on exactly the book; and a character with no counterpart in the book still raises the
-# `ValueError` of 4.4:
+# `ValueError` of 4.4 (here `&` and `7`, while the apostrophe is simply normalised):
 
 # %%
 assert tokenizer.normalize(book) == book.lower()
@@ -428,6 +428,8 @@ try:
 except ValueError as error:
     assert "'&'" in str(error) and "\"'\"" not in str(error)
     print("still refused:", str(error).split(". ")[0])
+else:
+    raise AssertionError("'&' and '7' have no counterpart in the book: encode must refuse them")
 
 # %% [markdown]
 # ## 5. Train and validation split

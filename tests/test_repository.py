@@ -11,6 +11,8 @@ import nbformat
 import notebook_hygiene
 import pytest
 import repository
+import utils
+from helpers import TOKENIZER, tiny_batches, tiny_model
 
 ROOT = repository.ROOT
 LESSONS = sorted(ROOT.glob("py_percent/0*.py"))
@@ -157,3 +159,23 @@ def test_hygiene_check_finds_and_strips_execution_timestamps():
     ]
     assert notebook_hygiene.strip_timestamps(notebook) == 1
     assert notebook_hygiene.problems(notebook, "x.ipynb") == []
+
+
+def test_text_progress_keeps_the_step_lines_and_drops_the_bar(monkeypatch, capsys):
+    cfg = utils.TrainConfig(
+        max_steps=4, batch_size=2, warmup_steps=1, eval_interval=2, eval_iters=1
+    )
+    monkeypatch.setattr(utils, "TEXT_PROGRESS", True)
+    assert utils.make_progress_bar(total=10).disable
+    utils.train(tiny_model(), tiny_batches(), cfg, tokenizer=TOKENIZER, progress=True)
+    out, err = capsys.readouterr()
+    assert [line.split(":")[0] for line in out.splitlines()] == ["step      2", "step      4"]
+    assert "%|" not in out + err  # no bar, neither as a widget nor as text
+    monkeypatch.setattr(utils, "TEXT_PROGRESS", False)
+    assert not utils.make_progress_bar(total=10).disable
+
+
+def test_paths_are_printed_relative_to_the_repository(tmp_path):
+    assert utils.display_path(utils.FINETUNED_CHECKPOINT).startswith("checkpoints/")
+    assert utils.display_path(utils.REPO_ROOT / "data" / "alice.txt") == "data/alice.txt"
+    assert utils.display_path(tmp_path / "x.pt") == str((tmp_path / "x.pt").resolve())
