@@ -18,7 +18,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
 QUICK_ENV = "GPT05M_QUICK"
 BOOK_ENV = "GPT05M_BOOK"
+PROGRESS_ENV = "GPT05M_PROGRESS"
 
 #: Quick mode (``GPT05M_QUICK=1``) is read here and nowhere else: tests set it to run every
 #: lesson in seconds, with checkpoints in their own folder so a full run is never overwritten.
@@ -41,11 +42,29 @@ QUICK = os.environ.get(QUICK_ENV, "0").strip().lower() not in ("", "0", "false",
 CHECKPOINT_DIR = REPO_ROOT / "checkpoints" / ("quick" if QUICK else "full")
 BASE_CHECKPOINT = CHECKPOINT_DIR / "base.pt"
 FINETUNED_CHECKPOINT = CHECKPOINT_DIR / "finetuned.pt"
+#: ``GPT05M_PROGRESS=text`` turns the live progress bar off and keeps the printed step lines: for
+#: runs whose outputs are saved (a widget bar shows on GitHub as a frozen "0%" line).
+TEXT_PROGRESS = os.environ.get(PROGRESS_ENV, "").strip().lower() == "text"
+#: The oldest PyTorch the code runs on (``torch.amp.GradScaler(device)`` arrived in 2.3).
+MIN_TORCH = (2, 3)
 
 
 def by_mode(full: int, quick: int) -> int:
     """Return ``quick`` in quick mode and ``full`` otherwise (step counts, sample sizes)."""
     return quick if QUICK else full
+
+
+def display_path(path: str | Path) -> str:
+    """``path`` as lessons print it: relative to the repository root (no machine paths in
+    outputs); a path outside the repository is shown in full."""
+    path = Path(path).resolve()
+    return path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def torch_version() -> tuple[int, int]:
+    """The installed PyTorch as (major, minor), e.g. (2, 13) for 2.13.0+cpu."""
+    major, minor = re.match(r"(\d+)\.(\d+)", torch.__version__).groups()
+    return int(major), int(minor)
 
 
 def pick_device() -> torch.device:
@@ -91,13 +110,55 @@ def download_text(url: str, timeout: float = 30.0) -> str:
         return response.read().decode("utf-8")
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path``, then rename: ``path`` is never half-written."""
+def write_atomic(path: Path, write: Callable[[Any], None]) -> None:
+    """Call ``write(file)`` on a temporary binary file beside ``path``, then rename it to
+    ``path``: ``path`` is never half-written, and after a failure the temporary file is removed
+    and ``path`` keeps its old content."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False) as tmp:
-        tmp.write(text)
-    os.chmod(tmp.name, 0o644)  # temporary files are private; the result should not be
-    os.replace(tmp.name, path)
+    tmp = tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False)  # noqa: SIM115
+    try:
+        with tmp:
+            write(tmp)
+        os.chmod(tmp.name, 0o644)  # temporary files are private; the result should not be
+        os.replace(tmp.name, path)
+    except BaseException:  # also Ctrl-C: never leave a half-written temporary file behind
+        Path(tmp.name).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` as UTF-8 via a temporary file and a rename (see ``write_atomic``)."""
+    write_atomic(path, lambda file: file.write(text.encode("utf-8")))
+
+
+#: What the book must look like: its title near the start, and about 144,000 characters.
+BOOK_TITLE = "alice’s adventures in wonderland"
+BOOK_MIN_CHARS = 100_000
+
+
+def read_book_file(path: Path, fix: str) -> str:
+    """Read a local copy of the book; refuse a file that is empty, not UTF-8 or clearly not the
+    book (a saved web page, a cut download), with ``fix`` saying what to do instead."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{display_path(path)} is not UTF-8 text ({error.reason} at byte {error.start}). {fix}"
+        ) from error
+    text = strip_gutenberg(text) if _START.search(text) else text.lstrip("\ufeff")
+    head = text[:3000].lower()
+    if not text.strip():
+        problem = "is empty"
+    elif re.search(r"<(!doctype|html|head|body)\b", head):
+        problem = "is a web page (HTML), not the book"
+    elif BOOK_TITLE not in head.replace("'", "’"):
+        problem = f"does not start with the title {BOOK_TITLE!r}"
+    elif len(text) < BOOK_MIN_CHARS:
+        problem = f"has {len(text):,} characters; the book has at least {BOOK_MIN_CHARS:,}"
+    else:
+        return text
+    raise ValueError(f"{display_path(path)} {problem}, so it is not used as the book. {fix}")
 
 
 def load_alice(
@@ -115,10 +176,11 @@ def load_alice(
         path = Path(local).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"${BOOK_ENV} points at {path}, which is not a file.")
-        text = path.read_text(encoding="utf-8")
-        return strip_gutenberg(text) if _START.search(text) else text
+        fix = f"Point ${BOOK_ENV} at the plain-text book from {urls[0]}, or unset it."
+        return read_book_file(path, fix)
     if cache.is_file():
-        return cache.read_text(encoding="utf-8")
+        fix = f"Delete it to download the book again, or save the plain text of {urls[0]} there."
+        return read_book_file(cache, fix)
     errors = []
     for url in urls:
         try:
@@ -131,7 +193,7 @@ def load_alice(
     raise FileNotFoundError(
         "Could not download Alice's Adventures in Wonderland:\n"
         + "\n".join(errors)
-        + f"\nDownload it yourself from {urls[0]} and save it as {cache.resolve()}"
+        + f"\nDownload it yourself from {urls[0]} and save it as {display_path(cache)}"
         + f" (or point ${BOOK_ENV} at a local copy)."
     )
 
@@ -144,15 +206,65 @@ def split_text(text: str, val_fraction: float = 0.1) -> tuple[str, str]:
     return text[:cut], text[cut:]
 
 
+QA_FIELDS = ("question", "answer", "chapter", "evidence", "split", "fact")
+
+
+def require_keys(mapping: dict, keys: Sequence[str], where: str, advice: str = "") -> None:
+    """Raise ``ValueError`` naming the ``keys`` that ``mapping`` (described by ``where``) lacks."""
+    missing = [key for key in keys if key not in mapping]
+    if missing:
+        raise ValueError(
+            f"{where}: missing {', '.join(map(repr, missing))} (required: {', '.join(keys)}). "
+            + advice
+        )
+
+
 def load_qa(path: Path = QA_PATH) -> list[dict[str, Any]]:
-    """Read the handcrafted Q&A records (one JSON object per line)."""
+    """Read the handcrafted Q&A records (one JSON object per line); an error names the file,
+    the line and what is wrong with it."""
+    records = []
     with open(path, encoding="utf-8") as file:
-        return [json.loads(line) for line in file if line.strip()]
+        for number, line in enumerate(file, start=1):
+            if not line.strip():
+                continue
+            where = f"{display_path(path)}, line {number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                message = f"{where}: not valid JSON ({error.msg}, column {error.colno})."
+                raise ValueError(message) from error
+            if not isinstance(record, dict):
+                raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}.")
+            require_keys(record, QA_FIELDS, where)
+            records.append(record)
+    return records
 
 
 # ---------------------------------------------------------------------------------------------
 # Tokenizer
 # ---------------------------------------------------------------------------------------------
+
+
+#: Keyboard characters with a counterpart in the book: other dashes are read as a typed "--" (the
+#: book's em dash), the one-character ellipsis as three full stops, odd spaces as a plain space.
+_KEYBOARD = str.maketrans({
+    "–": "--", "‒": "--", "―": "--", "…": "...", "\t": " ", "\u00a0": " ", "\u2009": " ",
+    "\u202f": " ", "\u200b": "", "\ufeff": "",
+})  # fmt: skip
+_DASH = re.compile(r" *-{2,} *")  # a typed "--" (spaces and all): the book writes "word—word"
+_STRAIGHT_QUOTE = re.compile(r"[\"']")
+
+
+def _curl_quote(match: re.Match[str]) -> str:
+    """A straight quote becomes the book's curly one: opening after a space, a bracket, a dash
+    or another opening quote (and before a non-space); closing, or an apostrophe, otherwise."""
+    text, i = match.string, match.start()
+    before = text[i - 1] if i else " "
+    after = text[i + 1] if i + 1 < len(text) else " "
+    opening = (before.isspace() or before in "([{—“‘") and not after.isspace()
+    if match.group() == '"':
+        return "“" if opening else "”"
+    return "‘" if opening else "’"
 
 
 class CharTokenizer:
@@ -167,8 +279,9 @@ class CharTokenizer:
     def from_texts(cls, texts: Iterable[str], lowercase: bool = True) -> CharTokenizer:
         """Build the vocabulary from every character that occurs in ``texts``."""
         chars: set[str] = set()
+        normalizer = cls((), lowercase)
         for text in texts:
-            chars.update(text.lower() if lowercase else text)
+            chars.update(normalizer.normalize(text))
         return cls(chars, lowercase)
 
     @property
@@ -176,25 +289,36 @@ class CharTokenizer:
         return len(self.chars)
 
     def normalize(self, text: str) -> str:
-        """What the tokenizer sees: the text, lower-cased if the tokenizer lower-cases."""
+        """What the tokenizer sees: what a keyboard types mapped to the book's characters
+        (straight quotes to curly ones, ``--`` to —, … to ..., CR LF to LF, tabs and odd spaces
+        to a space), lower-cased if the tokenizer lower-cases. The book itself is unchanged."""
+        text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_KEYBOARD)
+        text = _STRAIGHT_QUOTE.sub(_curl_quote, _DASH.sub("—", text))
         return text.lower() if self.lowercase else text
 
     def encode(self, text: str) -> list[int]:
-        """Text to ids; raise ``ValueError`` naming any character outside the vocabulary."""
+        """Normalised text to ids; raise ``ValueError`` naming any character outside the
+        vocabulary."""
         text = self.normalize(text)
         unknown = sorted(set(text) - self.stoi.keys())
         if unknown:
-            hint = " (the book writes ’ for an apostrophe)" if "'" in unknown else ""
             raise ValueError(
-                f"Characters not in the vocabulary: {', '.join(map(repr, unknown))}{hint}. "
+                f"Characters not in the vocabulary: {', '.join(map(repr, unknown))}. "
                 f"Remove or replace them; the model knows only these {self.vocab_size}: "
                 f"{''.join(self.chars)!r}."
             )
         return [self.stoi[ch] for ch in text]
 
     def decode(self, ids: Iterable[int]) -> str:
-        """Ids back to text."""
-        return "".join(self.chars[int(i)] for i in ids)
+        """Ids back to text; raise ``ValueError`` for an id outside the vocabulary."""
+        ids = [int(i) for i in ids]
+        bad = [i for i in ids if not 0 <= i < self.vocab_size]
+        if bad:
+            raise ValueError(
+                f"decode got id {bad[0]}, outside the vocabulary: ids run from 0 to "
+                f"{self.vocab_size - 1} ({len(bad)} such id(s) in all)."
+            )
+        return "".join(self.chars[i] for i in ids)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types, for checkpoints."""
@@ -202,7 +326,19 @@ class CharTokenizer:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CharTokenizer:
-        return cls(data["chars"], data["lowercase"])
+        """Rebuild a tokenizer saved by ``to_dict``; a damaged dict is a clear error."""
+        if not isinstance(data, dict) or set(data) != {"chars", "lowercase"}:
+            keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f"A tokenizer dict has keys 'chars' and 'lowercase', got {keys}.")
+        chars, lowercase = data["chars"], data["lowercase"]
+        if not isinstance(chars, str) or not chars or len(set(chars)) != len(chars):
+            raise ValueError(
+                f"Tokenizer 'chars' must be a non-empty string of distinct characters, "
+                f"got {chars!r:.80}."
+            )
+        if not isinstance(lowercase, bool):
+            raise ValueError(f"Tokenizer 'lowercase' must be True or False, got {lowercase!r}.")
+        return cls(chars, lowercase)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CharTokenizer) and self.to_dict() == other.to_dict()
@@ -218,7 +354,7 @@ class CharTokenizer:
 
 @dataclass
 class GPTConfig:
-    vocab_size: int = 51  # distinct characters in the book and the Q&A file (from the tokenizer)
+    vocab_size: int = 51  # distinct characters of the book and the Q&A file (from the tokenizer)
     block_size: int = 256  # longest context the model can see, in characters (room for a passage)
     n_embd: int = 128  # width of every token vector
     n_layer: int = 4  # transformer blocks
@@ -226,6 +362,39 @@ class GPTConfig:
     mlp_hidden: int = 256  # width of the MLP inside each block
     dropout: float = 0.15  # on embeddings and residual branches (not on attention weights)
     bias: bool = True  # biases in Linear layers and LayerNorms
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "block_size", "n_embd", "n_layer", "n_head", "mlp_hidden"):
+            check_number(self, name, integer=True, ge=1)
+        check_number(self, "dropout", ge=0, lt=1)
+        if self.n_embd % self.n_head:
+            raise ValueError(
+                f"GPTConfig.n_embd={self.n_embd} must be divisible by n_head={self.n_head} "
+                "(each head gets n_embd / n_head dimensions)."
+            )
+        if not isinstance(self.bias, bool):
+            raise ValueError(f"GPTConfig.bias must be True or False, got {self.bias!r}.")
+
+
+def is_number(value: Any, integer: bool = False) -> bool:
+    """True for an int (or, unless ``integer``, a float); False for bools and anything else."""
+    kinds = (int,) if integer else (int, float)
+    return isinstance(value, kinds) and not isinstance(value, bool)
+
+
+def check_number(config: Any, name: str, integer: bool = False, **bounds: float) -> None:
+    """Raise ``ValueError`` unless ``config.name`` is a finite number (an int if ``integer``)
+    within ``bounds`` (keywords ``ge``, ``gt``, ``lt``, ``le``); the message says what is allowed.
+    """
+    value = getattr(config, name)
+    tests = {"ge": (">=", float.__ge__), "gt": (">", float.__gt__),
+             "lt": ("<", float.__lt__), "le": ("<=", float.__le__)}  # fmt: skip
+    ok = is_number(value, integer) and math.isfinite(value)
+    ok = ok and all(tests[key][1](float(value), float(bound)) for key, bound in bounds.items())
+    if not ok:
+        limits = [f"{tests[key][0]} {bound}" for key, bound in bounds.items()]
+        allowed = " and ".join(["an integer" if integer else "a finite number", *limits])
+        raise ValueError(f"{type(config).__name__}.{name} must be {allowed}, got {value!r}.")
 
 
 class FastDropout(nn.Module):
@@ -369,6 +538,12 @@ class GPT(nn.Module):
                 f"Input of {past + T} tokens is longer than the block size "
                 f"{self.config.block_size}; crop it to the last {self.config.block_size} tokens."
             )
+        low, high = (int(idx.min()), int(idx.max())) if idx.numel() else (0, 0)
+        if low < 0 or high >= self.config.vocab_size:
+            raise ValueError(
+                f"Token ids must lie in 0..{self.config.vocab_size - 1} (the vocabulary), got "
+                f"ids from {low} to {high}. Encode text with the model's own tokenizer."
+            )
         pos = torch.arange(past, past + T, device=idx.device)
         x = self.drop(self.tok_emb(idx) + self.pos_emb(pos))  # (B, T, C)
         past_kv = list(cache) if cache else [None] * len(self.blocks)
@@ -427,7 +602,7 @@ def book_batches(
 @dataclass
 class TrainConfig:
     max_steps: int = 3000  # optimizer steps
-    batch_size: int = 16  # sequences per step: 16 x 256 = 4,096 characters, like 32 x 128
+    batch_size: int = 16  # sequences per step: 16 x 256 = 4,096 characters, as in the original
     lr: float = 2e-3  # peak learning rate, reached after warm-up
     min_lr: float = 1e-4  # learning rate at the end of the cosine decay
     warmup_steps: int = 200  # linear warm-up from 0 to lr
@@ -437,6 +612,17 @@ class TrainConfig:
     eval_interval: int = 250  # estimate train/val loss every this many steps
     eval_iters: int = 20  # batches per loss estimate
     seed: int = 1337  # seeds initialisation order, batches and dropout
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "batch_size", "eval_interval", "eval_iters"):
+            check_number(self, name, integer=True, ge=1)
+        check_number(self, "warmup_steps", integer=True, ge=0, le=self.max_steps)
+        check_number(self, "seed", integer=True)
+        check_number(self, "lr", gt=0, lt=1)
+        check_number(self, "min_lr", ge=0, le=self.lr)
+        check_number(self, "weight_decay", ge=0)
+        check_number(self, "beta2", ge=0, lt=1)
+        check_number(self, "grad_clip", gt=0)
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -448,22 +634,27 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW that decays only matrices (weights, embeddings), with the fused kernel on CUDA/CPU."""
+    """AdamW that decays only matrices (weights, embeddings); the fused kernel on CUDA, and on
+    the CPU from PyTorch 2.4 on; the ``foreach`` kernel elsewhere."""
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     groups = [
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    fused = device.type in ("cuda", "cpu")
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2), fused=fused)
+    fused = device.type == "cuda" or (device.type == "cpu" and torch_version() >= (2, 4))
+    kernel = {"fused": True} if fused else {"foreach": True}
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2), **kernel)
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """Mixed precision: bf16 where the GPU supports it, fp16 on older GPUs (T4), none on CPU."""
+    """The one place that picks mixed precision: bf16 on GPUs of compute capability 8.0 and up
+    (Ampere+), fp16 with a GradScaler below (e.g. the T4, 7.5), none (fp32) on CPU or MPS.
+    ``torch.cuda.is_bf16_supported`` is not enough: it is True on a T4 via slow emulation."""
     if device.type != "cuda":
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    major, _ = torch.cuda.get_device_capability(device)
+    return torch.bfloat16 if major >= 8 else torch.float16
 
 
 @torch.no_grad()
@@ -500,6 +691,11 @@ def evaluate_text(model: GPT, data: torch.Tensor, batch_size: int = 64) -> float
     Unlike ``estimate_loss`` it grades every character exactly once, so it is the number to
     report (bits per character = loss / ln 2, perplexity = e^loss).
     """
+    if len(data) < 2:
+        raise ValueError(
+            f"evaluate_text needs data of at least 2 tokens (one to read, one to predict), "
+            f"got {len(data)}."
+        )
     block = model.config.block_size
     device = next(model.parameters()).device
     starts = list(range(0, len(data) - 1, block))
@@ -635,10 +831,13 @@ def train(
 
 
 def make_progress_bar(total: int, initial: int = 0, disable: bool = False):
-    """A tqdm bar that renders as a widget in notebooks and as text in terminals."""
+    """A tqdm bar: a widget in notebooks, text in terminals, none with ``GPT05M_PROGRESS=text``
+    (then the step lines a caller writes with ``bar.write`` are the progress)."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, disable=disable, unit="step", smoothing=0.05)
+    return tqdm(
+        total=total, initial=initial, disable=disable or TEXT_PROGRESS, unit="step", smoothing=0.05
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -646,6 +845,10 @@ def make_progress_bar(total: int, initial: int = 0, disable: bool = False):
 # ---------------------------------------------------------------------------------------------
 
 CHECKPOINT_FORMAT = "gpt-0.5m/1"
+CHECKPOINT_KEYS = (
+    "format", "model_config", "tokenizer", "model", "optimizer", "train_config", "step",
+    "history", "rng", "scaler", "extra",
+)  # fmt: skip
 
 
 def save_checkpoint(
@@ -678,12 +881,7 @@ def save_checkpoint(
         "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
         "extra": extra or {},
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        torch.save(state, tmp)
-    os.chmod(tmp.name, 0o644)  # temporary files are private; the result should not be
-    os.replace(tmp.name, path)
+    write_atomic(Path(path), lambda file: torch.save(state, file))
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -700,6 +898,8 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
         ) from error
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a GPT-0.5M checkpoint (expected {CHECKPOINT_FORMAT!r}).")
+    advice = "It is damaged or from another version of the code; delete it and train again."
+    require_keys(state, CHECKPOINT_KEYS, str(path), advice)
     return state
 
 
@@ -730,7 +930,11 @@ def load_model(
 ) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
     """Rebuild the model and tokenizer saved in a checkpoint; also return the raw state."""
     state = load_checkpoint(path, device)
-    config = GPTConfig(**state["model_config"])
+    saved, expected = state["model_config"], [f.name for f in fields(GPTConfig)]
+    if not isinstance(saved, dict) or sorted(saved) != sorted(expected):
+        keys = sorted(saved) if isinstance(saved, dict) else saved
+        raise ValueError(f"{path}: its model_config has keys {keys}, expected {expected}.")
+    config = GPTConfig(**saved)
     tokenizer = CharTokenizer.from_dict(state["tokenizer"])
     if config.vocab_size != tokenizer.vocab_size:
         raise ValueError(f"{path}: the model and its vocabulary disagree on the vocabulary size.")
@@ -758,18 +962,15 @@ def next_token_probs(
     Temperature divides the logits; top-k keeps the k likeliest tokens; top-p (nucleus) keeps
     the smallest set whose probability adds up to at least p. Temperature 0 means greedy.
     """
+    check_sampling(temperature, top_k, top_p)
     logits = logits.float()
     if temperature == 0:
         return F.one_hot(logits.argmax(), logits.numel()).float()
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}.")
     logits = logits / temperature
     if top_k is not None:
         kth = torch.topk(logits, min(top_k, logits.numel())).values[-1]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if top_p is not None:
-        if not 0.0 < top_p <= 1.0:
-            raise ValueError(f"top_p must be in (0, 1], got {top_p}.")
         sorted_logits, order = torch.sort(logits, descending=True)
         cumulative = sorted_logits.softmax(-1).cumsum(-1)
         drop = (
@@ -777,6 +978,16 @@ def next_token_probs(
         )  # mass before this token already >= p
         logits = logits.masked_fill(drop.scatter(0, order, drop), float("-inf"))
     return logits.softmax(-1)
+
+
+def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
+    """Raise ``ValueError`` for a sampling setting outside its range, naming what is allowed."""
+    if not (is_number(temperature) and math.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"temperature must be a finite number >= 0 (0: greedy), got {temperature}")
+    if top_k is not None and not (is_number(top_k, integer=True) and top_k >= 1):
+        raise ValueError(f"top_k must be an integer >= 1 or None, got {top_k!r}.")
+    if top_p is not None and not (is_number(top_p) and 0 < top_p <= 1):
+        raise ValueError(f"top_p must be a number with 0 < top_p <= 1, or None, got {top_p!r}.")
 
 
 @torch.no_grad()
@@ -801,6 +1012,9 @@ def generate_ids(
     """
     if not ids:
         raise ValueError("generate_ids needs at least one token to start from.")
+    if not (is_number(max_new_tokens, integer=True) and max_new_tokens >= 0):
+        raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}.")
+    check_sampling(temperature, top_k, top_p)
     block = model.config.block_size
     device = next(model.parameters()).device
     generator = torch.Generator(device="cpu")
@@ -1069,8 +1283,9 @@ def load_or_pretrain(
     if not path.exists():
         path = CHECKPOINT_DIR / "base_short.pt"
         print(
-            f"No base checkpoint at {BASE_CHECKPOINT}: run lesson 03 for the real one. "
-            f"Training a short stand-in ({PRETRAIN_SHORT.max_steps} steps) into {path} instead."
+            f"No base checkpoint at {display_path(BASE_CHECKPOINT)}: run lesson 03 for the real "
+            f"one. Training a short stand-in ({PRETRAIN_SHORT.max_steps} steps) into "
+            f"{display_path(path)} instead."
         )
         pretrain(corpus, PRETRAIN_SHORT, path, device)
     model, tokenizer, state = load_model(path, device)
@@ -1126,7 +1341,7 @@ def finetune(
     if resume and load_checkpoint(checkpoint_path)["extra"].get("origin") != origin:
         resume = False
         if progress:
-            print(f"{checkpoint_path} was fine-tuned from another base model: starting over.")
+            print(f"{display_path(checkpoint_path)} began from another base model: starting over.")
     model = GPT(base.config).to(next(base.parameters()).device)
     model.load_state_dict(base.state_dict())
     rows = encode_qa(
@@ -1151,11 +1366,12 @@ def load_or_finetune(
     if not path.exists():
         path = CHECKPOINT_DIR / "finetuned_short.pt"
         print(
-            f"No fine-tuned checkpoint at {FINETUNED_CHECKPOINT}: run lesson 05 for the real one."
+            f"No fine-tuned checkpoint at {display_path(FINETUNED_CHECKPOINT)}: run lesson 05 for "
+            "the real one."
         )
         base, _, _ = load_or_pretrain(corpus, device)
         short = TrainConfig(**{**asdict(FINETUNE), "max_steps": by_mode(full=300, quick=10)})
-        print(f"Fine-tuning a short stand-in ({short.max_steps} steps) into {path} instead.")
+        print(f"Fine-tuning a short stand-in ({short.max_steps} steps) into {display_path(path)}.")
         finetune(base, corpus, short, path)
     return load_model(path, device)
 

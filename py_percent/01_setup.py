@@ -40,11 +40,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+# The repository's address, named once in pyproject.toml ([tool.gpt05m]) and copied here by
+# `python tests/repository.py`. In a fork, change it to your fork's address (see the README).
 REPO_URL = "https://github.com/your-username/GPT-0.5M"
 if "google.colab" in sys.modules and not Path("utils.py").exists():
-    if not Path("/content/GPT-0.5M").exists():
-        subprocess.run(["git", "clone", "--depth=1", REPO_URL, "/content/GPT-0.5M"], check=True)
-    os.chdir("/content/GPT-0.5M/notebooks")
+    clone = Path("/content/GPT-0.5M")
+    if not clone.exists():
+        print(f"cloning {REPO_URL}")
+        no_prompt = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # fail fast, never ask a password
+        cloned = subprocess.run(["git", "clone", "--depth=1", REPO_URL, str(clone)], env=no_prompt)
+        if cloned.returncode != 0:
+            raise RuntimeError(
+                f"Could not clone {REPO_URL}. In a fork, set REPO_URL above to your fork's "
+                "address, https://github.com/<your-username>/GPT-0.5M (to change it in every "
+                "lesson and badge at once, run `python tests/repository.py <address>` in the "
+                "fork and commit)."
+            )
+    os.chdir(clone / "notebooks")
 for folder in (Path.cwd(), Path.cwd() / "notebooks", Path.cwd().parent / "notebooks"):
     if (folder / "utils.py").exists():
         sys.path.insert(0, str(folder))
@@ -59,7 +71,7 @@ print(f"device: {device} | quick mode: {utils.QUICK}")
 #
 # Before we train anything, it pays to know what we are running on:
 #
-# - **Python and PyTorch versions**: the lessons need PyTorch 2.1 or newer.
+# - **Python and PyTorch versions**: the lessons need PyTorch 2.3 or newer (`utils.MIN_TORCH`).
 # - **Device**: `utils.pick_device()` picks a CUDA GPU if there is one, then Apple's MPS, else the
 #   CPU. Everything in this series also runs on a plain CPU, just slower.
 # - **Colab or not**: Colab clones the repository for you (see the cell above).
@@ -85,8 +97,8 @@ print(f"CPU threads {torch.get_num_threads()} used by PyTorch, {os.cpu_count()} 
 # strange error.
 
 # %%
-major, minor = (int(part) for part in torch.__version__.split(".")[:2])
-assert (major, minor) >= (2, 1), f"PyTorch {torch.__version__} is too old: install torch>=2.1"
+oldest = ".".join(map(str, utils.MIN_TORCH))
+assert utils.torch_version() >= utils.MIN_TORCH, f"PyTorch {torch.__version__}: need >= {oldest}"
 
 # %% [markdown]
 # ## 2. Get the book
@@ -105,7 +117,7 @@ assert (major, minor) >= (2, 1), f"PyTorch {torch.__version__} is too old: insta
 
 # %%
 if os.environ.get(utils.BOOK_ENV):
-    print(f"the book comes from ${utils.BOOK_ENV} = {os.environ[utils.BOOK_ENV]}")
+    print(f"the book comes from ${utils.BOOK_ENV} ({Path(os.environ[utils.BOOK_ENV]).name})")
 elif utils.BOOK_CACHE.is_file():
     print(f"the book comes from the cache: {utils.BOOK_CACHE.relative_to(utils.REPO_ROOT)}")
 else:
@@ -187,7 +199,7 @@ try:
             utils.load_alice(cache=Path(tmp) / "missing.txt", urls=["https://example.org/tiny.txt"],
                              fetch=no_internet)  # fmt: skip
         except FileNotFoundError as error:
-            print(f"\nFileNotFoundError: {error}")
+            print("\nFileNotFoundError:", str(error).replace(str(Path(tmp).resolve()), "<tmp>"))
 finally:
     if saved_book_env is not None:
         os.environ[utils.BOOK_ENV] = saved_book_env
@@ -382,6 +394,48 @@ print(f"id 0 is {tokenizer.decode([0])!r}")
 assert tokenizer.decode([0]) == "\n"  # the newline, as the text above says
 print(f"you typed:        {prompt!r}")
 print(f"the model got:    {tokenizer.decode(silent_ids)!r}")
+
+# %% [markdown]
+# ### 4.5 Normalisation, the step real tokenizers have
+#
+# A keyboard types `'`, `"` and `--`; this edition of the book writes `’`, `“ ”` and `—`.
+# Refusing a question because of *how* it was typed would be unfriendly, so before encoding, the
+# tokenizer **normalises** the text: it maps what a keyboard produces to the characters the book
+# uses.
+# Real tokenizers have the same step (Hugging Face's `tokenizers` calls it the *normalizer*:
+# Unicode normalisation, lower-casing, accent stripping). Ours, `CharTokenizer.normalize`, does:
+#
+# - `'` → `’` (an apostrophe or a closing quote), or `‘` where a quote opens (after a space);
+# - `"` → `“` where a quote opens and `”` where it closes;
+# - `--` and the other dashes (`–`) → the book's `—`, without the spaces around them;
+# - `…` → `...`; tabs, non-breaking spaces and Windows line ends → a space and `\n`;
+# - then lower-casing, as before.
+#
+# Runs of spaces are left alone: the book itself has them (indented poems), and a question is
+# squeezed to single spaces by the Q&A prompt format (lesson 05).
+
+# %%
+typed = 'Alice said "I\'m late -- very late…"'
+normalised = tokenizer.normalize(typed)
+print(f"typed:      {typed!r}")
+print(f"normalised: {normalised!r}")
+assert normalised == "alice said “i’m late—very late...”"
+assert tokenizer.encode(typed) == tokenizer.encode("Alice said “I’m late—very late...”")
+
+# %% [markdown]
+# Two promises keep this safe. The book's own text passes through unchanged, so the model trains
+# on exactly the book; and a character with no counterpart in the book still raises the
+# `ValueError` of 4.4 (here `&` and `7`, while the apostrophe is simply normalised):
+
+# %%
+assert tokenizer.normalize(book) == book.lower()
+try:
+    tokenizer.encode("Alice's cat & 7 dwarves")
+except ValueError as error:
+    assert "'&'" in str(error) and "\"'\"" not in str(error)
+    print("still refused:", str(error).split(". ")[0])
+else:
+    raise AssertionError("'&' and '7' have no counterpart in the book: encode must refuse them")
 
 # %% [markdown]
 # ## 5. Train and validation split

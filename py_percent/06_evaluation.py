@@ -40,11 +40,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+# The repository's address, named once in pyproject.toml ([tool.gpt05m]) and copied here by
+# `python tests/repository.py`. In a fork, change it to your fork's address (see the README).
 REPO_URL = "https://github.com/your-username/GPT-0.5M"
 if "google.colab" in sys.modules and not Path("utils.py").exists():
-    if not Path("/content/GPT-0.5M").exists():
-        subprocess.run(["git", "clone", "--depth=1", REPO_URL, "/content/GPT-0.5M"], check=True)
-    os.chdir("/content/GPT-0.5M/notebooks")
+    clone = Path("/content/GPT-0.5M")
+    if not clone.exists():
+        print(f"cloning {REPO_URL}")
+        no_prompt = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # fail fast, never ask a password
+        cloned = subprocess.run(["git", "clone", "--depth=1", REPO_URL, str(clone)], env=no_prompt)
+        if cloned.returncode != 0:
+            raise RuntimeError(
+                f"Could not clone {REPO_URL}. In a fork, set REPO_URL above to your fork's "
+                "address, https://github.com/<your-username>/GPT-0.5M (to change it in every "
+                "lesson and badge at once, run `python tests/repository.py <address>` in the "
+                "fork and commit)."
+            )
+    os.chdir(clone / "notebooks")
 for folder in (Path.cwd(), Path.cwd() / "notebooks", Path.cwd().parent / "notebooks"):
     if (folder / "utils.py").exists():
         sys.path.insert(0, str(folder))
@@ -340,7 +352,7 @@ path = utils.CHECKPOINT_DIR / "evaluation.json"
 utils.write_text_atomic(path, json.dumps(evaluation, indent=1, ensure_ascii=False))
 reloaded = json.loads(path.read_text(encoding="utf-8"))
 assert reloaded["qa"]["fine-tuned"]["train"]["exact_match"] == em["train"]
-print(f"wrote {path} ({path.stat().st_size:,} bytes)")
+print(f"wrote {utils.display_path(path)} ({path.stat().st_size:,} bytes)")
 
 # %% [markdown]
 # ## Summary

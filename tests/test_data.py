@@ -3,15 +3,18 @@
 import pytest
 import utils
 
+# A stand-in for the book: its title, then enough text to pass the loader's length check.
+CLEAN = "Alice’s Adventures in Wonderland\n\nCHAPTER I.\nDown the Rabbit-Hole\n\n" + (
+    "Alice was beginning to get very tired.\n" * 3000
+).strip()
 WRAPPED = (
     "\ufeffThe Project Gutenberg eBook of Alice's Adventures in Wonderland\r\n"
     "Licence blurb that must not reach the model.\r\n"
-    "*** START OF THE PROJECT GUTENBERG EBOOK ALICE'S ADVENTURES IN WONDERLAND ***\r\n"
-    "\r\n\r\nCHAPTER I.\r\nDown the Rabbit-Hole\r\n\r\nAlice was beginning to get very tired.\r\n"
-    "\r\n*** END OF THE PROJECT GUTENBERG EBOOK ALICE'S ADVENTURES IN WONDERLAND ***\r\n"
+    "*** START OF THE PROJECT GUTENBERG EBOOK ALICE'S ADVENTURES IN WONDERLAND ***\r\n\r\n\r\n"
+    + CLEAN.replace("\n", "\r\n")
+    + "\r\n\r\n*** END OF THE PROJECT GUTENBERG EBOOK ALICE'S ADVENTURES IN WONDERLAND ***\r\n"
     "More licence text.\r\n"
 )
-CLEAN = "CHAPTER I.\nDown the Rabbit-Hole\n\nAlice was beginning to get very tired."
 
 
 @pytest.fixture(autouse=True)
@@ -71,9 +74,9 @@ def test_offline_error_names_url_and_cache_path(tmp_path):
 
 def test_environment_variable_points_at_a_local_copy(tmp_path, monkeypatch):
     copy = tmp_path / "my_alice.txt"
-    copy.write_text("a local copy", encoding="utf-8")
+    copy.write_text(CLEAN, encoding="utf-8")
     monkeypatch.setenv(utils.BOOK_ENV, str(copy))
-    assert utils.load_alice(tmp_path / "unused.txt", fetch=pytest.fail) == "a local copy"
+    assert utils.load_alice(tmp_path / "unused.txt", fetch=pytest.fail) == CLEAN
     copy.write_text(WRAPPED, encoding="utf-8")  # a raw Gutenberg download is cleaned too
     assert utils.load_alice(tmp_path / "unused.txt", fetch=pytest.fail) == CLEAN
     monkeypatch.setenv(utils.BOOK_ENV, str(tmp_path / "missing.txt"))

@@ -1,0 +1,234 @@
+"""Bad input: every public helper a lesson or a reader calls refuses it with a clear error that
+names the argument, the value it got and what is allowed, and loses nothing."""
+
+import json
+
+import pytest
+import torch
+import utils
+from helpers import TOKENIZER, tiny_model
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "allowed"),
+    [
+        ("dropout", 1.0, "< 1"),
+        ("dropout", -0.1, ">= 0"),
+        ("dropout", float("nan"), "finite"),
+        ("n_layer", 0, ">= 1"),
+        ("block_size", 2.5, "integer"),
+        ("vocab_size", True, "integer"),
+        ("n_head", 3, "divisible"),
+    ],
+)
+def test_gpt_config_refuses_bad_values(field, value, allowed):
+    with pytest.raises(ValueError, match=field) as error:
+        utils.GPTConfig(**{field: value})
+    assert allowed in str(error.value) and str(value) in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "allowed"),
+    [
+        ("eval_interval", 0, ">= 1"),
+        ("max_steps", -5, ">= 1"),
+        ("eval_iters", 0, ">= 1"),
+        ("warmup_steps", 5000, "<= 3000"),
+        ("lr", 0.0, "> 0"),
+        ("lr", float("inf"), "finite"),
+        ("min_lr", 0.01, "<= 0.002"),
+        ("beta2", 1.0, "< 1"),
+        ("grad_clip", 0, "> 0"),
+        ("batch_size", 0, ">= 1"),
+    ],
+)
+def test_train_config_refuses_bad_values(field, value, allowed):
+    with pytest.raises(ValueError, match=field) as error:
+        utils.TrainConfig(**{field: value})
+    assert allowed in str(error.value) and str(value) in str(error.value)
+
+
+def test_good_configs_still_build():
+    assert utils.GPTConfig(dropout=0.0).dropout == 0.0
+    assert utils.TrainConfig(warmup_steps=0, min_lr=0.0).warmup_steps == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"top_k": 0}, "top_k"),
+        ({"top_k": -1}, "top_k"),
+        ({"top_k": 2.5}, "top_k"),
+        ({"temperature": float("nan")}, "temperature"),
+        ({"temperature": float("inf")}, "temperature"),
+        ({"temperature": -1.0}, "temperature"),
+        ({"top_p": 0.0}, "top_p"),
+        ({"top_p": 1.5}, "top_p"),
+    ],
+)
+def test_sampling_arguments_are_checked(kwargs, named):
+    logits = torch.tensor([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=named):
+        utils.next_token_probs(logits, **{"temperature": 1.0, **kwargs})
+    with pytest.raises(ValueError, match=named):  # before any work is done
+        utils.generate(tiny_model(), TOKENIZER, "alice", 5, **kwargs)
+
+
+@pytest.mark.parametrize("max_new_tokens", [-1, 2.0])
+def test_max_new_tokens_must_be_a_count(max_new_tokens):
+    expected = rf"max_new_tokens must be an integer >= 0, got {max_new_tokens}"
+    with pytest.raises(ValueError, match=expected):
+        utils.generate(tiny_model(), TOKENIZER, "alice", max_new_tokens)
+    assert utils.generate(tiny_model(), TOKENIZER, "alice", 0) == ""
+
+
+@pytest.mark.parametrize("bad_id", [-1, TOKENIZER.vocab_size])
+def test_token_ids_outside_the_vocabulary(bad_id):
+    model = tiny_model()
+    with pytest.raises(ValueError, match=rf"0\.\.{TOKENIZER.vocab_size - 1}.*{bad_id}"):
+        model(torch.tensor([[1, 2, bad_id]]))
+    with pytest.raises(ValueError, match=rf"decode got id {bad_id}, outside the vocabulary"):
+        TOKENIZER.decode([1, bad_id])
+
+
+@pytest.mark.parametrize(
+    ("data", "named"),
+    [
+        ({"chars": "abc"}, "keys"),
+        ({"chars": "abc", "lowercase": True, "extra": 1}, "keys"),
+        ("abc", "keys"),
+        ({"chars": ["a", "b"], "lowercase": True}, "chars"),
+        ({"chars": "", "lowercase": True}, "chars"),
+        ({"chars": "aab", "lowercase": True}, "distinct"),
+        ({"chars": "ab", "lowercase": "yes"}, "lowercase"),
+    ],
+)
+def test_damaged_tokenizer_dict(data, named):
+    with pytest.raises(ValueError, match=named):
+        utils.CharTokenizer.from_dict(data)
+
+
+GOOD_RECORD = {
+    "question": "Who was late?", "answer": "the White Rabbit", "chapter": 1,
+    "evidence": "the Rabbit", "split": "train", "fact": "late",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "expected"),
+    [
+        ('{"question": "Who?", "answer": ', "line 3: not valid JSON"),
+        ("[1, 2]", "line 3: expected a JSON object, got list"),
+        (json.dumps({k: v for k, v in GOOD_RECORD.items() if k != "evidence"}),
+         "line 3: missing 'evidence' (required: question, answer, chapter"),
+    ],
+)  # fmt: skip
+def test_qa_file_errors_name_file_line_and_field(tmp_path, bad_line, expected):
+    path = tmp_path / "my_qa.jsonl"
+    path.write_text(f"{json.dumps(GOOD_RECORD)}\n\n{bad_line}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"my_qa\.jsonl") as error:
+        utils.load_qa(path)
+    assert expected in str(error.value)
+    path.write_text(json.dumps(GOOD_RECORD) + "\n", encoding="utf-8")
+    assert utils.load_qa(path) == [GOOD_RECORD]
+
+
+BOOK_LIKE = "Alice’s Adventures in Wonderland\n\n" + "Alice was very tired.\n" * 6000
+NOT_BOOKS = {
+    "empty": (b"", "is empty"),
+    "whitespace": (b"  \n\n ", "is empty"),
+    "latin-1": ("Alice’s Adventures — café".encode("cp1252"), "is not UTF-8"),
+    "html": (b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title>", "web page"),
+    "other book": (("Pride and Prejudice\n" + "It is a truth.\n" * 9000).encode(), "title"),
+    "cut short": (BOOK_LIKE[:5000].encode(), "characters"),
+}
+
+
+@pytest.fixture
+def no_book_override(monkeypatch):
+    monkeypatch.delenv(utils.BOOK_ENV, raising=False)
+
+
+@pytest.mark.parametrize("kind", NOT_BOOKS)
+def test_a_cache_that_is_not_the_book_is_refused(tmp_path, no_book_override, kind):
+    content, problem = NOT_BOOKS[kind]
+    cache = tmp_path / "alice.txt"
+    cache.write_bytes(content)
+    with pytest.raises(ValueError, match=problem) as error:
+        utils.load_alice(cache, fetch=pytest.fail)
+    assert "alice.txt" in str(error.value) and "Delete it" in str(error.value)
+    assert cache.read_bytes() == content  # nothing is overwritten or lost
+
+
+@pytest.mark.parametrize("kind", NOT_BOOKS)
+def test_a_book_file_in_the_environment_that_is_not_the_book_is_refused(
+    tmp_path, monkeypatch, kind
+):
+    content, problem = NOT_BOOKS[kind]
+    path = tmp_path / "book.txt"
+    path.write_bytes(content)
+    monkeypatch.setenv(utils.BOOK_ENV, str(path))
+    with pytest.raises(ValueError, match=problem) as error:
+        utils.load_corpus()  # nothing downstream ever sees the text
+    assert "book.txt" in str(error.value) and f"${utils.BOOK_ENV}" in str(error.value)
+
+
+def test_a_book_like_file_is_accepted(tmp_path, monkeypatch):
+    path = tmp_path / "book.txt"
+    path.write_text(BOOK_LIKE, encoding="utf-8")
+    monkeypatch.setenv(utils.BOOK_ENV, str(path))
+    assert utils.load_alice() == BOOK_LIKE
+
+
+def saved_checkpoint(path, step=3):
+    model = tiny_model()
+    optimizer = utils.make_optimizer(model, utils.TrainConfig(), torch.device("cpu"))
+    utils.save_checkpoint(path, model, TOKENIZER, optimizer=optimizer, step=step)
+
+
+@pytest.mark.parametrize("key", ["model", "rng", "tokenizer"])
+def test_a_checkpoint_with_a_missing_key_is_a_clear_error(tmp_path, key):
+    path = tmp_path / "run.pt"
+    saved_checkpoint(path)
+    state = torch.load(path, weights_only=True)
+    del state[key]
+    torch.save(state, path)
+    with pytest.raises(ValueError, match=rf"run\.pt: missing '{key}'.*delete it"):
+        utils.load_model(path)
+
+
+def test_a_checkpoint_with_a_missing_model_config_key_is_a_clear_error(tmp_path):
+    path = tmp_path / "run.pt"
+    saved_checkpoint(path)
+    state = torch.load(path, weights_only=True)
+    del state["model_config"]["n_head"]
+    torch.save(state, path)
+    with pytest.raises(ValueError, match="model_config has keys"):
+        utils.load_model(path)
+
+
+@pytest.mark.parametrize("failure", [OSError("No space left on device"), KeyboardInterrupt()])
+def test_a_failed_checkpoint_write_keeps_the_old_one_and_no_temporary_file(
+    tmp_path, monkeypatch, failure
+):
+    path = tmp_path / "run.pt"
+    saved_checkpoint(path, step=3)
+    before = path.read_bytes()
+
+    def save_half_then_fail(obj, file):
+        file.write(b"half a checkpoint")
+        raise failure
+
+    monkeypatch.setattr(torch, "save", save_half_then_fail)
+    with pytest.raises(type(failure)):
+        saved_checkpoint(path, step=4)
+    assert list(tmp_path.iterdir()) == [path]  # the temporary file is gone
+    assert path.read_bytes() == before
+    monkeypatch.undo()
+    assert utils.load_checkpoint(path)["step"] == 3
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_evaluation_data_too_short_to_grade(n):
+    with pytest.raises(ValueError, match=rf"at least 2 tokens.*got {n}"):
+        utils.evaluate_text(tiny_model(), torch.zeros(n, dtype=torch.long))

@@ -1,0 +1,181 @@
+"""The repository around the lessons: one address for badges and clones, a Colab first cell that
+installs nothing, the README's commands, the requirements, and the notebook-hygiene check."""
+
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import nbformat
+import notebook_hygiene
+import pytest
+import repository
+import utils
+from helpers import TOKENIZER, tiny_batches, tiny_model
+
+ROOT = repository.ROOT
+LESSONS = sorted(ROOT.glob("py_percent/0*.py"))
+
+
+def setup_cell(path: Path) -> str:
+    """The first code cell of a py_percent lesson."""
+    cells = path.read_text(encoding="utf-8").split("\n# %%\n")
+    return cells[1].split("\n# %%")[0]
+
+
+def readme_command(word: str) -> str:
+    """The one command of the README's code blocks that sets up a fresh machine (it starts with
+    ``pip install -r``) and contains ``word``."""
+    blocks = ROOT.joinpath("README.md").read_text(encoding="utf-8").split("```")[1::2]
+    lines = [line for block in blocks for line in block.splitlines()]
+    (line,) = [line for line in lines if line.startswith("pip install -r") and word in line]
+    return line
+
+
+def test_badges_and_clone_urls_agree_with_the_one_address():
+    assert repository.problems() == []
+
+
+def test_the_check_fails_when_one_place_disagrees():
+    found = repository.problems("https://github.com/someone-else/GPT-0.5M")
+    assert any(p.startswith("README.md: Colab link") for p in found)
+    assert any(p.startswith("README.md: git clone") for p in found)
+    for path in repository.lesson_files():
+        assert sum(f"/{path.name}:" in p for p in found) == 2  # its badge and its REPO_URL
+
+
+def test_setting_a_fork_address_rewrites_every_place(tmp_path, monkeypatch):
+    for path in [repository.PYPROJECT, repository.README, *repository.lesson_files()]:
+        copy = tmp_path / path.relative_to(ROOT)
+        copy.parent.mkdir(exist_ok=True)
+        shutil.copy(path, copy)
+    monkeypatch.setattr(repository, "ROOT", tmp_path)
+    monkeypatch.setattr(repository, "PYPROJECT", tmp_path / "pyproject.toml")
+    monkeypatch.setattr(repository, "README", tmp_path / "README.md")
+    old, fork = repository.read_repository(), "https://github.com/a-reader/GPT-0.5M"
+    repository.set_repository(fork)
+    assert repository.read_repository() == fork
+    assert repository.problems() == []
+    assert repository.problems(old) != []
+
+
+def test_every_lesson_opens_with_the_same_setup_cell():
+    cells = {setup_cell(path) for path in LESSONS}
+    assert len(LESSONS) == 7 and len(cells) == 1
+    assert f'REPO_URL = "{repository.read_repository()}"' in cells.pop()
+
+
+def test_in_colab_the_setup_cell_names_the_address_installs_nothing_and_explains_a_failed_clone(
+    tmp_path, monkeypatch, capsys
+):
+    calls = []
+
+    def failing_clone(args, **kwargs):
+        calls.append((args, kwargs))
+        return subprocess.CompletedProcess(args, 128)
+
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(subprocess, "run", failing_clone)
+    monkeypatch.chdir(tmp_path)  # no utils.py here, as in a fresh Colab runtime
+    url = repository.read_repository()
+    with pytest.raises(RuntimeError, match="In a fork, set REPO_URL") as error:
+        exec(setup_cell(LESSONS[0]), {})
+    assert url in str(error.value) and "tests/repository.py" in str(error.value)
+    assert f"cloning {url}" in capsys.readouterr().out
+    [(args, kwargs)] = calls  # one git clone and nothing else: no pip, never torch
+    assert args[:2] == ["git", "clone"] and url in args
+    assert kwargs["env"]["GIT_TERMINAL_PROMPT"] == "0"
+
+
+def test_ci_runs_the_readme_test_command_exactly():
+    command = readme_command("python -m pytest")
+    assert command == "pip install -r requirements-dev.txt && python -m pytest"
+    ci_lines = ROOT.joinpath(".ci", "run").read_text(encoding="utf-8").splitlines()
+    assert command in ci_lines
+
+
+def test_the_readme_run_command_installs_and_saves_clean_notebooks():
+    command = readme_command("nbconvert")
+    assert command.startswith("pip install -r requirements.txt && ")
+    for part in ["GPT05M_PROGRESS=text", "record_timing=False", "notebook_hygiene.py --strip"]:
+        assert part in command
+
+
+def test_requirements_split_and_colab_friendly():
+    reader = ROOT.joinpath("requirements.txt").read_text().splitlines()
+    dev = ROOT.joinpath("requirements-dev.txt").read_text().splitlines()
+    packages = [line.split("#")[0].strip() for line in reader if line.split("#")[0].strip()]
+    assert not [p for p in packages if p.startswith(("nbval", "pytest", "ruff", "hypothesis"))]
+    assert not [p for p in packages if "==" in p]  # ranges only: Colab's versions satisfy them
+    (widgets,) = [p for p in packages if p.startswith("ipywidgets")]
+    assert widgets == "ipywidgets>=7.6"  # Colab's 7.7.1 stays
+    assert "-r requirements.txt" in dev
+    for tool in ["nbval", "pytest", "hypothesis", "jupytext", "ruff"]:
+        assert any(line.startswith(tool) for line in dev), tool
+
+
+def notebook_with(output_text: str, timestamps: bool = False) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell("print(path)")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=output_text)]
+    if timestamps:
+        cell.metadata["execution"] = {"iopub.execute_input": "2026-11-25T03:55:53.819954Z"}
+    return nbformat.v4.new_notebook(cells=[cell])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "wrote /work/main/checkpoints/full/evaluation.json (258,608 bytes)",
+        "save it as /tmp/tmpgx50yc4d/missing.txt",
+        "loaded /home/alice/GPT-0.5M/checkpoints/full/base.pt",
+        "cache: /root/data/alice.txt",
+        "saved to /content/GPT-0.5M/checkpoints/full/base.pt",
+        r"saved to C:\Users\alice\GPT-0.5M\data",
+    ],
+)
+def test_hygiene_check_finds_absolute_paths_in_outputs(text):
+    (problem,) = notebook_hygiene.problems(notebook_with(text), "x.ipynb")
+    assert "x.ipynb, cell 0: absolute path" in problem
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "wrote checkpoints/full/evaluation.json (258,608 bytes)",
+        "downloaded https://www.gutenberg.org/tmp/home/11.txt",
+        "the ratio is 3/4 and 10/20 steps",
+        "the book comes from the cache: data/alice.txt",
+    ],
+)
+def test_hygiene_check_accepts_relative_paths_and_urls(text):
+    assert notebook_hygiene.problems(notebook_with(text), "x.ipynb") == []
+
+
+def test_hygiene_check_finds_and_strips_execution_timestamps():
+    notebook = notebook_with("ok", timestamps=True)
+    assert notebook_hygiene.problems(notebook, "x.ipynb") == [
+        "x.ipynb, cell 0: execution timestamps in the metadata"
+    ]
+    assert notebook_hygiene.strip_timestamps(notebook) == 1
+    assert notebook_hygiene.problems(notebook, "x.ipynb") == []
+
+
+def test_text_progress_keeps_the_step_lines_and_drops_the_bar(monkeypatch, capsys):
+    cfg = utils.TrainConfig(
+        max_steps=4, batch_size=2, warmup_steps=1, eval_interval=2, eval_iters=1
+    )
+    monkeypatch.setattr(utils, "TEXT_PROGRESS", True)
+    assert utils.make_progress_bar(total=10).disable
+    utils.train(tiny_model(), tiny_batches(), cfg, tokenizer=TOKENIZER, progress=True)
+    out, err = capsys.readouterr()
+    assert [line.split(":")[0] for line in out.splitlines()] == ["step      2", "step      4"]
+    assert "%|" not in out + err  # no bar, neither as a widget nor as text
+    monkeypatch.setattr(utils, "TEXT_PROGRESS", False)
+    assert not utils.make_progress_bar(total=10).disable
+
+
+def test_paths_are_printed_relative_to_the_repository(tmp_path):
+    assert utils.display_path(utils.FINETUNED_CHECKPOINT).startswith("checkpoints/")
+    assert utils.display_path(utils.REPO_ROOT / "data" / "alice.txt") == "data/alice.txt"
+    assert utils.display_path(tmp_path / "x.pt") == str((tmp_path / "x.pt").resolve())
