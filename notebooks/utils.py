@@ -382,18 +382,21 @@ def is_number(value: Any, integer: bool = False) -> bool:
     return isinstance(value, kinds) and not isinstance(value, bool)
 
 
-def check_number(config: Any, name: str, integer: bool = False, **bounds: float) -> None:
-    """Raise ``ValueError`` unless ``config.name`` is a finite number (an int if ``integer``)
-    within ``bounds`` (keywords ``ge``, ``gt``, ``lt``, ``le``); the message says what is allowed.
-    """
+def check_number(
+    config: Any, name: str, integer: bool = False, finite: bool = True, **bounds: float
+) -> None:
+    """Raise ``ValueError`` unless ``config.name`` is a number (an int if ``integer``, finite if
+    ``finite``) within ``bounds`` (keywords ``ge``, ``gt``, ``lt``, ``le``); the message says
+    what is allowed."""
     value = getattr(config, name)
     tests = {"ge": (">=", float.__ge__), "gt": (">", float.__gt__),
              "lt": ("<", float.__lt__), "le": ("<=", float.__le__)}  # fmt: skip
-    ok = is_number(value, integer) and math.isfinite(value)
+    ok = is_number(value, integer) and (math.isfinite(value) or not (finite or math.isnan(value)))
     ok = ok and all(tests[key][1](float(value), float(bound)) for key, bound in bounds.items())
     if not ok:
         limits = [f"{tests[key][0]} {bound}" for key, bound in bounds.items()]
-        allowed = " and ".join(["an integer" if integer else "a finite number", *limits])
+        kind = "an integer" if integer else "a finite number" if finite else "a number"
+        allowed = " and ".join([kind, *limits])
         raise ValueError(f"{type(config).__name__}.{name} must be {allowed}, got {value!r}.")
 
 
@@ -622,7 +625,7 @@ class TrainConfig:
         check_number(self, "min_lr", ge=0, le=self.lr)
         check_number(self, "weight_decay", ge=0)
         check_number(self, "beta2", ge=0, lt=1)
-        check_number(self, "grad_clip", gt=0)
+        check_number(self, "grad_clip", finite=False, gt=0)  # math.inf: no clipping
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:

@@ -39,6 +39,7 @@ def test_gpt_config_refuses_bad_values(field, value, allowed):
         ("min_lr", 0.01, "<= 0.002"),
         ("beta2", 1.0, "< 1"),
         ("grad_clip", 0, "> 0"),
+        ("grad_clip", float("nan"), "> 0"),
         ("batch_size", 0, ">= 1"),
     ],
 )
@@ -51,6 +52,7 @@ def test_train_config_refuses_bad_values(field, value, allowed):
 def test_good_configs_still_build():
     assert utils.GPTConfig(dropout=0.0).dropout == 0.0
     assert utils.TrainConfig(warmup_steps=0, min_lr=0.0).warmup_steps == 0
+    assert utils.TrainConfig(grad_clip=float("inf")).grad_clip == float("inf")  # no clipping
 
 
 @pytest.mark.parametrize(
