@@ -8,6 +8,7 @@ Q&A, stats and plots.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -1210,3 +1211,158 @@ def plot_losses(history: dict[str, list], ax=None, title: str = "Loss", best: st
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
+
+
+# ---------------------------------------------------------------------------------------------
+# Lesson 07, scaling up: subword tokens (byte-pair encoding) and the model-size study
+# ---------------------------------------------------------------------------------------------
+
+_CHUNK = re.compile(r" ?\w+| ?[^\w\s]+|\s+")
+
+
+def split_chunks(text: str) -> list[str]:
+    """Words with their leading space, runs of punctuation, runs of whitespace: BPE merges
+    never cross these borders, so no token spans two words."""
+    return _CHUNK.findall(text)
+
+
+def merge_pair(ids: Sequence[int], pair: tuple[int, int], new_id: int) -> list[int]:
+    """``ids`` with each occurrence of ``pair``, read left to right, replaced by ``new_id``."""
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+class BPETokenizer:
+    """Byte-pair encoding on top of the character vocabulary: merge ``i`` fuses a pair of
+    tokens into the new token ``chars.vocab_size + i``; unknown characters still raise."""
+
+    def __init__(self, chars: CharTokenizer, merges: Sequence[tuple[int, int]]) -> None:
+        self.chars = chars
+        self.merges = [(int(a), int(b)) for a, b in merges]
+        self.ranks = {pair: rank for rank, pair in enumerate(self.merges)}
+        self.pieces = list(chars.chars)  # the text of every token id
+        for a, b in self.merges:
+            self.pieces.append(self.pieces[a] + self.pieces[b])
+        self._chunk_cache: dict[str, list[int]] = {}
+
+    @classmethod
+    def train(cls, text: str, chars: CharTokenizer, num_merges: int) -> BPETokenizer:
+        """Learn ``num_merges`` merges from ``text``: each time, fuse the most frequent pair."""
+        words = Counter(tuple(chars.encode(chunk)) for chunk in split_chunks(chars.normalize(text)))
+        merges: list[tuple[int, int]] = []
+        for _ in range(num_merges):
+            pairs: Counter[tuple[int, int]] = Counter()
+            for word, count in words.items():
+                for pair in itertools.pairwise(word):
+                    pairs[pair] += count
+            if not pairs:
+                break
+            best = max(pairs, key=pairs.__getitem__)  # ties: the pair seen first
+            new_id = chars.vocab_size + len(merges)
+            merges.append(best)
+            words = Counter({tuple(merge_pair(w, best, new_id)): c for w, c in words.items()})
+        return cls(chars, merges)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.pieces)
+
+    def normalize(self, text: str) -> str:
+        return self.chars.normalize(text)
+
+    def _encode_chunk(self, chunk: str) -> list[int]:
+        if chunk not in self._chunk_cache:
+            ids = [self.chars.stoi[ch] for ch in chunk]
+            never = len(self.ranks)  # rank of a pair that was never merged
+            while len(ids) > 1:  # apply the earliest-learned merge present, as training did
+                pair = min(itertools.pairwise(ids), key=lambda p: self.ranks.get(p, never))
+                if pair not in self.ranks:
+                    break
+                ids = merge_pair(ids, pair, len(self.chars.chars) + self.ranks[pair])
+            self._chunk_cache[chunk] = ids
+        return self._chunk_cache[chunk]
+
+    def encode(self, text: str) -> list[int]:
+        """Text to token ids; raise the character tokenizer's ``ValueError`` on unknown ones."""
+        self.chars.encode(text)  # the same check, the same message, as the character tokenizer
+        chunks = split_chunks(self.normalize(text))
+        return [i for chunk in chunks for i in self._encode_chunk(chunk)]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Token ids back to text."""
+        return "".join(self.pieces[int(i)] for i in ids)
+
+    def __repr__(self) -> str:
+        return f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)})"
+
+
+def bits_per_character(model: GPT, tokenizer: CharTokenizer | BPETokenizer, text: str) -> float:
+    """Total validation loss over ``text`` in bits, divided by the characters it predicts: the
+    fair yardstick between tokenizers (per-token loss rewards longer tokens)."""
+    ids = tokenizer.encode(text)
+    nats = evaluate_text(model, torch.tensor(ids, dtype=torch.long)) * (len(ids) - 1)
+    predicted_chars = len(tokenizer.normalize(text)) - len(tokenizer.decode(ids[:1]))
+    return nats / predicted_chars / math.log(2)
+
+
+def scaled_plan(steps: int) -> TrainConfig:
+    """Lesson 03's recipe fitted to ``steps``: same batch, LRs and warm-up share (200 of 3,000),
+    a full cosine, no loss estimates (the study grades the whole validation text instead)."""
+    return TrainConfig(max_steps=steps, warmup_steps=max(1, round(steps / 15)), eval_interval=steps)
+
+
+def scaling_run(
+    config: GPTConfig,
+    tokenizer: CharTokenizer | BPETokenizer,
+    train_ids: torch.Tensor,
+    val_text: str,
+    steps: int,
+    prompt: str,
+    seed: int = 1337,
+) -> dict[str, Any]:
+    """Train a fresh ``config`` model for ``steps`` of ``scaled_plan`` and return its cost
+    (parameters, FLOPs, CPU seconds of this thread) and quality (validation bpc, a sample)."""
+    torch.manual_seed(seed)
+    model = GPT(config)
+    cfg = scaled_plan(steps)
+    get_batch = book_batches({"train": train_ids}, config.block_size, cfg.batch_size)
+    start = time.thread_time()
+    train(model, get_batch, cfg, tokenizer=tokenizer, eval_splits=(), progress=False)
+    seconds = time.thread_time() - start
+    tokens = steps * cfg.batch_size * config.block_size
+    chars_per_token = len(tokenizer.decode(train_ids.tolist())) / len(train_ids)
+    return {
+        "config": asdict(config),
+        "parameters": model.num_parameters(),
+        "steps": steps,
+        "tokens": tokens,
+        "flops": flops_per_token(config) * tokens,
+        "cpu_seconds": seconds,
+        "tokens_per_s": tokens / seconds,
+        "characters_per_s": tokens * chars_per_token / seconds,
+        "context_characters": config.block_size * chars_per_token,
+        "val_bpc": bits_per_character(model, tokenizer, val_text),
+        "sample": generate(model, tokenizer, prompt, 200, temperature=0.8, seed=seed),
+    }
+
+
+def cpu_seconds_per_step(
+    config: GPTConfig, tokenizer: CharTokenizer | BPETokenizer, train_ids: torch.Tensor
+) -> float:
+    """CPU seconds of this thread per training step of a ``config`` model: five steps timed
+    after an untimed one (which pays the one-off costs of first calls)."""
+    get_batch = book_batches({"train": train_ids}, config.block_size, scaled_plan(1).batch_size)
+    seconds = []
+    for steps in (1, 5):
+        start = time.thread_time()
+        train(GPT(config), get_batch, scaled_plan(steps), tokenizer=tokenizer, eval_splits=(),
+              progress=False)  # fmt: skip
+        seconds.append(time.thread_time() - start)
+    return seconds[1] / 5
