@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -522,6 +523,25 @@ def evaluate_text(model: GPT, data: torch.Tensor, batch_size: int = 64) -> float
     return total / (len(data) - 1)
 
 
+def distributed_rank() -> tuple[int, int]:
+    """This process's rank and the number of processes (0 and 1 outside ``torch.distributed``)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed() -> torch.device:
+    """Join the process group that ``torchrun`` describes in the environment (NCCL on GPUs,
+    gloo on CPUs) and return this rank's device."""
+    if torch.cuda.is_available():
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+        dist.init_process_group("nccl")
+        return device
+    dist.init_process_group("gloo")
+    return torch.device("cpu")
+
+
 def new_history() -> dict[str, list]:
     """Empty record of a run: eval steps, losses per split, learning rates and elapsed seconds."""
     return {"step": [], "lr": [], "seconds": [], "losses": {}, "train_step_loss": []}
@@ -551,14 +571,22 @@ def train(
     early without changing the plan. ``origin`` names the starting weights (e.g. the base
     model of a fine-tune) so a checkpoint of another start is never resumed by mistake.
     ``history["seconds"]`` counts training time only, not loss estimates and checkpoint writes.
+    Under ``torchrun`` (see ``init_distributed``) it trains with DistributedDataParallel: every
+    rank draws the same batch of ``cfg.batch_size`` and keeps its share; rank 0 alone saves.
     """
     device = device or next(model.parameters()).device
     model.to(device).train()
+    rank, world = distributed_rank()
+    if cfg.batch_size % world:
+        raise ValueError(
+            f"batch_size={cfg.batch_size} cannot be shared by {world} processes; "
+            f"use a multiple of {world}."
+        )
     optimizer = make_optimizer(model, cfg, device)
     dtype = autocast_dtype(device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     batch_rng = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed + rank)  # each rank its own dropout masks
     step, history = 0, new_history()
     if checkpoint_path is not None and resume and Path(checkpoint_path).exists():
         state = load_checkpoint(checkpoint_path, device)
@@ -568,18 +596,27 @@ def train(
         if state["scaler"]:
             scaler.load_state_dict(state["scaler"])
         batch_rng.set_state(state["rng"]["batch"])
-        torch.set_rng_state(state["rng"]["torch"])
+        rank_rng = state["extra"].get("rank_rng", [])
+        torch.set_rng_state(rank_rng[rank] if len(rank_rng) == world else state["rng"]["torch"])
         step, history = state["step"], state["history"]
+    net = model if world == 1 else nn.parallel.DistributedDataParallel(model)
     last = min(cfg.max_steps, stop_at if stop_at is not None else cfg.max_steps)
     trained = history["seconds"][-1] if history["seconds"] else 0.0  # seconds before this call
 
     def save() -> None:
-        if checkpoint_path is not None:
+        if checkpoint_path is None:
+            return
+        extra: dict[str, Any] = {"origin": origin}
+        if world > 1:  # every rank's dropout stream, so that each one resumes exactly
+            extra["rank_rng"] = [None] * world
+            dist.all_gather_object(extra["rank_rng"], torch.get_rng_state())
+        if rank == 0:
             save_checkpoint(
                 checkpoint_path, model, tokenizer, optimizer=optimizer, train_config=cfg,
-                step=step, history=history, batch_rng=batch_rng, scaler=scaler,
-                extra={"origin": origin},
+                step=step, history=history, batch_rng=batch_rng, scaler=scaler, extra=extra,
             )  # fmt: skip
+        if world > 1:  # no rank goes on (and perhaps reads the file) before it is written
+            dist.barrier()
 
     def evaluate_and_save() -> None:
         losses = estimate_loss(model, get_batch, eval_splits, cfg.eval_iters, device)
@@ -590,23 +627,35 @@ def train(
             history["losses"].setdefault(split, []).append(value)
         summary = " ".join(f"{split} {value:.4f}" for split, value in losses.items())
         bar.set_postfix_str(summary)
-        if progress:
+        if progress and rank == 0:
             bar.write(f"step {step:>6}: {summary}  ({trained:.0f} s)")
         save()
 
-    bar = make_progress_bar(total=cfg.max_steps, initial=step, disable=not progress)
+    def keep_going() -> bool:
+        go = step < last and (time_budget is None or trained < time_budget)
+        if world > 1 and time_budget is not None:  # the ranks' clocks differ: stop together
+            flag = torch.tensor(float(go), device=device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+            go = bool(flag)
+        return go
+
+    bar = make_progress_bar(total=cfg.max_steps, initial=step, disable=not progress or rank > 0)
     tick = time.perf_counter()
     try:
-        while step < last and (time_budget is None or trained < time_budget):
+        while keep_going():
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, cfg)
             x, y = get_batch("train", batch_rng)
-            x, y = x.to(device), y.to(device)
+            x, y = x.chunk(world)[rank].to(device), y.chunk(world)[rank].to(device)
             with torch.autocast(device.type, dtype, enabled=dtype is not None):
-                _, loss = model(x, y)
-            if not torch.isfinite(loss):
+                _, loss = net(x, y)
+            mean_loss = loss.detach().clone()
+            if world > 1:  # the loss of the whole batch, as one process would see it
+                dist.all_reduce(mean_loss)
+                mean_loss /= world
+            if not torch.isfinite(mean_loss):
                 raise FloatingPointError(
-                    f"The loss became {loss.item()} at step {step}. Lower the learning rate "
+                    f"The loss became {mean_loss.item()} at step {step}. Lower the learning rate "
                     f"(now {lr_at(step, cfg):.2e}) or the gradient clip, and train again."
                 )
             optimizer.zero_grad(set_to_none=True)
@@ -616,7 +665,7 @@ def train(
             scaler.step(optimizer)
             scaler.update()
             step += 1
-            history["train_step_loss"].append(loss.item())
+            history["train_step_loss"].append(mean_loss.item())
             bar.update(1)
             now = time.perf_counter()
             trained, tick = trained + now - tick, now
@@ -624,7 +673,8 @@ def train(
                 evaluate_and_save()
                 tick = time.perf_counter()
     except KeyboardInterrupt:
-        save()
+        if world == 1:  # several ranks cannot be trusted to meet here: they keep the last save
+            save()
         bar.close()
         raise
     if step != (history["step"][-1] if history["step"] else 0):
