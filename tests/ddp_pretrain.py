@@ -53,13 +53,15 @@ def main() -> None:
         stop_at=args.stop_at, progress=False, device=device,
     )  # fmt: skip
     if rank == 0 and args.out is not None:
-        steps = len(history["train_step_loss"])
+        # speed between the first and the last loss estimate: the first steps pay start-up costs
+        timed_steps = history["step"][-1] - history["step"][0]
+        timed_seconds = history["seconds"][-1] - history["seconds"][0]
         summary = {
             "processes": world,
             "threads_per_process": torch.get_num_threads(),
-            "steps": steps,
-            "seconds": history["seconds"][-1],
-            "characters_per_s": steps * args.batch_size * args.block_size / history["seconds"][-1],
+            "steps": history["step"][-1],
+            "timed_from_step": history["step"][0],
+            "characters_per_s": timed_steps * args.batch_size * args.block_size / timed_seconds,
             "train_step_loss": history["train_step_loss"],
             "val": history["losses"]["val"],
         }
