@@ -2,7 +2,7 @@
 
 Every lesson derives a piece step by step and then imports the single copy kept here.
 Groups, in order: settings, data, tokenizer, model, training, checkpoints, generation,
-Q&A, stats and plots.
+Q&A, stats and plots, scaling up (BPE tokens, the model-size study).
 """
 
 from __future__ import annotations

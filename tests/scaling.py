@@ -26,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks"))
 import utils
+from benchmark import cpu_name  # the same hardware label as the benchmark
 
 #: Model sizes: (n_embd, n_layer, n_head); the MLP is twice as wide as the embedding.
 SIZES = {
@@ -43,14 +44,6 @@ def model_config(size: str, vocab_size: int) -> utils.GPTConfig:
     return utils.GPTConfig(
         vocab_size=vocab_size, n_embd=n_embd, n_layer=n_layer, n_head=n_head, mlp_hidden=2 * n_embd
     )
-
-
-def cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    for line in cpuinfo.read_text().splitlines() if cpuinfo.exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:
