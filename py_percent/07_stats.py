@@ -349,7 +349,8 @@ assert difference == (ours_vocab - 50) * per_character
 # in nats divided by ln 2, `utils.bits_per_character`) and writes a sample from the same prompt
 # and seed. This machine is shared, so time is measured as the **CPU time of one thread**
 # (`torch.set_num_threads(1)`, `time.thread_time()`): other programs slow the wall clock, not
-# that count. The full study takes about half an hour, so the lesson reads a recorded run.
+# that count. The full study takes far longer than a lesson should, so the lesson reads a
+# recorded run.
 # First, a miniature of the same script with two tiny sizes and budgets of a few seconds, which
 # proves the code path runs here (its numbers mean nothing yet: a few seconds of training).
 
@@ -370,6 +371,8 @@ study = json.loads((utils.REPO_ROOT / "tests" / "scaling_cpu.json").read_text())
 print("made with:", study["command"])
 print("hardware: ", study["hardware"], "|", study["clock"])
 print("budgets:  ", study["budgets"])
+print(f"training time of all {len(study['runs'])} runs: "
+      f"{sum(r['cpu_seconds'] for r in study['runs']) / 60:.1f} CPU minutes")  # fmt: skip
 
 
 def runs_of(study: dict, budget: str, tokenizer: str = "chars") -> list[dict]:
@@ -440,15 +443,19 @@ print(
     f"{same_data[0]['val_bpc']:.3f} and the largest {same_data[-1]['val_bpc']:.3f}, for "
     f"{same_data[-1]['flops'] / same_data[0]['flops']:.0f}x the FLOPs."
 )
+assert same_data[-1]["val_bpc"] < same_data[0]["val_bpc"]  # bigger learns more per character
+assert largest["val_bpc"] > best_time["val_bpc"]  # but for the same time it is not the best
 
 # %% [markdown]
-# The lesson of the two budgets: **a bigger model learns more from each character, but each
-# character costs it more.** Given the same data, size pays (compare the orange points). Given
-# the same compute, a big model sees so few characters that it stops long before its capacity
-# matters, and a middle size wins (the blue curve bends back up). Compute-optimal training
-# (the "Chinchilla" rule) picks the size that balances the two for a budget; larger budgets
-# move the best size up. Your own run may order two neighbouring sizes differently: these runs
-# are short, and their noise is of the order of the gaps between neighbours.
+# The lesson of the two budgets (the asserts above hold for the recorded file): **a bigger model
+# learns more from each character, but each character costs it more.** Given the same data, the
+# largest model beats the smallest. Given the same compute, the bigger models take so few steps
+# that they read far fewer characters, and that costs them more than their size gains them: a
+# compute-limited budget is spent best on a smaller model. Compute-optimal training (the
+# "Chinchilla" rule) picks the size that balances the two for a given budget; a larger budget
+# moves the best size up. Every run here is short (a few hundred steps at most, against 3,000 in
+# lesson 03), so every model is still far from what it could reach, and two neighbouring sizes
+# whose scores differ by a few hundredths of a bit may swap places in your own run.
 #
 # Text from the smallest and the largest model, same prompt, same seed, side by side:
 
@@ -625,18 +632,23 @@ for key, name, fmt in (
     ("val_bpc", "val bits/character", "{:.3f}"),
 ):
     print(f"{name:22}{fmt.format(char_run[key]):>12}{fmt.format(bpe_run[key]):>12}")
-winner = "BPE" if bpe_run["val_bpc"] < char_run["val_bpc"] else "characters"
-print(f"\nFor the same {study['budgets']['cpu_seconds']:.0f} CPU seconds, {winner} reach the lower "
-      f"validation bits per character ({min(bpe_run['val_bpc'], char_run['val_bpc']):.3f} against "
-      f"{max(bpe_run['val_bpc'], char_run['val_bpc']):.3f}).")  # fmt: skip
+winner = "BPE tokens" if bpe_run["val_bpc"] < char_run["val_bpc"] else "characters"
+speed = bpe_run["tokens_per_s"] / char_run["tokens_per_s"]
+low, high = sorted((bpe_run["val_bpc"], char_run["val_bpc"]))
+print(f"\nFor the same {study['budgets']['cpu_seconds']:.0f} CPU seconds planned, {winner} reach "
+      f"the lower validation bits per character ({low:.3f} against {high:.3f}). The BPE model runs "
+      f"{speed:.2f}x as many tokens per second, and each of its tokens holds "
+      f"{bpe_run['characters_per_s'] / bpe_run['tokens_per_s']:.2f} characters.")  # fmt: skip
+assert 0.8 < speed < 1.25  # about the same network speed: only embedding and head grow
 side_by_side(char_run["sample"], bpe_run["sample"], ("characters", "BPE tokens"))
 
 # %% [markdown]
-# The BPE model processes about as many tokens per second (the network is the same size; only
-# the embedding and output head grow), but each token is worth about
-# two characters, so it reads more of the book per second and sees twice the context. The price:
-# a vocabulary to learn and store, rare words split into odd pieces, and a tokenizer that must
-# travel with every checkpoint.
+# The BPE model runs about as many tokens per second (the network is the same; only the
+# embedding and output head grow), but each token holds more than one character, so it reads
+# more of the book per second and sees more context per block. This is a short run: with longer
+# training the character model may close part of the gap; the study does not measure that. The
+# price of BPE: a vocabulary to learn and store, rare words split into odd pieces, and a
+# tokenizer that must travel with every checkpoint.
 #
 # ### 7.3 Several processes: `torchrun` and DistributedDataParallel
 #

@@ -11,7 +11,7 @@ validation text. Two budgets per model size:
 Time is the CPU time of the training thread with ``torch.set_num_threads(1)``: other processes on
 a shared machine slow the wall clock, not this count. Not collected by pytest (no test_ prefix).
 
-    python tests/scaling.py                       # the full study (about half an hour)
+    python tests/scaling.py                       # the full study (tens of minutes)
     python tests/scaling.py --sizes 0.05M,0.12M --seconds 2 --steps 5 --merges 32 --out x.json
 """
 
