@@ -359,9 +359,10 @@ scaling_script = utils.REPO_ROOT / "tests" / "scaling.py"
 mini_path = utils.CHECKPOINT_DIR / "scaling_mini.json"
 mini_args = ["--sizes", "0.05M,0.12M", "--seconds", "1.5", "--steps", "3", "--merges", "16",
              "--bpe-size", "0.05M", "--out", str(mini_path)]  # fmt: skip
-subprocess.run([sys.executable, str(scaling_script), *mini_args], check=True)
+mini_run = subprocess.run([sys.executable, str(scaling_script), *mini_args], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+print(mini_run.stdout)
 mini = json.loads(mini_path.read_text())
-print(f"{len(mini['runs'])} runs written by: {' '.join(mini['command'].split()[:2])} ...")
 
 # %% [markdown]
 # Now the recorded study. The file says how it was made, on what, and with which budgets.
@@ -688,8 +689,10 @@ for run in (one, two):
           f"{run['characters_per_s']:,.0f} characters/s "
           f"(timed from step {run['timed_from_step']} to {run['steps']})")  # fmt: skip
 gap = max(abs(a - b) for a, b in zip(one["train_step_loss"], two["train_step_loss"], strict=True))
-print(f"2 processes / 1 process: {two['characters_per_s'] / one['characters_per_s']:.2f}x speed; "
-      f"largest loss difference {gap:.1e}")  # fmt: skip
+ratio = two["characters_per_s"] / one["characters_per_s"]
+print(f"2 processes / 1 process: {ratio:.2f}x the speed; largest loss difference {gap:.1e}")
+verdict = "faster" if ratio > 1.1 else "slower" if ratio < 0.9 else "about as fast"
+print(f"Here, two processes were {verdict} than one (see below for why either can happen).")
 assert gap < 1e-3  # the same training, up to the order of float sums
 
 # %% [markdown]
@@ -697,7 +700,10 @@ assert gap < 1e-3  # the same training, up to the order of float sums
 # process already keeps both cores busy with its two threads, while two processes of one thread
 # each do the same arithmetic *plus* extra work: every step they exchange and average all
 # gradients (about 2 MB here), each draws the full batch and runs the optimizer step itself,
-# and they compete for the same memory bandwidth and with whatever else runs on the machine.
+# and they compete for the same memory bandwidth. On a *busy* machine the picture can flip: the
+# two threads of one process must meet after every operation, so when another program takes
+# one core, the other thread waits; two independent one-thread processes suffer less. Short
+# timings on a shared machine say more about the machine than about DDP.
 # Data parallelism pays when each rank brings hardware of its own: a GPU per process, or a
 # machine per group of processes. On Colab's single T4 there is nothing to split.
 
