@@ -2,12 +2,13 @@
 
 Every lesson derives a piece step by step and then imports the single copy kept here.
 Groups, in order: settings, data, tokenizer, model, training, checkpoints, generation,
-Q&A, stats and plots.
+Q&A, stats and plots, scaling up (BPE tokens, the model-size study).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -720,6 +722,25 @@ def evaluate_text(model: GPT, data: torch.Tensor, batch_size: int = 64) -> float
     return total / (len(data) - 1)
 
 
+def distributed_rank() -> tuple[int, int]:
+    """This process's rank and the number of processes (0 and 1 outside ``torch.distributed``)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed() -> torch.device:
+    """Join the process group that ``torchrun`` describes in the environment (NCCL on GPUs,
+    gloo on CPUs) and return this rank's device."""
+    if torch.cuda.is_available():
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+        dist.init_process_group("nccl")
+        return device
+    dist.init_process_group("gloo")
+    return torch.device("cpu")
+
+
 def new_history() -> dict[str, list]:
     """Empty record of a run: eval steps, losses per split, learning rates and elapsed seconds."""
     return {"step": [], "lr": [], "seconds": [], "losses": {}, "train_step_loss": []}
@@ -751,14 +772,22 @@ def train(
     model of a fine-tune) so a checkpoint of another start is never resumed by mistake.
     ``history["seconds"]`` counts training time only, not loss estimates and checkpoint writes,
     on ``clock`` (e.g. ``time.thread_time`` to count CPU seconds on a busy one-thread machine).
+    Under ``torchrun`` (see ``init_distributed``) it trains with DistributedDataParallel: every
+    rank draws the same batch of ``cfg.batch_size`` and keeps its share; rank 0 alone saves.
     """
     device = device or next(model.parameters()).device
     model.to(device).train()
+    rank, world = distributed_rank()
+    if cfg.batch_size % world:
+        raise ValueError(
+            f"batch_size={cfg.batch_size} cannot be shared by {world} processes; "
+            f"use a multiple of {world}."
+        )
     optimizer = make_optimizer(model, cfg, device)
     dtype = autocast_dtype(device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     batch_rng = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed + rank)  # each rank its own dropout masks
     step, history = 0, new_history()
     if checkpoint_path is not None and resume and Path(checkpoint_path).exists():
         state = load_checkpoint(checkpoint_path, device)
@@ -768,18 +797,27 @@ def train(
         if state["scaler"]:
             scaler.load_state_dict(state["scaler"])
         batch_rng.set_state(state["rng"]["batch"])
-        torch.set_rng_state(state["rng"]["torch"])
+        rank_rng = state["extra"].get("rank_rng", [])
+        torch.set_rng_state(rank_rng[rank] if len(rank_rng) == world else state["rng"]["torch"])
         step, history = state["step"], state["history"]
+    net = model if world == 1 else nn.parallel.DistributedDataParallel(model)
     last = min(cfg.max_steps, stop_at if stop_at is not None else cfg.max_steps)
     trained = history["seconds"][-1] if history["seconds"] else 0.0  # seconds before this call
 
     def save() -> None:
-        if checkpoint_path is not None:
+        if checkpoint_path is None:
+            return
+        extra: dict[str, Any] = {"origin": origin}
+        if world > 1:  # every rank's dropout stream, so that each one resumes exactly
+            extra["rank_rng"] = [None] * world
+            dist.all_gather_object(extra["rank_rng"], torch.get_rng_state())
+        if rank == 0:
             save_checkpoint(
                 checkpoint_path, model, tokenizer, optimizer=optimizer, train_config=cfg,
-                step=step, history=history, batch_rng=batch_rng, scaler=scaler,
-                extra={"origin": origin},
+                step=step, history=history, batch_rng=batch_rng, scaler=scaler, extra=extra,
             )  # fmt: skip
+        if world > 1:  # no rank goes on (and perhaps reads the file) before it is written
+            dist.barrier()
 
     def evaluate_and_save() -> None:
         losses = estimate_loss(model, get_batch, eval_splits, cfg.eval_iters, device)
@@ -790,23 +828,35 @@ def train(
             history["losses"].setdefault(split, []).append(value)
         summary = " ".join(f"{split} {value:.4f}" for split, value in losses.items())
         bar.set_postfix_str(summary)
-        if progress:
+        if progress and rank == 0:
             bar.write(f"step {step:>6}: {summary}  ({trained:.0f} s)")
         save()
 
-    bar = make_progress_bar(total=cfg.max_steps, initial=step, disable=not progress)
+    def keep_going() -> bool:
+        go = step < last and (time_budget is None or trained < time_budget)
+        if world > 1 and time_budget is not None:  # the ranks' clocks differ: stop together
+            flag = torch.tensor(float(go), device=device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+            go = bool(flag)
+        return go
+
+    bar = make_progress_bar(total=cfg.max_steps, initial=step, disable=not progress or rank > 0)
     tick = clock()
     try:
-        while step < last and (time_budget is None or trained < time_budget):
+        while keep_going():
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, cfg)
             x, y = get_batch("train", batch_rng)
-            x, y = x.to(device), y.to(device)
+            x, y = x.chunk(world)[rank].to(device), y.chunk(world)[rank].to(device)
             with torch.autocast(device.type, dtype, enabled=dtype is not None):
-                _, loss = model(x, y)
-            if not torch.isfinite(loss):
+                _, loss = net(x, y)
+            mean_loss = loss.detach().clone()
+            if world > 1:  # the loss of the whole batch, as one process would see it
+                dist.all_reduce(mean_loss)
+                mean_loss /= world
+            if not torch.isfinite(mean_loss):
                 raise FloatingPointError(
-                    f"The loss became {loss.item()} at step {step}. Lower the learning rate "
+                    f"The loss became {mean_loss.item()} at step {step}. Lower the learning rate "
                     f"(now {lr_at(step, cfg):.2e}) or the gradient clip, and train again."
                 )
             optimizer.zero_grad(set_to_none=True)
@@ -816,7 +866,7 @@ def train(
             scaler.step(optimizer)
             scaler.update()
             step += 1
-            history["train_step_loss"].append(loss.item())
+            history["train_step_loss"].append(mean_loss.item())
             bar.update(1)
             now = clock()
             trained, tick = trained + now - tick, now
@@ -824,7 +874,8 @@ def train(
                 evaluate_and_save()
                 tick = clock()
     except KeyboardInterrupt:
-        save()
+        if world == 1:  # several ranks cannot be trusted to meet here: they keep the last save
+            save()
         bar.close()
         raise
     if step != (history["step"][-1] if history["step"] else 0):
@@ -1431,3 +1482,158 @@ def plot_losses(history: dict[str, list], ax=None, title: str = "Loss", best: st
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
+
+
+# ---------------------------------------------------------------------------------------------
+# Lesson 07, scaling up: subword tokens (byte-pair encoding) and the model-size study
+# ---------------------------------------------------------------------------------------------
+
+_CHUNK = re.compile(r" ?\w+| ?[^\w\s]+|\s+")
+
+
+def split_chunks(text: str) -> list[str]:
+    """Words with their leading space, runs of punctuation, runs of whitespace: BPE merges
+    never cross these borders, so no token spans two words."""
+    return _CHUNK.findall(text)
+
+
+def merge_pair(ids: Sequence[int], pair: tuple[int, int], new_id: int) -> list[int]:
+    """``ids`` with each occurrence of ``pair``, read left to right, replaced by ``new_id``."""
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+class BPETokenizer:
+    """Byte-pair encoding on top of the character vocabulary: merge ``i`` fuses a pair of
+    tokens into the new token ``chars.vocab_size + i``; unknown characters still raise."""
+
+    def __init__(self, chars: CharTokenizer, merges: Sequence[tuple[int, int]]) -> None:
+        self.chars = chars
+        self.merges = [(int(a), int(b)) for a, b in merges]
+        self.ranks = {pair: rank for rank, pair in enumerate(self.merges)}
+        self.pieces = list(chars.chars)  # the text of every token id
+        for a, b in self.merges:
+            self.pieces.append(self.pieces[a] + self.pieces[b])
+        self._chunk_cache: dict[str, list[int]] = {}
+
+    @classmethod
+    def train(cls, text: str, chars: CharTokenizer, num_merges: int) -> BPETokenizer:
+        """Learn ``num_merges`` merges from ``text``: each time, fuse the most frequent pair."""
+        words = Counter(tuple(chars.encode(chunk)) for chunk in split_chunks(chars.normalize(text)))
+        merges: list[tuple[int, int]] = []
+        for _ in range(num_merges):
+            pairs: Counter[tuple[int, int]] = Counter()
+            for word, count in words.items():
+                for pair in itertools.pairwise(word):
+                    pairs[pair] += count
+            if not pairs:
+                break
+            best = max(pairs, key=pairs.__getitem__)  # ties: the pair seen first
+            new_id = chars.vocab_size + len(merges)
+            merges.append(best)
+            words = Counter({tuple(merge_pair(w, best, new_id)): c for w, c in words.items()})
+        return cls(chars, merges)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.pieces)
+
+    def normalize(self, text: str) -> str:
+        return self.chars.normalize(text)
+
+    def _encode_chunk(self, chunk: str) -> list[int]:
+        if chunk not in self._chunk_cache:
+            ids = [self.chars.stoi[ch] for ch in chunk]
+            never = len(self.ranks)  # rank of a pair that was never merged
+            while len(ids) > 1:  # apply the earliest-learned merge present, as training did
+                pair = min(itertools.pairwise(ids), key=lambda p: self.ranks.get(p, never))
+                if pair not in self.ranks:
+                    break
+                ids = merge_pair(ids, pair, len(self.chars.chars) + self.ranks[pair])
+            self._chunk_cache[chunk] = ids
+        return self._chunk_cache[chunk]
+
+    def encode(self, text: str) -> list[int]:
+        """Text to token ids; raise the character tokenizer's ``ValueError`` on unknown ones."""
+        self.chars.encode(text)  # the same check, the same message, as the character tokenizer
+        chunks = split_chunks(self.normalize(text))
+        return [i for chunk in chunks for i in self._encode_chunk(chunk)]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Token ids back to text."""
+        return "".join(self.pieces[int(i)] for i in ids)
+
+    def __repr__(self) -> str:
+        return f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)})"
+
+
+def bits_per_character(model: GPT, tokenizer: CharTokenizer | BPETokenizer, text: str) -> float:
+    """Total validation loss over ``text`` in bits, divided by the characters it predicts: the
+    fair yardstick between tokenizers (per-token loss rewards longer tokens)."""
+    ids = tokenizer.encode(text)
+    nats = evaluate_text(model, torch.tensor(ids, dtype=torch.long)) * (len(ids) - 1)
+    predicted_chars = len(tokenizer.normalize(text)) - len(tokenizer.decode(ids[:1]))
+    return nats / predicted_chars / math.log(2)
+
+
+def scaled_plan(steps: int) -> TrainConfig:
+    """Lesson 03's recipe fitted to ``steps``: same batch, LRs and warm-up share (200 of 3,000),
+    a full cosine, no loss estimates (the study grades the whole validation text instead)."""
+    return TrainConfig(max_steps=steps, warmup_steps=max(1, round(steps / 15)), eval_interval=steps)
+
+
+def scaling_run(
+    config: GPTConfig,
+    tokenizer: CharTokenizer | BPETokenizer,
+    train_ids: torch.Tensor,
+    val_text: str,
+    steps: int,
+    prompt: str,
+    seed: int = 1337,
+) -> dict[str, Any]:
+    """Train a fresh ``config`` model for ``steps`` of ``scaled_plan`` and return its cost
+    (parameters, FLOPs, CPU seconds of this thread) and quality (validation bpc, a sample)."""
+    torch.manual_seed(seed)
+    model = GPT(config)
+    cfg = scaled_plan(steps)
+    get_batch = book_batches({"train": train_ids}, config.block_size, cfg.batch_size)
+    start = time.thread_time()
+    train(model, get_batch, cfg, tokenizer=tokenizer, eval_splits=(), progress=False)
+    seconds = time.thread_time() - start
+    tokens = steps * cfg.batch_size * config.block_size
+    chars_per_token = len(tokenizer.decode(train_ids.tolist())) / len(train_ids)
+    return {
+        "config": asdict(config),
+        "parameters": model.num_parameters(),
+        "steps": steps,
+        "tokens": tokens,
+        "flops": flops_per_token(config) * tokens,
+        "cpu_seconds": seconds,
+        "tokens_per_s": tokens / seconds,
+        "characters_per_s": tokens * chars_per_token / seconds,
+        "context_characters": config.block_size * chars_per_token,
+        "val_bpc": bits_per_character(model, tokenizer, val_text),
+        "sample": generate(model, tokenizer, prompt, 200, temperature=0.8, seed=seed),
+    }
+
+
+def cpu_seconds_per_step(
+    config: GPTConfig, tokenizer: CharTokenizer | BPETokenizer, train_ids: torch.Tensor
+) -> float:
+    """CPU seconds of this thread per training step of a ``config`` model: five steps timed
+    after an untimed one (which pays the one-off costs of first calls)."""
+    get_batch = book_batches({"train": train_ids}, config.block_size, scaled_plan(1).batch_size)
+    seconds = []
+    for steps in (1, 5):
+        start = time.thread_time()
+        train(GPT(config), get_batch, scaled_plan(steps), tokenizer=tokenizer, eval_splits=(),
+              progress=False)  # fmt: skip
+        seconds.append(time.thread_time() - start)
+    return seconds[1] / 5

@@ -21,11 +21,14 @@
 #
 # **What you will learn:** where the parameters sit, how many floating-point operations one
 # character costs, how long training took and how fast it ran, how much memory it needs, and how
-# all of that compares with the original notebook this series grew from.
+# all of that compares with the original notebook this series grew from. Then scaling up: bigger
+# models for a fixed budget, subword (BPE) tokens against characters, and the same training loop
+# on several processes with `torchrun`.
 #
-# **Reads:** the checkpoints of lessons 03 and 05, and `tests/benchmark_cpu.json` (a recorded run
-# of the benchmark). **Writes:** `checkpoints/.../benchmark.json`. **Runtime:** two or three
-# minutes on a CPU (the speed benchmark runs live).
+# **Reads:** the checkpoints of lessons 03 and 05, and two recorded runs: `tests/benchmark_cpu.json`
+# and `tests/scaling_cpu.json`. **Writes:** `benchmark.json`, `scaling_mini.json` and
+# `ddp_1.json` / `ddp_2.json` in the checkpoint folder. **Runtime:** about five minutes on a CPU
+# (the speed benchmark, a scaling miniature and the 1 vs 2 process timing run live).
 
 # %% [markdown]
 # ## 0. Setup
@@ -132,8 +135,9 @@ print(
 print(f"rule of thumb 6 x parameters:           {6 * model.num_parameters() / 1e6:.2f} M")
 
 # %% [markdown]
-# The rule of thumb "6 FLOPs per parameter per token" undercounts here, because attention over a
-# 128-character context is a large share of the work in a model this narrow.
+# The rule of thumb "6 FLOPs per parameter per token" undercounts here, because attention over
+# the whole context (every earlier character in the block) is a large share of the work in a
+# model this narrow.
 #
 # ## 3. How long training took
 #
@@ -199,9 +203,9 @@ fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
 training_speed = [bench["original_tokens_per_s"], bench["ours_tokens_per_s"]]
 generation_speed = [bench["kv_uncached_tokens_per_s"], bench["kv_cached_tokens_per_s"]]
 ax1.bar(["original", "ours"], training_speed, color=["tab:gray", "tab:blue"])
-ax1.set(ylabel="characters / s", title=f"Training ({bench['speedup']:.2f}x)")
+ax1.set(ylabel="characters/s", title=f"Training ({bench['speedup']:.2f}x)")
 ax2.bar(["no cache", "KV cache"], generation_speed, color=["tab:gray", "tab:green"])
-ax2.set(ylabel="characters / s", title=f"Generation ({bench['kv_speedup']:.2f}x)")
+ax2.set(ylabel="characters/s", title=f"Generation ({bench['kv_speedup']:.2f}x)")
 plt.tight_layout()
 plt.show()
 
@@ -297,6 +301,425 @@ for name, theirs, ours in rows:
     print(f"{name:36}{theirs:>28}{ours:>32}")
 
 # %% [markdown]
+# ### 6.1 Why 543,027 and not 542,770
+#
+# The benchmark's rebuild of the original model has 543,027 parameters, while the original
+# notebook printed 542,770. The architecture is the same; the vocabulary is not: the original's
+# book had 50 distinct characters, ours has 51 (the book plus the Q&A file). Every character
+# owns one row of the token embedding ($d = 128$ numbers) and, because the original's output layer
+# is not tied to the embedding, one row of the output matrix (128 more) and one output bias.
+
+# %%
+import importlib.util
+
+benchmark_file = utils.REPO_ROOT / "tests" / "benchmark.py"
+spec = importlib.util.spec_from_file_location("benchmark", benchmark_file)
+benchmark = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(benchmark)
+
+
+def original_parameters(vocab_size: int) -> int:
+    config = utils.GPTConfig(vocab_size=vocab_size, block_size=benchmark.ORIGINAL_BLOCK)
+    return sum(p.numel() for p in benchmark.OriginalGPT(config).parameters())
+
+
+per_character = 2 * config.n_embd + 1  # embedding row + output row + output bias
+ours_vocab = corpus.tokenizer.vocab_size
+print(f"original model, our {ours_vocab}-character vocabulary: {original_parameters(ours_vocab):,}")
+print(f"original model, its 50-character vocabulary:   {original_parameters(50):,}")
+print(f"difference: {ours_vocab - 50} character x {per_character} parameters")
+assert original_parameters(50) == 542_770  # the figure the original notebook printed
+difference = original_parameters(ours_vocab) - original_parameters(50)
+assert difference == (ours_vocab - 50) * per_character
+
+# %% [markdown]
+# Our own model ties the output matrix to the embedding and has no output bias, so each character
+# of the vocabulary costs it only 128 parameters.
+#
+# ## 7. Scaling up
+#
+# Everything so far describes one model of about half a million parameters, trained on
+# characters, in one process. The original notebook promised "insights into why scaling up
+# matters". Three questions, three experiments:
+#
+# 1. **Bigger models.** Does a bigger model give better text, and what if the compute is fixed?
+# 2. **Subword tokens.** Does a model that reads chunks of characters learn more for the same time?
+# 3. **More processes.** How does the same `utils.train` run on several processes at once?
+#
+# ### 7.1 The model-size study
+#
+# `tests/scaling.py` trains five sizes, from about 0.05M to about 2.2M parameters (wider and
+# deeper: `n_embd` 48 to 256, 2 to 4 layers, the MLP twice as wide as the embedding), each with
+# lesson 03's recipe fitted to its number of steps (`utils.scaled_plan`: the same batch of
+# 16 x 256 characters, learning rates, warm-up share and dropout, a full cosine). Each size
+# trains twice:
+#
+# - **the same compute time**: as many steps as fit in a fixed number of CPU seconds;
+# - **the same data**: the same number of steps, so every size reads the same characters.
+#
+# Each run is graded on the whole validation text in **bits per character** (bpc: the mean loss
+# in nats divided by ln 2, `utils.bits_per_character`) and writes a sample from the same prompt
+# and seed. This machine is shared, so time is measured as the **CPU time of one thread**
+# (`torch.set_num_threads(1)`, `time.thread_time()`): other programs slow the wall clock, not
+# that count. The full study takes far longer than a lesson should, so the lesson reads a
+# recorded run.
+# First, a miniature of the same script with two tiny sizes and budgets of a few seconds, which
+# proves the code path runs here (its numbers mean nothing yet: a few seconds of training).
+
+# %%
+scaling_script = utils.REPO_ROOT / "tests" / "scaling.py"
+mini_path = utils.CHECKPOINT_DIR / "scaling_mini.json"
+mini_args = ["--sizes", "0.05M,0.12M", "--seconds", "1.5", "--steps", "3", "--merges", "16",
+             "--bpe-size", "0.05M", "--out", str(mini_path)]  # fmt: skip
+mini_run = subprocess.run([sys.executable, str(scaling_script), *mini_args], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+print(mini_run.stdout)
+mini = json.loads(mini_path.read_text())
+
+# %% [markdown]
+# Now the recorded study. The file says how it was made, on what, and with which budgets.
+
+# %%
+study = json.loads((utils.REPO_ROOT / "tests" / "scaling_cpu.json").read_text())
+print("made with:", study["command"])
+print("hardware: ", study["hardware"], "|", study["clock"])
+print("budgets:  ", study["budgets"])
+print(f"training time of all {len(study['runs'])} runs: "
+      f"{sum(r['cpu_seconds'] for r in study['runs']) / 60:.1f} CPU minutes")  # fmt: skip
+
+
+def runs_of(study: dict, budget: str, tokenizer: str = "chars") -> list[dict]:
+    """The runs of one budget ("time" or "steps") and tokenizer, smallest model first."""
+    chosen = [r for r in study["runs"] if r["budget"] == budget and r["tokenizer"] == tokenizer]
+    return sorted(chosen, key=lambda r: r["parameters"])
+
+
+print(f"\n{'budget':>6} {'size':>6} {'parameters':>11} {'steps':>6} {'characters':>11} "
+      f"{'TFLOPs':>7} {'CPU s':>6} {'val bpc':>8}")  # fmt: skip
+for budget in ("time", "steps"):
+    for r in runs_of(study, budget):
+        print(f"{budget:>6} {r['size']:>6} {r['parameters']:>11,} {r['steps']:>6} "
+              f"{r['tokens']:>11,} {r['flops'] / 1e12:>7.1f} {r['cpu_seconds']:>6.1f} "
+              f"{r['val_bpc']:>8.3f}")  # fmt: skip
+
+# %% [markdown]
+# Two pictures of the same runs, on log axes: quality against model size, and quality against
+# the compute spent (training FLOPs = `utils.flops_per_token` x characters read). The same
+# function draws the miniature, so nbval checks it on fresh numbers.
+
+
+# %%
+def plot_scaling(study: dict, title: str) -> None:
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    labels = {"time": "same CPU time", "steps": "same characters read"}
+    for budget, color in (("time", "tab:blue"), ("steps", "tab:orange")):
+        runs = runs_of(study, budget)
+        for ax, key in ((ax1, "parameters"), (ax2, "flops")):
+            ax.plot([r[key] for r in runs], [r["val_bpc"] for r in runs], marker="o",
+                    color=color, label=labels[budget])  # fmt: skip
+    for r in runs_of(study, "time"):
+        ax1.annotate(f"{r['steps']} steps", (r["parameters"], r["val_bpc"]),
+                     textcoords="offset points", xytext=(4, 6), fontsize=8)  # fmt: skip
+    ax1.set(xscale="log", xlabel="parameters", ylabel="validation bits per character")
+    ax2.set(xscale="log", xlabel="training FLOPs")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3, which="both")
+        ax.legend()
+    fig.suptitle(title)
+    plt.tight_layout()
+    plt.show()
+
+
+plot_scaling(mini, "Miniature (seconds of training, run just now)")
+plot_scaling(study, f"Recorded study ({study['hardware']['threads']} thread, CPU seconds)")
+
+# %% [markdown]
+# What the recorded file says, computed from it:
+
+# %%
+same_time, same_data = runs_of(study, "time"), runs_of(study, "steps")
+smallest, largest = same_time[0], same_time[-1]
+best_time = min(same_time, key=lambda r: r["val_bpc"])
+best_data = min(same_data, key=lambda r: r["val_bpc"])
+seconds = [r["cpu_seconds"] for r in same_time]
+print(
+    f"Same compute ({study['budgets']['cpu_seconds']:.0f} CPU seconds planned, "
+    f"{min(seconds):.0f}-{max(seconds):.0f} measured): the best model is {best_time['size']} "
+    f"({best_time['val_bpc']:.3f} bpc). The largest, {largest['size']}, fits only "
+    f"{largest['steps']} steps in that time against {smallest['steps']} for the smallest, "
+    f"reads {smallest['tokens'] / largest['tokens']:.0f}x fewer characters, and reaches "
+    f"{largest['val_bpc']:.3f} bpc."
+)
+print(
+    f"Same data ({same_data[0]['tokens']:,} characters each): the best model is "
+    f"{best_data['size']} ({best_data['val_bpc']:.3f} bpc); the smallest reaches "
+    f"{same_data[0]['val_bpc']:.3f} and the largest {same_data[-1]['val_bpc']:.3f}, for "
+    f"{same_data[-1]['flops'] / same_data[0]['flops']:.0f}x the FLOPs."
+)
+assert same_data[-1]["val_bpc"] < same_data[0]["val_bpc"]  # bigger learns more per character
+assert largest["val_bpc"] > best_time["val_bpc"]  # but for the same time it is not the best
+
+# %% [markdown]
+# The lesson of the two budgets (the asserts above hold for the recorded file): **a bigger model
+# learns more from each character, but each character costs it more.** Given the same data, the
+# largest model beats the smallest. Given the same compute, the bigger models take so few steps
+# that they read far fewer characters, and that costs them more than their size gains them: a
+# compute-limited budget is spent best on a smaller model. Compute-optimal training (the
+# "Chinchilla" rule) picks the size that balances the two for a given budget; a larger budget
+# moves the best size up. Every run here is short (a few hundred steps at most, against 3,000 in
+# lesson 03), so every model is still far from what it could reach, and two neighbouring sizes
+# whose scores differ by a few hundredths of a bit may swap places in your own run.
+#
+# Text from the smallest and the largest model, same prompt, same seed, side by side:
+
+# %%
+import itertools
+import textwrap
+
+
+def side_by_side(left: str, right: str, titles: tuple[str, str], width: int = 44) -> None:
+    """Two texts in two columns, cut to the same number of characters (↵ marks a newline)."""
+    n = min(len(left), len(right))
+    columns = [textwrap.wrap(text[:n].replace("\n", " ↵ "), width) for text in (left, right)]
+    print(f"{titles[0]:<{width}}   {titles[1]}")
+    for a, b in itertools.zip_longest(*columns, fillvalue=""):
+        print(f"{a:<{width}} | {b}")
+
+
+print(f"prompt: {study['prompt']!r}\n")
+for runs, name in ((same_data, "same characters read"), (same_time, "same CPU time")):
+    small, big = runs[0], runs[-1]
+    side_by_side(small["sample"], big["sample"], (
+        f"{small['size']}, {name}: {small['val_bpc']:.2f} bpc",
+        f"{big['size']}, {name}: {big['val_bpc']:.2f} bpc",
+    ))  # fmt: skip
+    print()
+
+# %% [markdown]
+# ### 7.2 Subword tokens: byte-pair encoding
+#
+# Our model reads one character per position, so its 256 positions hold 256 characters of
+# context, and it spends a whole step of the network on every letter of "the". **Byte-pair
+# encoding** (BPE, the tokenizer family of GPT-2 and most LLMs) learns a vocabulary of frequent
+# chunks: start from the characters, find the most frequent adjacent pair of tokens in the
+# training text, make it a new token, and repeat. We build it on top of our character
+# vocabulary, so the one rule of this series holds: an unknown character raises.
+#
+# Step 1: cut the text into chunks that merges may not cross: a word with its leading space, a
+# run of punctuation, a run of whitespace. Without this, frequent pairs such as "e t" would glue
+# the end of one word to the start of the next.
+
+# %%
+import re
+from collections import Counter
+
+CHUNK = re.compile(r" ?\w+| ?[^\w\s]+|\s+")
+example = "‘what is the use of a book,’ thought alice"
+print(CHUNK.findall(example))
+train_text = corpus.tokenizer.normalize(corpus.train_text)
+assert CHUNK.findall(train_text) == utils.split_chunks(train_text)  # the helper is this regex
+assert "".join(CHUNK.findall(train_text)) == train_text  # nothing is lost
+
+# %% [markdown]
+# Step 2: count adjacent pairs. Each distinct chunk is counted once with its frequency, so the
+# 130,000 characters shrink to a few thousand distinct words.
+
+
+# %%
+def count_pairs(words: Counter) -> Counter:
+    """How often each adjacent pair of tokens occurs, over words (tuples of ids) with counts."""
+    pairs = Counter()
+    for word, count in words.items():
+        for pair in itertools.pairwise(word):
+            pairs[pair] += count
+    return pairs
+
+
+chars = corpus.tokenizer
+words = Counter(tuple(chars.encode(chunk)) for chunk in CHUNK.findall(train_text))
+pairs = count_pairs(words)
+print(f"{sum(words.values()):,} chunks, {len(words):,} distinct")
+print("most frequent pairs:", [(chars.decode(p), n) for p, n in pairs.most_common(5)])
+
+# %% [markdown]
+# Step 3: merge. Replace every occurrence of the chosen pair, read left to right, by the new id.
+
+
+# %%
+def merge(ids: tuple[int, ...], pair: tuple[int, int], new_id: int) -> tuple[int, ...]:
+    out, i = [], 0
+    while i < len(ids):
+        if ids[i : i + 2] == pair:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return tuple(out)
+
+
+the = tuple(chars.encode(" the"))
+print(the, "->", merge(the, tuple(chars.encode("th")), 99))
+assert list(merge(the, (the[1], the[2]), 99)) == utils.merge_pair(the, (the[1], the[2]), 99)
+
+# %% [markdown]
+# Step 4: repeat. How many merges? That is a choice to make **without** looking at validation
+# results: we fixed 256 merges in advance (a vocabulary of 51 + 256 = 307 tokens, small enough
+# that every token is seen hundreds of times in 130,000 characters). The merges come from the
+# training split only. Quick mode learns fewer.
+
+# %%
+num_merges = utils.by_mode(full=study["bpe"]["merges"], quick=32)
+merges = []
+for _ in range(num_merges):
+    pairs = count_pairs(words)
+    best = max(pairs, key=pairs.__getitem__)  # ties: the pair seen first
+    new_id = chars.vocab_size + len(merges)
+    merges.append(best)
+    words = Counter({merge(w, best, new_id): c for w, c in words.items()})
+bpe = utils.BPETokenizer.train(corpus.train_text, chars, num_merges)
+assert merges == bpe.merges  # the helper learns the same merges
+print(bpe)
+print("first merges:", [bpe.pieces[chars.vocab_size + i] for i in range(12)])
+print("last merges: ", [bpe.pieces[-i] for i in range(12, 0, -1)])
+
+# %% [markdown]
+# Step 5: encode new text. Within each chunk, apply the earliest-learned merge that is present,
+# again and again, exactly as training applied them. Decoding joins the pieces back. The round
+# trip is exact (lower-cased, as the character tokenizer normalises), and a character outside the
+# vocabulary raises the same `ValueError` as before.
+
+
+# %%
+def encode_chunk(chunk: str) -> tuple[int, ...]:
+    ids = tuple(chars.encode(chunk))
+    rank = {pair: i for i, pair in enumerate(merges)}
+    while len(ids) > 1:
+        pair = min(itertools.pairwise(ids), key=lambda p: rank.get(p, len(rank)))
+        if pair not in rank:
+            break
+        ids = merge(ids, pair, chars.vocab_size + rank[pair])
+    return ids
+
+
+val_text = corpus.val_text
+ids = [i for chunk in CHUNK.findall(chars.normalize(val_text)) for i in encode_chunk(chunk)]
+assert ids == bpe.encode(val_text)  # the helper encodes the same way
+assert bpe.decode(ids) == chars.normalize(val_text)  # exact round trip
+print([bpe.decode([i]) for i in bpe.encode(example)])
+try:
+    bpe.encode("alice & co")
+except ValueError as error:
+    print("ValueError:", str(error)[:60], "...")
+
+# %% [markdown]
+# What BPE buys: fewer tokens for the same text, so each block of 256 positions holds more
+# characters, and each training step reads more of the book.
+
+# %%
+chars_per_token = len(val_text) / len(ids)
+print(f"validation text: {len(val_text):,} characters = {len(ids):,} BPE tokens "
+      f"({chars_per_token:.2f} characters per token)")  # fmt: skip
+block = config.block_size
+print(f"context of one block: {block} characters, or about "
+      f"{block * chars_per_token:.0f} characters in {block} BPE tokens")  # fmt: skip
+
+# %% [markdown]
+# **A fair comparison.** A per-token loss cannot compare the two: a BPE token carries more than
+# one character, so its loss is larger even when the model is better. We divide the total loss
+# over the validation text by the number of characters it predicts, for both tokenizers
+# (`utils.bits_per_character`). The study trained the 0.57M configuration on BPE tokens for the
+# same CPU time as on characters (the BPE model has a larger embedding table: 307 rows, not 51).
+
+# %%
+bpe_run = runs_of(study, "time", "bpe")[0]
+char_run = next(r for r in same_time if r["size"] == bpe_run["size"])
+print(f"{'':22}{'characters':>12}{'BPE':>12}")
+for key, name, fmt in (
+    ("parameters", "parameters", "{:,}"),
+    ("steps", "steps", "{:,}"),
+    ("cpu_seconds", "CPU seconds", "{:.1f}"),
+    ("tokens_per_s", "tokens/s", "{:,.0f}"),
+    ("characters_per_s", "characters/s", "{:,.0f}"),
+    ("context_characters", "context characters", "{:.0f}"),
+    ("val_bpc", "val bits/character", "{:.3f}"),
+):
+    print(f"{name:22}{fmt.format(char_run[key]):>12}{fmt.format(bpe_run[key]):>12}")
+winner = "BPE tokens" if bpe_run["val_bpc"] < char_run["val_bpc"] else "characters"
+speed = bpe_run["tokens_per_s"] / char_run["tokens_per_s"]
+low, high = sorted((bpe_run["val_bpc"], char_run["val_bpc"]))
+print(f"\nFor the same {study['budgets']['cpu_seconds']:.0f} CPU seconds planned, {winner} reach "
+      f"the lower validation bits per character ({low:.3f} against {high:.3f}). The BPE model runs "
+      f"{speed:.2f}x as many tokens per second, and each of its tokens holds "
+      f"{bpe_run['characters_per_s'] / bpe_run['tokens_per_s']:.2f} characters.")  # fmt: skip
+assert 0.8 < speed < 1.25  # about the same network speed: only embedding and head grow
+side_by_side(char_run["sample"], bpe_run["sample"], ("characters", "BPE tokens"))
+
+# %% [markdown]
+# The BPE model runs about as many tokens per second (the network is the same; only the
+# embedding and output head grow), but each token holds more than one character, so it reads
+# more of the book per second and sees more context per block. This is a short run: with longer
+# training the character model may close part of the gap; the study does not measure that. The
+# price of BPE: a vocabulary to learn and store, rare words split into odd pieces, and a
+# tokenizer that must travel with every checkpoint.
+#
+# ### 7.3 Several processes: `torchrun` and DistributedDataParallel
+#
+# `utils.train` also runs on several processes. Started by `torchrun`, each process (a *rank*)
+# calls `utils.init_distributed()`, which joins the group over gloo on CPUs or NCCL on GPUs, and
+# then the same `utils.train`, which notices the group and:
+#
+# - wraps the model in `DistributedDataParallel`, which averages the gradients of all ranks
+#   during the backward pass, so every rank takes the same optimizer step;
+# - lets every rank draw the same batch from the shared seed and keep its own share (rank $r$ of
+#   $N$ keeps rows $rB/N$ to $(r+1)B/N$), so $N$ processes see exactly the batches of one;
+# - gives each rank its own dropout stream, and lets rank 0 alone print progress and write the
+#   checkpoint (with every rank's random state, so a resumed run continues exactly).
+#
+# `tests/test_distributed.py` checks that two processes give the losses of one process with the
+# whole batch, and that an interrupted run resumes exactly. Here we time both on this machine, a
+# few dozen steps each, without dropout so that the two runs compute the same numbers. We run
+# both on the CPU (one GPU cannot host two NCCL ranks). The speed is timed from the first loss
+# estimate on, because the first steps pay one-off start-up costs.
+
+# %%
+ddp_script = Path("tests") / "ddp_pretrain.py"
+ddp_steps = utils.by_mode(full=30, quick=3)
+ddp_args = ["--steps", str(ddp_steps), "--dropout", "0"]
+one_path, two_path = utils.CHECKPOINT_DIR / "ddp_1.json", utils.CHECKPOINT_DIR / "ddp_2.json"
+torchrun = ["torchrun", "--standalone", "--nproc_per_node=2"]
+print("one process:   python", ddp_script, *ddp_args)
+print("two processes:", *torchrun, ddp_script, *ddp_args)
+cpu_only = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+launcher = [sys.executable, "-m", "torch.distributed.run", *torchrun[1:]]  # = torchrun
+for command, path in (([sys.executable], one_path), (launcher, two_path)):
+    subprocess.run([*command, str(utils.REPO_ROOT / ddp_script), *ddp_args, "--out", str(path)],
+                   check=True, env=cpu_only, capture_output=True)  # fmt: skip
+one, two = json.loads(one_path.read_text()), json.loads(two_path.read_text())
+for run in (one, two):
+    print(f"{run['processes']} process(es) x {run['threads_per_process']} thread(s): "
+          f"{run['characters_per_s']:,.0f} characters/s "
+          f"(timed from step {run['timed_from_step']} to {run['steps']})")  # fmt: skip
+gap = max(abs(a - b) for a, b in zip(one["train_step_loss"], two["train_step_loss"], strict=True))
+ratio = two["characters_per_s"] / one["characters_per_s"]
+print(f"2 processes / 1 process: {ratio:.2f}x the speed; largest loss difference {gap:.1e}")
+verdict = "faster" if ratio > 1.1 else "slower" if ratio < 0.9 else "about as fast"
+print(f"Here, two processes were {verdict} than one (see below for why either can happen).")
+assert gap < 1e-3  # the same training, up to the order of float sums
+
+# %% [markdown]
+# Two processes compute the same losses, but on a 2-core CPU they need not be faster: one
+# process already keeps both cores busy with its two threads, while two processes of one thread
+# each do the same arithmetic *plus* extra work: every step they exchange and average all
+# gradients (about 2 MB here), each draws the full batch and runs the optimizer step itself,
+# and they compete for the same memory bandwidth. On a *busy* machine the picture can flip: the
+# two threads of one process must meet after every operation, so when another program takes
+# one core, the other thread waits; two independent one-thread processes suffer less. Short
+# timings on a shared machine say more about the machine than about DDP.
+# Data parallelism pays when each rank brings hardware of its own: a GPU per process, or a
+# machine per group of processes. On Colab's single T4 there is nothing to split.
+
+# %% [markdown]
 # ## Summary
 #
 # - The model has about half a million parameters; attention and MLP weights hold most of them.
@@ -304,6 +727,12 @@ for name, theirs, ours in rows:
 # - Throughput, memory and time are measured, not guessed: `tests/benchmark.py` prints them and
 #   compares them with the original recipe in one process, so the ratios are fair.
 # - The KV cache turns generation from re-reading the whole context into one step per character.
+# - Bigger models learn more per character read; for a fixed compute budget a middle size can
+#   win, because the biggest ones read too little (`tests/scaling.py`, `tests/scaling_cpu.json`).
+# - BPE merges frequent pairs into tokens learned on the training split; compare tokenizers in
+#   bits per character, never in loss per token.
+# - `torchrun --nproc_per_node=N` runs the same `utils.train` under DistributedDataParallel: the
+#   same batches and losses as one process; faster only when each process has hardware of its own.
 #
 # ## Exercises
 #
@@ -313,6 +742,8 @@ for name, theirs, ours in rows:
 #    Which are more stable, and why?
 # 3. On Colab with a T4, run `!python ../tests/benchmark.py --device cuda` and compare the
 #    speed-up of our recipe there with the one on your CPU.
+# 4. Tokenize "the mock turtle" with `bpe` and print each token's text. Which words became a
+#    single token, and why those?
 #
 # ## Solutions
 #
@@ -334,6 +765,17 @@ for name, theirs, ours in rows:
 # The ratios are more stable: both models suffer the same background load, clock changes and
 # memory effects within one run, so these cancel out in the ratio, while the absolute
 # milliseconds move with whatever else the machine is doing.
+# </details>
+#
+# <details><summary>Solution 4</summary>
+#
+# ```python
+# print([bpe.decode([i]) for i in bpe.encode("the mock turtle")])
+# ```
+#
+# Frequent words (" the") are single tokens: merges fuse the most frequent pairs first, and a
+# word that occurs hundreds of times in the training split gets merged all the way. Rarer words
+# stay split into common pieces; which ones depends on the number of merges.
 # </details>
 #
 # <details><summary>Solution 3</summary>
