@@ -103,6 +103,13 @@ def test_a_fact_keeps_one_answer_evidence_and_chapter():
         assert by_fact.setdefault(record["fact"], key) == key, record["fact"]
 
 
+def test_every_train_fact_is_asked_at_least_eight_ways():
+    """Knowledge augmentation: several phrasings of each fact let a model extract it."""
+    phrasings = Counter(r["fact"] for r in utils.qa_split(QA, "train"))
+    few = {fact: n for fact, n in phrasings.items() if n < 8}
+    assert phrasings and not few, few
+
+
 def test_trained_and_held_out_question_facts_were_read_in_pretraining():
     """train, paraphrase and unseen quote the book's training 90%, so the model read them."""
     outside = [
