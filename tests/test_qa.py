@@ -1,5 +1,6 @@
 """Q&A: the dataset's integrity, the one prompt format, answer-only masking, metrics."""
 
+import functools
 from collections import Counter
 
 import pytest
@@ -10,6 +11,7 @@ from helpers import tiny_model
 BOOK = utils.load_alice()
 QA = utils.load_qa()
 TOKENIZER = utils.build_tokenizer(BOOK, QA)
+SPLITS = {"train", "paraphrase", "unseen", "never_read"}  # never_read: evidence only held out
 
 
 def squash(text: str) -> str:
@@ -17,15 +19,43 @@ def squash(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+def occurrences(needle: str, haystack: str) -> list[tuple[int, int]]:
+    """Every (start, end) span of ``needle`` in ``haystack``, overlapping ones included."""
+    spans, start = [], haystack.find(needle)
+    while start != -1:
+        spans.append((start, start + len(needle)))
+        start = haystack.find(needle, start + 1)
+    return spans
+
+
+def read_in_pretraining(evidence: str, book: str = BOOK) -> bool:
+    """True if some occurrence of ``evidence`` lies entirely in the training 90% of ``book``.
+
+    Both texts are squashed; the squashed training text is a prefix of the squashed book, so an
+    occurrence is inside it exactly when it ends at or before that prefix's length.
+    """
+    squashed_book, training_length = squashed_with_training_length(book)
+    spans = occurrences(squash(evidence), squashed_book)
+    assert spans, f"evidence not found in the book: {evidence!r}"
+    return any(end <= training_length for _, end in spans)
+
+
+@functools.cache
+def squashed_with_training_length(book: str) -> tuple[str, int]:
+    """The squashed book and the length of its squashed training part (computed once)."""
+    train_text, _ = utils.split_text(book)
+    return squash(book), len(squash(train_text))
+
+
 def test_dataset_size_fields_and_chapters():
     assert len(QA) >= 250
     for record in QA:
         assert set(record) >= {"question", "answer", "chapter", "evidence", "split"}
         assert 0 < len(record["answer"]) <= 60, record
-        assert record["split"] in {"train", "paraphrase", "unseen"}
+        assert record["split"] in SPLITS, record
     assert {r["chapter"] for r in QA} == set(range(1, 13))
     counts = Counter(r["split"] for r in QA)
-    assert counts["paraphrase"] >= 60 and counts["unseen"] >= 30
+    assert counts["paraphrase"] >= 60 and counts["unseen"] >= 30 and counts["never_read"] >= 10
 
 
 def test_every_evidence_quote_is_in_the_book():
@@ -34,14 +64,80 @@ def test_every_evidence_quote_is_in_the_book():
     assert not missing, missing[:5]
 
 
+def bare(question: str) -> str:
+    """A question reduced to its words: lower case, no punctuation, whitespace folded."""
+    kept = "".join(ch for ch in question.lower() if ch.isalnum() or ch.isspace())
+    return " ".join(kept.split())
+
+
 def test_no_duplicate_questions_and_held_out_questions_are_new():
-    questions = Counter(squash(r["question"]) for r in QA)
-    assert questions.most_common(1)[0][1] == 1
-    train = {squash(r["question"]) for r in utils.qa_split(QA, "train")}
-    assert not any(squash(r["question"]) in train for r in utils.qa_split(QA, "paraphrase"))
+    """Failures name line numbers only: the held-out questions stay unread."""
+    first_line: dict[str, int] = {}
+    repeats = []
+    for line, record in enumerate(QA, start=1):
+        key = bare(record["question"])
+        if key in first_line:
+            repeats.append((first_line[key], line))
+        first_line.setdefault(key, line)
+    assert not repeats, f"{len(repeats)} questions repeat an earlier one (lines): {repeats}"
+    train = {bare(r["question"]) for r in utils.qa_split(QA, "train")}
+    leaks = [
+        line
+        for line, r in enumerate(QA, start=1)
+        if r["split"] != "train" and bare(r["question"]) in train
+    ]
+    assert not leaks, f"{len(leaks)} held-out questions equal a train question (lines): {leaks}"
+
+
+def test_held_out_facts_are_never_train_facts():
     train_facts = {r["fact"] for r in utils.qa_split(QA, "train")}
     assert all(r["fact"] in train_facts for r in utils.qa_split(QA, "paraphrase"))
     assert not any(r["fact"] in train_facts for r in utils.qa_split(QA, "unseen"))
+    assert not any(r["fact"] in train_facts for r in utils.qa_split(QA, "never_read"))
+
+
+def test_a_fact_keeps_one_answer_evidence_and_chapter():
+    by_fact = {}
+    for record in QA:
+        key = (record["answer"], record["evidence"], record["chapter"])
+        assert by_fact.setdefault(record["fact"], key) == key, record["fact"]
+
+
+def test_every_train_fact_is_asked_at_least_eight_ways():
+    """Knowledge augmentation: several phrasings of each fact let a model extract it."""
+    phrasings = Counter(r["fact"] for r in utils.qa_split(QA, "train"))
+    few = {fact: n for fact, n in phrasings.items() if n < 8}
+    assert phrasings and not few, few
+
+
+def test_trained_and_held_out_question_facts_were_read_in_pretraining():
+    """train, paraphrase and unseen quote the book's training 90%, so the model read them."""
+    outside = [
+        (i, r["split"], r["fact"])
+        for i, r in enumerate(QA, start=1)
+        if r["split"] != "never_read" and not read_in_pretraining(r["evidence"])
+    ]
+    assert not outside, f"line, split, fact of evidence outside the training text: {outside}"
+
+
+def test_never_read_facts_quote_only_the_held_out_text():
+    never_read = utils.qa_split(QA, "never_read")
+    assert never_read
+    inside = [r["fact"] for r in never_read if read_in_pretraining(r["evidence"])]
+    assert not inside, f"never_read facts whose evidence is in the training text: {inside}"
+
+
+def test_read_in_pretraining_looks_at_every_occurrence():
+    train_text, held_out = utils.split_text(BOOK)
+    tail = held_out.split()[-6:]  # the book's last words: only in the held-out text
+    assert not read_in_pretraining(" ".join(tail))
+    head = train_text.split()[:6]
+    assert read_in_pretraining(" ".join(head))
+    # a phrase that occurs in both parts counts as read: one occurrence in training suffices
+    book = "the cat sat. " * 9 + "the dog ran. the cat sat."
+    assert read_in_pretraining("The  CAT sat.", book)
+    assert not read_in_pretraining("the dog ran.", book)
+    assert occurrences("aa", "aaa") == [(0, 2), (1, 3)]
 
 
 def test_qa_uses_only_the_books_characters():
