@@ -1,6 +1,8 @@
 """Q&A: the dataset's integrity, the one prompt format, answer-only masking, metrics."""
 
 import functools
+import json
+import warnings
 from collections import Counter
 
 import pytest
@@ -234,3 +236,110 @@ def tiny_model_for(tokenizer):
 def test_exact_match_and_f1(prediction, gold, em, f1):
     assert utils.exact_match(prediction, gold) == em
     assert utils.f1_score(prediction, gold) == pytest.approx(f1)
+
+
+# --- open book, retrieval, dev split, fine-tuning plan ---------------------------------------
+
+CORPUS = utils.load_corpus()
+
+
+def test_open_book_prompt_puts_the_passage_first_and_every_example_fits_the_block():
+    prompt = utils.qa_prompt(" Who is  late? ", "the White\nRabbit  was late")
+    assert prompt == "<p>the White Rabbit was late\n<q>Who is late?\n<a>"
+    assert prompt.endswith(utils.qa_prompt("Who is late?"))  # closed-book is its tail
+    book_index = utils.Retriever(CORPUS.book)
+    records = utils.with_passages(QA, book_index) + utils.reading_exercises(BOOK, 200)
+    _, y = utils.encode_qa(records, TOKENIZER, 256)  # raises if one does not fit
+    graded = [t for t in y[0].tolist() if t != -100]
+    assert TOKENIZER.decode(graded) == TOKENIZER.normalize(utils.qa_completion(QA[0]["answer"]))
+
+
+def test_windows_overlap_so_every_short_quote_is_whole_in_one():
+    passages = utils.book_windows(CORPUS.book)
+    assert max(map(len, passages)) <= utils.PASSAGE_CHARS
+    joined = " ".join(CORPUS.book.split())
+    for start in range(0, len(joined) - 60, 997):  # quotes of 60 characters all over the book
+        quote = joined[start : start + 60]
+        quote = quote[quote.find(" ") + 1 : quote.rfind(" ")]
+        assert any(quote in p for p in passages), quote
+
+
+def test_retriever_returns_the_passage_that_holds_a_quoted_sentence():
+    index = utils.Retriever(CORPUS.book)
+    quote = "Curiouser and curiouser"
+    assert quote in index.search(f"Who cried “{quote}”?")
+    assert index.search("zzz qqq") == index.passages[0]  # no word matches: the first passage
+    scores = index.scores("pink eyes rabbit")
+    best = max(scores.values())
+    assert all("pink" in index.passages[i].lower() for i, s in scores.items() if s == best)
+
+
+def test_training_examples_take_passages_from_the_training_text_only():
+    train_text = utils.squash(CORPUS.train_text)
+    plan = utils.FinetunePlan(mode="both", reading=50)
+    examples = utils.finetune_examples(CORPUS, plan)
+    with_passage = [e for e in examples if "passage" in e]
+    assert len(with_passage) == len(utils.qa_split(QA, "train")) + 50
+    assert all(utils.squash(e["passage"]) in train_text for e in with_passage)
+    assert {e["question"] for e in examples} >= {r["question"] for r in utils.qa_split(QA, "train")}
+    held_out = {r["question"] for r in QA if r["split"] != "train"}
+    assert not any(e["question"] in held_out for e in examples)
+
+
+def test_reading_exercises_ask_for_a_word_of_their_passage():
+    for exercise in utils.reading_exercises(CORPUS.train_text, 20, seed=3):
+        assert "___" in exercise["question"] and len(exercise["question"]) <= 80
+        assert exercise["answer"] in exercise["passage"].lower()
+    assert utils.reading_exercises(BOOK, 5, seed=1) == utils.reading_exercises(BOOK, 5, seed=1)
+
+
+def test_dev_split_is_carved_from_train_facts_only_and_deterministic():
+    dev = utils.dev_split(QA)
+    assert {k: {r["question"] for r in v} for k, v in dev.items()} == {
+        k: {r["question"] for r in v} for k, v in utils.dev_split(list(reversed(QA))).items()
+    }  # by hash, not by file order
+    train = utils.qa_split(QA, "train")
+    assert sorted(r["question"] for v in dev.values() for r in v) == sorted(
+        r["question"] for r in train
+    )
+    fit_facts = {r["fact"] for r in dev["fit"]}
+    assert dev["dev_unseen"] and not any(r["fact"] in fit_facts for r in dev["dev_unseen"])
+    paraphrased = Counter(r["fact"] for r in dev["dev_paraphrase"])
+    assert set(paraphrased) == fit_facts and set(paraphrased.values()) == {1}
+    fit_plan = utils.finetune_examples(CORPUS, utils.FinetunePlan(mode="closed", dev=True))
+    assert {e["question"] for e in fit_plan} == {r["question"] for r in dev["fit"]}
+
+
+def test_a_changed_plan_is_never_resumed_silently(tmp_path):
+    torch.manual_seed(0)
+    config = utils.GPTConfig(
+        vocab_size=TOKENIZER.vocab_size, n_embd=16, n_layer=1, n_head=2, mlp_hidden=32
+    )
+    base = utils.GPT(config)
+    cfg = utils.TrainConfig(max_steps=2, batch_size=2, warmup_steps=1, eval_interval=1,
+                            eval_iters=1)  # fmt: skip
+    path = tmp_path / "finetuned.pt"
+    plan = utils.FinetunePlan(mode="closed")
+    utils.finetune(base, CORPUS, cfg, path, plan, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same plan resumes without a word
+        utils.finetune(base, CORPUS, cfg, path, plan, progress=False)
+    changed = utils.FinetunePlan(mode="closed", book_fraction=0.5)
+    with pytest.warns(UserWarning, match=r"book_fraction 0\.15 -> 0\.5"):
+        utils.finetune(base, CORPUS, cfg, path, changed, progress=False)
+    origin = json.loads(utils.load_checkpoint(path)["extra"]["origin"])
+    assert origin["book_fraction"] == 0.5 and origin["base"] == utils.weights_fingerprint(base)
+    with pytest.raises(ValueError, match="mode must be"):
+        utils.finetune(base, CORPUS, cfg, path, utils.FinetunePlan(mode="book"), progress=False)
+
+
+def test_evaluate_qa_open_book_reports_retrieval_recall():
+    model = tiny_model_for(TOKENIZER)
+    index = utils.Retriever(CORPUS.book)
+    records = utils.qa_split(QA, "train")[:2]
+    scores = utils.evaluate_qa(model, TOKENIZER, records, index)
+    for record, row in zip(records, scores["rows"], strict=True):
+        assert row["passage"] == index.search(record["question"])
+        assert row["found"] == utils.evidence_found(record, row["passage"])
+    assert scores["recall"] == sum(r["found"] for r in scores["rows"]) / 2
+    assert "recall" not in utils.evaluate_qa(model, TOKENIZER, records)
