@@ -1259,7 +1259,8 @@ class FinetunePlan:
     dev: bool = False  # train on the dev split's ``fit`` part only (to choose recipes)
 
 
-#: The plan lesson 05 trains, chosen on the dev split (tests/qa_recipes.json).
+#: The plan lesson 05 trains. Lesson 05 (§5.3) checks it against the dev-split winner in
+#: tests/qa_recipes.json; "both" lets one model answer closed-book and open-book.
 FINETUNE_PLAN = FinetunePlan()
 
 

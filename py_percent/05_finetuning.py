@@ -212,8 +212,8 @@ for passage in (None, passage_example):
 tags = len(utils.qa_prompt("", "x")) - 1 + len(utils.qa_completion(""))
 longest = max(len(r["question"]) + len(r["answer"]) for r in corpus.qa)
 need = tags + utils.PASSAGE_CHARS + longest
-print(f"tags {tags} + passage {utils.PASSAGE_CHARS} + longest question and answer {longest} = "
-      f"{need} characters; the block holds {block_size} + 1 (inputs and shifted targets)")  # fmt: skip
+print(f"tags {tags} + passage {utils.PASSAGE_CHARS} + longest question and answer {longest}")
+print(f"= {need} characters; the block holds {block_size} + 1 (inputs and shifted targets)")
 assert need <= block_size + 1
 
 # %% [markdown]
@@ -379,8 +379,9 @@ print(" ", passages[100], "\n ", passages[101])
 # BM25, the classic search-engine score: for each question word $w$ that occurs $c$ times in a
 # passage of length $\ell$ (mean length $\bar\ell$),
 #
-# $$\text{score} = \sum_w \text{idf}(w)\,\frac{c\,(k_1+1)}{c + k_1\,(1 - b + b\,\ell/\bar\ell)},\qquad
-# \text{idf}(w) = \ln\Big(1 + \frac{N - n_w + 0.5}{n_w + 0.5}\Big)$$
+# $$\text{score} = \sum_w \text{idf}(w)\,
+#   \frac{c\,(k_1+1)}{c + k_1\,(1 - b + b\,\ell/\bar\ell)},\qquad
+#   \text{idf}(w) = \ln\Big(1 + \frac{N - n_w + 0.5}{n_w + 0.5}\Big)$$
 #
 # where $N$ is the number of passages and $n_w$ how many contain $w$. Rare words count more
 # (idf); repeating a word helps less and less ($k_1 = 1.2$); long passages are discounted
@@ -490,7 +491,7 @@ for exercise in utils.reading_exercises(corpus.train_text, 2):
 # lesson too; its numbers mean nothing.
 
 # %%
-mini_cfg = dataclasses.replace(utils.FINETUNE, max_steps=utils.by_mode(full=40, quick=3))
+mini_cfg = dataclasses.replace(utils.FINETUNE, max_steps=utils.by_mode(full=20, quick=3))
 mini_plan = dataclasses.replace(utils.FINETUNE_PLAN, dev=True)
 mini, _ = utils.finetune(base, corpus, mini_cfg, None, mini_plan, progress=False)
 mini_scores = utils.evaluate_qa(mini, tokenizer, dev["dev_paraphrase"][:3], book_index)
@@ -513,6 +514,8 @@ for name, entry in recipes.items():
     print(f"{name:<18} {entry['steps']:>5}{cells}{entry['val_loss']:>10.4f}")
 if recipes:
     print("\ncommands:", *sorted({e["command"] for e in recipes.values()}), sep="\n  ")
+else:
+    print(f"No results yet: run `python tests/qa_recipes.py` to write {recipes_path.name}.")
 
 # %% [markdown]
 # The rule: pick the recipe with the best exact match on dev-paraphrase in its best mode, and
@@ -693,7 +696,7 @@ print("Fine-tuning cost some book knowledge: the loss went up." if change > 0 el
 # few questions of each split are asked.
 
 # %%
-ABLATION_STEPS = utils.by_mode(full=300, quick=10)
+ABLATION_STEPS = utils.by_mode(full=200, quick=10)
 ablation_cfg = dataclasses.replace(utils.FINETUNE, max_steps=ABLATION_STEPS)
 n_ask = utils.by_mode(full=len(corpus.qa), quick=6)  # questions per split (all in full mode)
 variants = {

@@ -4,7 +4,7 @@ Not collected by pytest (the name does not start with ``test_``). Run from the r
 
     python tests/qa_recipes.py                       # every recipe, full length
     python tests/qa_recipes.py --only closed open    # some recipes
-    python tests/qa_recipes.py --quick               # a miniature, to check the code runs
+    GPT05M_QUICK=1 python tests/qa_recipes.py --steps 2 --questions 2   # check the code runs
 
 Each recipe fine-tunes the base model of lesson 03 (``checkpoints/full/base.pt``) on the dev
 split's ``fit`` records and is scored on ``dev_paraphrase`` (one held-out phrasing of a fitted
@@ -43,10 +43,11 @@ RECIPES = {
 MIXED_QA_SHARE = 0.25
 
 
-def score(model: utils.GPT, corpus: utils.Corpus, n_fit: int) -> dict:
-    """Dev scores closed- and open-book, and the book validation loss."""
+def score(model: utils.GPT, corpus: utils.Corpus, n: int) -> dict:
+    """Dev scores closed- and open-book (the first ``n`` questions per split), and the book
+    validation loss."""
     dev = utils.dev_split(corpus.qa)
-    splits = {"fit": dev["fit"][:n_fit], **{k: dev[k] for k in ("dev_paraphrase", "dev_unseen")}}
+    splits = {k: dev[k][:n] for k in ("fit", "dev_paraphrase", "dev_unseen")}
     book_index = utils.Retriever(corpus.book)
     out: dict = {"val_loss": utils.evaluate_text(model, corpus.splits["val"])}
     for mode, retriever in (("closed", None), ("open", book_index)):
@@ -78,12 +79,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", nargs="*", choices=list(RECIPES), default=list(RECIPES))
     parser.add_argument("--steps", type=int, default=600, help="fine-tuning steps per recipe")
-    parser.add_argument("--fit-questions", type=int, default=60, help="fit questions scored")
+    parser.add_argument("--questions", type=int, default=1000, help="questions scored per split")
+    parser.add_argument("--base", type=Path, default=utils.BASE_CHECKPOINT, help="base checkpoint")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     corpus = utils.load_corpus()
-    base, _, _ = utils.load_or_pretrain(corpus)
+    base, tokenizer, base_state = utils.load_model(args.base)
+    assert tokenizer == corpus.tokenizer, "the base checkpoint has another vocabulary"
     cfg = dataclasses.replace(
         utils.FINETUNE,
         max_steps=args.steps,
@@ -101,11 +104,11 @@ def main() -> None:
         entry = {
             "command": " ".join(["python tests/qa_recipes.py", *sys.argv[1:]]),
             "qa_sha256": hashlib.sha256(utils.QA_PATH.read_bytes()).hexdigest()[:16],
-            "base": utils.weights_fingerprint(base),
+            "base": f"{args.base.name} at step {base_state['step']}",
             "plan": dataclasses.asdict(plan),
             "steps": args.steps,
             "train_seconds": seconds,
-            **score(model, corpus, args.fit_questions),
+            **score(model, corpus, args.questions),
         }
         results[name] = entry
         print(name, json.dumps({k: v for k, v in entry.items() if k != "plan"}), flush=True)
