@@ -1310,7 +1310,8 @@ def finetune(
             changed = [f"{k} {was.get(k)!r} -> {v!r}" for k, v in json.loads(origin).items()
                        if was.get(k) != v]  # fmt: skip
             warnings.warn(
-                f"{checkpoint_path} belongs to another fine-tuning plan ({'; '.join(changed)}): "
+                f"{Path(checkpoint_path).name} belongs to another fine-tuning plan "
+                f"({'; '.join(changed)}): "
                 "not resuming it, training from the base model again.",
                 stacklevel=2,
             )

@@ -346,8 +346,9 @@ for split in ("unseen", "never_read"):
           f"{ft['open'][split]['recall']:.0%}).")  # fmt: skip
 chars_seen = utils.PRETRAIN.max_steps * utils.PRETRAIN.batch_size * base.config.block_size
 epochs = chars_seen / len(corpus.train_text)
-print(f"Pretraining showed the model each character of the training text about {epochs:.0f} "
-      f"times ({chars_seen:,} characters in {utils.PRETRAIN.max_steps:,} steps), always in the "
+times = f"{epochs:.0f} time{'' if round(epochs) == 1 else 's'}"
+print(f"Pretraining showed the model each character of the training text about {times} "
+      f"({chars_seen:,} characters in {utils.PRETRAIN.max_steps:,} steps), always in the "
       "book's one phrasing.")  # fmt: skip
 
 # %% [markdown]

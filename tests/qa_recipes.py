@@ -79,7 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", nargs="*", choices=list(RECIPES), default=list(RECIPES))
     parser.add_argument("--steps", type=int, default=600, help="fine-tuning steps per recipe")
-    parser.add_argument("--questions", type=int, default=1000, help="questions scored per split")
+    parser.add_argument("--questions", type=int, default=120, help="questions per split")
     parser.add_argument("--base", type=Path, default=utils.BASE_CHECKPOINT, help="base checkpoint")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
