@@ -12,11 +12,13 @@ import itertools
 import json
 import math
 import os
+import random
 import re
 import string
 import tempfile
 import time
 import urllib.request
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -1130,12 +1132,17 @@ def generate(
 # Q&A: one prompt format, answer-only loss, answer extraction, metrics
 # ---------------------------------------------------------------------------------------------
 
-QUESTION_TAG, ANSWER_TAG, END_TAG = "<q>", "<a>", "<end>"
+PASSAGE_TAG, QUESTION_TAG, ANSWER_TAG, END_TAG = "<p>", "<q>", "<a>", "<end>"
+#: Longest passage put before a question: 120 + a question (<= 80) + an answer (<= 60) + the
+#: tags fit the 256-character block.
+PASSAGE_CHARS = 120
 
 
-def qa_prompt(question: str) -> str:
-    """The one prompt format, used in fine-tuning, generation and evaluation alike."""
-    return f"{QUESTION_TAG}{' '.join(question.split())}\n{ANSWER_TAG}"
+def qa_prompt(question: str, passage: str | None = None) -> str:
+    """The one prompt format, in fine-tuning, generation and evaluation alike: closed-book
+    ``<q>question⏎<a>``, or open-book with ``<p>passage⏎`` before it."""
+    closed = f"{QUESTION_TAG}{' '.join(question.split())}\n{ANSWER_TAG}"
+    return closed if passage is None else f"{PASSAGE_TAG}{' '.join(passage.split())}\n{closed}"
 
 
 def qa_completion(answer_text: str) -> str:
@@ -1143,17 +1150,23 @@ def qa_completion(answer_text: str) -> str:
     return f"{answer_text.strip()}{END_TAG}"
 
 
-def answer(model: GPT, tokenizer: CharTokenizer, question: str, max_new_tokens: int = 80) -> str:
-    """Greedy answer to ``question``: the text the model writes before the end marker."""
-    reply = generate(
-        model, tokenizer, qa_prompt(question), max_new_tokens, temperature=0.0, stop=END_TAG
-    )
+def answer(
+    model: GPT,
+    tokenizer: CharTokenizer,
+    question: str,
+    passage: str | None = None,
+    max_new_tokens: int = 80,
+) -> str:
+    """Greedy answer to ``question``, after ``passage`` if one is given: the text the model
+    writes before the end marker."""
+    prompt = qa_prompt(question, passage)
+    reply = generate(model, tokenizer, prompt, max_new_tokens, temperature=0.0, stop=END_TAG)
     return reply.strip()
 
 
 def build_tokenizer(book: str, qa_records: Sequence[dict[str, Any]]) -> CharTokenizer:
     """The single vocabulary: every character of the book, the Q&A file and the Q&A tags."""
-    texts = [book, QUESTION_TAG + ANSWER_TAG + END_TAG + "\n"]
+    texts = [book, PASSAGE_TAG + QUESTION_TAG + ANSWER_TAG + END_TAG + "\n"]
     texts += [r["question"] + r["answer"] for r in qa_records]
     return CharTokenizer.from_texts(texts)
 
@@ -1164,7 +1177,7 @@ def encode_qa(
     block_size: int,
     mask_question: bool = True,
 ) -> Batch:
-    """One row per record, right-padded to ``block_size``: inputs x and targets y.
+    """One row per record (with its ``passage`` if it has one), right-padded to ``block_size``.
 
     Targets are -100 (ignored by the loss) on padding and, with ``mask_question``, on the
     prompt, so the model is graded only on the answer and the end marker.
@@ -1173,21 +1186,15 @@ def encode_qa(
     xs = torch.full((len(records), block_size), pad, dtype=torch.long)
     ys = torch.full((len(records), block_size), -100, dtype=torch.long)
     for row, record in enumerate(records):
-        prompt = tokenizer.encode(qa_prompt(record["question"]))
+        prompt = tokenizer.encode(qa_prompt(record["question"], record.get("passage")))
         ids = prompt + tokenizer.encode(qa_completion(record["answer"]))
         if len(ids) > block_size + 1:
             raise ValueError(f"Q&A example longer than the block ({len(ids)} > {block_size + 1}).")
         xs[row, : len(ids) - 1] = torch.tensor(ids[:-1])
         ys[row, : len(ids) - 1] = torch.tensor(ids[1:])
         if mask_question:
-            ys[row, : len(prompt) - 1] = -100
+            ys[row, : len(prompt) - 1] = -100  # the answer-only mask: never grade the prompt
     return xs, ys
-
-
-#: Share of each fine-tuning batch that is book text: more keeps the book better, less lets
-#: the Q&A generalise better. Chosen with one phrasing of 30 train facts held out as a dev set,
-#: never with the paraphrase or unseen splits.
-FINETUNE_BOOK_FRACTION = 0.15
 
 
 def qa_batches(
@@ -1195,7 +1202,7 @@ def qa_batches(
     book_splits: dict[str, torch.Tensor],
     block_size: int = 256,
     batch_size: int = 16,
-    book_fraction: float = FINETUNE_BOOK_FRACTION,
+    book_fraction: float = 0.15,
 ) -> BatchFn:
     """Fine-tuning batches: ``train`` mixes Q&A rows with book windows (``book_fraction``
     of each batch) so the book is not forgotten; ``qa`` is Q&A only; ``val`` is book only."""
@@ -1215,6 +1222,119 @@ def qa_batches(
 
     return get_batch
 
+
+# ---------------------------------------------------------------------------------------------
+# Open book: a BM25 retriever over overlapping windows of the book
+# ---------------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[a-z0-9]+")
+#: Words too common to tell passages apart: skipped by the retriever (and 20 times faster).
+STOP_WORDS = frozenset(
+    "a about after alice an and are as at be been before but by d did do does down for from had "  # noqa: SIM905
+    "has have he her him his how i if in into is it its ll me my no not of on or our out over s "
+    "said she so t than that the their them then there these they this those to up ve was we "
+    "were what when where which who whom whose why with you your".split()
+)
+
+
+def words(text: str) -> list[str]:
+    """The searchable words of ``text``: lower case, split at punctuation, no stop words."""
+    return [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
+
+
+def book_windows(
+    text: str, width: int = PASSAGE_CHARS, stride: int = PASSAGE_CHARS // 4
+) -> list[str]:
+    """Overlapping passages of at most ``width`` characters every ``stride`` characters, with
+    whitespace folded and both ends cut at word boundaries."""
+    flat = " ".join(text.split())
+    passages = []
+    for start in range(0, max(1, len(flat) - width + stride), stride):
+        if start and flat[start - 1] != " ":  # begin at the next whole word
+            start = flat.find(" ", start) + 1 or len(flat)
+        piece = flat[start : start + width]
+        if start + width < len(flat) and flat[start + width] != " " and " " in piece:
+            piece = piece[: piece.rindex(" ")]  # end at the last whole word
+        passages.append(piece.strip())
+    return passages
+
+
+class Retriever:
+    """BM25 search over ``book_windows(text)``: the passage whose words best match a question.
+
+    A passage scores, for each question word w found in it with count c:
+    idf(w) · c (k1 + 1) / (c + k1 (1 - b + b · length / mean length)).
+    """
+
+    def __init__(self, text: str, k1: float = 1.2, b: float = 0.75) -> None:
+        self.passages = book_windows(text)
+        self.counts = [Counter(words(p)) for p in self.passages]
+        self.lengths = [sum(c.values()) for c in self.counts]
+        self.mean_length = sum(self.lengths) / len(self.lengths)
+        self.k1, self.b = k1, b
+        n, df = len(self.passages), Counter(w for c in self.counts for w in c)
+        self.idf = {w: math.log(1 + (n - m + 0.5) / (m + 0.5)) for w, m in df.items()}
+        self.postings: dict[str, list[int]] = {}
+        for i, c in enumerate(self.counts):
+            for w in c:
+                self.postings.setdefault(w, []).append(i)
+
+    def scores(self, question: str) -> dict[int, float]:
+        """BM25 score of every passage that shares a word with ``question`` (by index)."""
+        scores: dict[int, float] = {}
+        for w in set(words(question)):
+            for i in self.postings.get(w, []):
+                c, norm = self.counts[i][w], self.lengths[i] / self.mean_length
+                tf = c * (self.k1 + 1) / (c + self.k1 * (1 - self.b + self.b * norm))
+                scores[i] = scores.get(i, 0.0) + self.idf[w] * tf
+        return scores
+
+    def search(self, question: str) -> str:
+        """The best-scoring passage; among equal ones (overlapping windows around the same
+        words) the middle one, which centres the matched words. The first if nothing matches."""
+        scores = self.scores(question)
+        if not scores:
+            return self.passages[0]
+        top = max(scores.values())
+        tied = sorted(i for i, score in scores.items() if score >= top - 1e-9)
+        return self.passages[tied[len(tied) // 2]]
+
+
+def squash(text: str) -> str:
+    """Lower case with whitespace folded: how evidence is looked up in a passage or the book."""
+    return " ".join(text.lower().split())
+
+
+def evidence_found(record: dict[str, Any], passage: str) -> bool:
+    """Retrieval recall of one record: is its evidence quote inside the passage?"""
+    return squash(record["evidence"]) in squash(passage)
+
+
+def with_passages(records: Sequence[dict[str, Any]], retriever: Retriever) -> list[dict[str, Any]]:
+    """Copies of ``records`` with the retrieved ``passage`` of each question added."""
+    return [{**r, "passage": retriever.search(r["question"])} for r in records]
+
+
+def reading_exercises(text: str, n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """``n`` synthetic open-book exercises cut from ``text``: a passage, and a cloze question
+    quoting it with one word blanked out; the answer is that word."""
+    rng, passages, exercises = random.Random(seed), book_windows(text), []
+    while len(exercises) < n:
+        passage = rng.choice(passages)
+        found = re.finditer(r"[A-Za-z]{4,}", passage)
+        spots = [m for m in found if 16 <= m.start() < len(passage) - 20]
+        if not spots:
+            continue
+        start, end = (spot := rng.choice(spots)).span()
+        clue = " ".join(f"{passage[start - 24 : start]}___{passage[end : end + 24]}".split())
+        question = f"Which word is missing in “{clue}”?"
+        exercises.append({"question": question, "answer": spot.group().lower(), "passage": passage})
+    return exercises
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics: exact match, F1, evaluation of a split
+# ---------------------------------------------------------------------------------------------
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = str.maketrans("", "", string.punctuation + "“”‘’—_")
@@ -1244,24 +1364,32 @@ def f1_score(prediction: str, gold: str) -> float:
 
 
 def evaluate_qa(
-    model: GPT, tokenizer: CharTokenizer, records: Sequence[dict[str, Any]]
+    model: GPT,
+    tokenizer: CharTokenizer,
+    records: Sequence[dict[str, Any]],
+    retriever: Retriever | None = None,
 ) -> dict[str, Any]:
-    """Greedy answers to ``records``: mean exact match and F1, plus one row per question."""
+    """Greedy answers to ``records``, closed-book or (with ``retriever``) open-book: mean exact
+    match and F1, retrieval recall if open-book, and one row per question."""
     rows = []
     for record in records:
-        predicted = answer(model, tokenizer, record["question"])
+        passage = retriever.search(record["question"]) if retriever else None
+        predicted = answer(model, tokenizer, record["question"], passage)
         rows.append({
             "question": record["question"], "gold": record["answer"], "predicted": predicted,
             "exact_match": exact_match(predicted, record["answer"]),
             "f1": f1_score(predicted, record["answer"]),
+            **({"passage": passage, "found": evidence_found(record, passage)} if retriever else {}),
         })  # fmt: skip
     n = max(1, len(rows))
-    return {
+    scores = {
         "exact_match": sum(r["exact_match"] for r in rows) / n,
         "f1": sum(r["f1"] for r in rows) / n,
         "n": len(rows),
-        "rows": rows,
     }
+    if retriever:
+        scores["recall"] = sum(r["found"] for r in rows) / n
+    return {**scores, "rows": rows}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1351,7 +1479,7 @@ def load_or_pretrain(
     return model, tokenizer, state
 
 
-#: Fine-tuning plan of lesson 05.
+#: Fine-tuning schedule of lesson 05.
 FINETUNE = TrainConfig(
     max_steps=by_mode(full=1500, quick=30),
     lr=2e-3,
@@ -1363,8 +1491,60 @@ FINETUNE = TrainConfig(
 
 
 def qa_split(records: Sequence[dict[str, Any]], split: str) -> list[dict[str, Any]]:
-    """The Q&A records of one split: ``train``, ``paraphrase`` or ``unseen``."""
+    """The Q&A records of one split (``train``, ``paraphrase``, ``unseen``, ``never_read``)."""
     return [r for r in records if r["split"] == split]
+
+
+def _hash_share(key: str) -> float:
+    """A stable pseudo-random number in [0, 1) for ``key`` (the same on every machine)."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 16**8
+
+
+def dev_split(records: Sequence[dict[str, Any]], unseen_share: float = 0.12) -> dict[str, list]:
+    """Carve a dev set out of the train facts only, by hash: ``fit`` is trained on,
+    ``dev_unseen`` holds whole facts out, ``dev_paraphrase`` one phrasing of every other fact."""
+    train = qa_split(records, "train")
+    out: dict[str, list] = {"fit": [], "dev_paraphrase": [], "dev_unseen": []}
+    held = {}  # fact -> the phrasing held out as a paraphrase
+    for r in train:
+        if _hash_share(r["fact"]) >= unseen_share:
+            best = held.get(r["fact"])
+            if best is None or _hash_share(r["question"]) < _hash_share(best["question"]):
+                held[r["fact"]] = r
+    for r in train:
+        if _hash_share(r["fact"]) < unseen_share:
+            out["dev_unseen"].append(r)
+        else:
+            out["dev_paraphrase" if held[r["fact"]] is r else "fit"].append(r)
+    return out
+
+
+@dataclass
+class FinetunePlan:
+    """What defines a fine-tuning run besides its schedule; saved in the checkpoint."""
+
+    mode: str = "both"  # "closed": question alone; "open": retrieved passage first; "both": both
+    book_fraction: float = 0.15  # share of every batch that is book text, against forgetting
+    mask_question: bool = True  # grade only the answer and <end>
+    reading: int = 0  # synthetic reading exercises (cloze) cut from the training text
+    dev: bool = False  # train on the dev split's ``fit`` part only (to choose recipes)
+
+
+#: The plan lesson 05 trains. Lesson 05 (§5.3) checks it against the dev-split winner in
+#: tests/qa_recipes.json; "both" lets one model answer closed-book and open-book.
+FINETUNE_PLAN = FinetunePlan()
+
+
+def finetune_examples(corpus: Corpus, plan: FinetunePlan) -> list[dict[str, Any]]:
+    """The examples ``plan`` trains on; passages come from the training text only."""
+    if plan.mode not in ("closed", "open", "both"):
+        raise ValueError(f"mode must be 'closed', 'open' or 'both', got {plan.mode!r}.")
+    records = dev_split(corpus.qa)["fit"] if plan.dev else qa_split(corpus.qa, "train")
+    retriever = Retriever(corpus.train_text)
+    examples = [] if plan.mode == "open" else list(records)
+    if plan.mode != "closed":
+        examples += with_passages(records, retriever)
+    return examples + reading_exercises(corpus.train_text, plan.reading)
 
 
 def weights_fingerprint(model: nn.Module) -> str:
@@ -1381,28 +1561,37 @@ def finetune(
     corpus: Corpus,
     cfg: TrainConfig = FINETUNE,
     checkpoint_path: Path | None = FINETUNED_CHECKPOINT,
-    mask_question: bool = True,
-    book_fraction: float = FINETUNE_BOOK_FRACTION,
+    plan: FinetunePlan = FINETUNE_PLAN,
     progress: bool = True,
 ) -> tuple[GPT, dict[str, list]]:
-    """Fine-tune a copy of ``base`` on the train Q&A split (never the held-out ones).
+    """Fine-tune a copy of ``base`` on the examples of ``plan`` (never a held-out split).
 
-    A checkpoint at ``checkpoint_path`` is resumed only if it started from these same base
-    weights; one from another base model is replaced.
+    The run's origin (base weights, plan, hash of the examples) is saved with the checkpoint;
+    a checkpoint of another origin is never resumed: a warning names what changed and the run
+    starts over.
     """
-    origin = f"base {weights_fingerprint(base)}"
+    examples = finetune_examples(corpus, plan)
+    data_hash = hashlib.sha256(json.dumps(examples, sort_keys=True).encode()).hexdigest()[:16]
+    origin = json.dumps({"base": weights_fingerprint(base), **asdict(plan), "data": data_hash})
     resume = checkpoint_path is not None and Path(checkpoint_path).exists()
-    if resume and load_checkpoint(checkpoint_path)["extra"].get("origin") != origin:
-        resume = False
-        if progress:
-            print(f"{display_path(checkpoint_path)} began from another base model: starting over.")
+    if resume:
+        old = load_checkpoint(checkpoint_path)["extra"].get("origin", "")
+        if old != origin:
+            was = json.loads(old) if old.startswith("{") else {"origin": old}
+            changed = [f"{k} {was.get(k)!r} -> {v!r}" for k, v in json.loads(origin).items()
+                       if was.get(k) != v]  # fmt: skip
+            warnings.warn(
+                f"{Path(checkpoint_path).name} belongs to another fine-tuning plan "
+                f"({'; '.join(changed)}): "
+                "not resuming it, training from the base model again.",
+                stacklevel=2,
+            )
+            resume = False
     model = GPT(base.config).to(next(base.parameters()).device)
     model.load_state_dict(base.state_dict())
-    rows = encode_qa(
-        qa_split(corpus.qa, "train"), corpus.tokenizer, model.config.block_size, mask_question
-    )
+    rows = encode_qa(examples, corpus.tokenizer, model.config.block_size, plan.mask_question)
     get_batch = qa_batches(
-        rows, corpus.splits, model.config.block_size, cfg.batch_size, book_fraction
+        rows, corpus.splits, model.config.block_size, cfg.batch_size, plan.book_fraction
     )
     history = train(
         model, get_batch, cfg, tokenizer=corpus.tokenizer, eval_splits=("qa", "val"),

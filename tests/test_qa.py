@@ -1,5 +1,8 @@
 """Q&A: the dataset's integrity, the one prompt format, answer-only masking, metrics."""
 
+import functools
+import json
+import warnings
 from collections import Counter
 
 import pytest
@@ -10,6 +13,7 @@ from helpers import tiny_model
 BOOK = utils.load_alice()
 QA = utils.load_qa()
 TOKENIZER = utils.build_tokenizer(BOOK, QA)
+SPLITS = {"train", "paraphrase", "unseen", "never_read"}  # never_read: evidence only held out
 
 
 def squash(text: str) -> str:
@@ -17,15 +21,43 @@ def squash(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+def occurrences(needle: str, haystack: str) -> list[tuple[int, int]]:
+    """Every (start, end) span of ``needle`` in ``haystack``, overlapping ones included."""
+    spans, start = [], haystack.find(needle)
+    while start != -1:
+        spans.append((start, start + len(needle)))
+        start = haystack.find(needle, start + 1)
+    return spans
+
+
+def read_in_pretraining(evidence: str, book: str = BOOK) -> bool:
+    """True if some occurrence of ``evidence`` lies entirely in the training 90% of ``book``.
+
+    Both texts are squashed; the squashed training text is a prefix of the squashed book, so an
+    occurrence is inside it exactly when it ends at or before that prefix's length.
+    """
+    squashed_book, training_length = squashed_with_training_length(book)
+    spans = occurrences(squash(evidence), squashed_book)
+    assert spans, f"evidence not found in the book: {evidence!r}"
+    return any(end <= training_length for _, end in spans)
+
+
+@functools.cache
+def squashed_with_training_length(book: str) -> tuple[str, int]:
+    """The squashed book and the length of its squashed training part (computed once)."""
+    train_text, _ = utils.split_text(book)
+    return squash(book), len(squash(train_text))
+
+
 def test_dataset_size_fields_and_chapters():
     assert len(QA) >= 250
     for record in QA:
         assert set(record) >= {"question", "answer", "chapter", "evidence", "split"}
         assert 0 < len(record["answer"]) <= 60, record
-        assert record["split"] in {"train", "paraphrase", "unseen"}
+        assert record["split"] in SPLITS, record
     assert {r["chapter"] for r in QA} == set(range(1, 13))
     counts = Counter(r["split"] for r in QA)
-    assert counts["paraphrase"] >= 60 and counts["unseen"] >= 30
+    assert counts["paraphrase"] >= 60 and counts["unseen"] >= 30 and counts["never_read"] >= 10
 
 
 def test_every_evidence_quote_is_in_the_book():
@@ -34,14 +66,80 @@ def test_every_evidence_quote_is_in_the_book():
     assert not missing, missing[:5]
 
 
+def bare(question: str) -> str:
+    """A question reduced to its words: lower case, no punctuation, whitespace folded."""
+    kept = "".join(ch for ch in question.lower() if ch.isalnum() or ch.isspace())
+    return " ".join(kept.split())
+
+
 def test_no_duplicate_questions_and_held_out_questions_are_new():
-    questions = Counter(squash(r["question"]) for r in QA)
-    assert questions.most_common(1)[0][1] == 1
-    train = {squash(r["question"]) for r in utils.qa_split(QA, "train")}
-    assert not any(squash(r["question"]) in train for r in utils.qa_split(QA, "paraphrase"))
+    """Failures name line numbers only: the held-out questions stay unread."""
+    first_line: dict[str, int] = {}
+    repeats = []
+    for line, record in enumerate(QA, start=1):
+        key = bare(record["question"])
+        if key in first_line:
+            repeats.append((first_line[key], line))
+        first_line.setdefault(key, line)
+    assert not repeats, f"{len(repeats)} questions repeat an earlier one (lines): {repeats}"
+    train = {bare(r["question"]) for r in utils.qa_split(QA, "train")}
+    leaks = [
+        line
+        for line, r in enumerate(QA, start=1)
+        if r["split"] != "train" and bare(r["question"]) in train
+    ]
+    assert not leaks, f"{len(leaks)} held-out questions equal a train question (lines): {leaks}"
+
+
+def test_held_out_facts_are_never_train_facts():
     train_facts = {r["fact"] for r in utils.qa_split(QA, "train")}
     assert all(r["fact"] in train_facts for r in utils.qa_split(QA, "paraphrase"))
     assert not any(r["fact"] in train_facts for r in utils.qa_split(QA, "unseen"))
+    assert not any(r["fact"] in train_facts for r in utils.qa_split(QA, "never_read"))
+
+
+def test_a_fact_keeps_one_answer_evidence_and_chapter():
+    by_fact = {}
+    for record in QA:
+        key = (record["answer"], record["evidence"], record["chapter"])
+        assert by_fact.setdefault(record["fact"], key) == key, record["fact"]
+
+
+def test_every_train_fact_is_asked_at_least_eight_ways():
+    """Knowledge augmentation: several phrasings of each fact let a model extract it."""
+    phrasings = Counter(r["fact"] for r in utils.qa_split(QA, "train"))
+    few = {fact: n for fact, n in phrasings.items() if n < 8}
+    assert phrasings and not few, few
+
+
+def test_trained_and_held_out_question_facts_were_read_in_pretraining():
+    """train, paraphrase and unseen quote the book's training 90%, so the model read them."""
+    outside = [
+        (i, r["split"], r["fact"])
+        for i, r in enumerate(QA, start=1)
+        if r["split"] != "never_read" and not read_in_pretraining(r["evidence"])
+    ]
+    assert not outside, f"line, split, fact of evidence outside the training text: {outside}"
+
+
+def test_never_read_facts_quote_only_the_held_out_text():
+    never_read = utils.qa_split(QA, "never_read")
+    assert never_read
+    inside = [r["fact"] for r in never_read if read_in_pretraining(r["evidence"])]
+    assert not inside, f"never_read facts whose evidence is in the training text: {inside}"
+
+
+def test_read_in_pretraining_looks_at_every_occurrence():
+    train_text, held_out = utils.split_text(BOOK)
+    tail = held_out.split()[-6:]  # the book's last words: only in the held-out text
+    assert not read_in_pretraining(" ".join(tail))
+    head = train_text.split()[:6]
+    assert read_in_pretraining(" ".join(head))
+    # a phrase that occurs in both parts counts as read: one occurrence in training suffices
+    book = "the cat sat. " * 9 + "the dog ran. the cat sat."
+    assert read_in_pretraining("The  CAT sat.", book)
+    assert not read_in_pretraining("the dog ran.", book)
+    assert occurrences("aa", "aaa") == [(0, 2), (1, 3)]
 
 
 def test_qa_uses_only_the_books_characters():
@@ -138,3 +236,110 @@ def tiny_model_for(tokenizer):
 def test_exact_match_and_f1(prediction, gold, em, f1):
     assert utils.exact_match(prediction, gold) == em
     assert utils.f1_score(prediction, gold) == pytest.approx(f1)
+
+
+# --- open book, retrieval, dev split, fine-tuning plan ---------------------------------------
+
+CORPUS = utils.load_corpus()
+
+
+def test_open_book_prompt_puts_the_passage_first_and_every_example_fits_the_block():
+    prompt = utils.qa_prompt(" Who is  late? ", "the White\nRabbit  was late")
+    assert prompt == "<p>the White Rabbit was late\n<q>Who is late?\n<a>"
+    assert prompt.endswith(utils.qa_prompt("Who is late?"))  # closed-book is its tail
+    book_index = utils.Retriever(CORPUS.book)
+    records = utils.with_passages(QA, book_index) + utils.reading_exercises(BOOK, 200)
+    _, y = utils.encode_qa(records, TOKENIZER, 256)  # raises if one does not fit
+    graded = [t for t in y[0].tolist() if t != -100]
+    assert TOKENIZER.decode(graded) == TOKENIZER.normalize(utils.qa_completion(QA[0]["answer"]))
+
+
+def test_windows_overlap_so_every_short_quote_is_whole_in_one():
+    passages = utils.book_windows(CORPUS.book)
+    assert max(map(len, passages)) <= utils.PASSAGE_CHARS
+    joined = " ".join(CORPUS.book.split())
+    for start in range(0, len(joined) - 60, 997):  # quotes of 60 characters all over the book
+        quote = joined[start : start + 60]
+        quote = quote[quote.find(" ") + 1 : quote.rfind(" ")]
+        assert any(quote in p for p in passages), quote
+
+
+def test_retriever_returns_the_passage_that_holds_a_quoted_sentence():
+    index = utils.Retriever(CORPUS.book)
+    quote = "Curiouser and curiouser"
+    assert quote in index.search(f"Who cried “{quote}”?")
+    assert index.search("zzz qqq") == index.passages[0]  # no word matches: the first passage
+    scores = index.scores("pink eyes rabbit")
+    best = max(scores.values())
+    assert all("pink" in index.passages[i].lower() for i, s in scores.items() if s == best)
+
+
+def test_training_examples_take_passages_from_the_training_text_only():
+    train_text = utils.squash(CORPUS.train_text)
+    plan = utils.FinetunePlan(mode="both", reading=50)
+    examples = utils.finetune_examples(CORPUS, plan)
+    with_passage = [e for e in examples if "passage" in e]
+    assert len(with_passage) == len(utils.qa_split(QA, "train")) + 50
+    assert all(utils.squash(e["passage"]) in train_text for e in with_passage)
+    assert {e["question"] for e in examples} >= {r["question"] for r in utils.qa_split(QA, "train")}
+    held_out = {r["question"] for r in QA if r["split"] != "train"}
+    assert not any(e["question"] in held_out for e in examples)
+
+
+def test_reading_exercises_ask_for_a_word_of_their_passage():
+    for exercise in utils.reading_exercises(CORPUS.train_text, 20, seed=3):
+        assert "___" in exercise["question"] and len(exercise["question"]) <= 80
+        assert exercise["answer"] in exercise["passage"].lower()
+    assert utils.reading_exercises(BOOK, 5, seed=1) == utils.reading_exercises(BOOK, 5, seed=1)
+
+
+def test_dev_split_is_carved_from_train_facts_only_and_deterministic():
+    dev = utils.dev_split(QA)
+    assert {k: {r["question"] for r in v} for k, v in dev.items()} == {
+        k: {r["question"] for r in v} for k, v in utils.dev_split(list(reversed(QA))).items()
+    }  # by hash, not by file order
+    train = utils.qa_split(QA, "train")
+    assert sorted(r["question"] for v in dev.values() for r in v) == sorted(
+        r["question"] for r in train
+    )
+    fit_facts = {r["fact"] for r in dev["fit"]}
+    assert dev["dev_unseen"] and not any(r["fact"] in fit_facts for r in dev["dev_unseen"])
+    paraphrased = Counter(r["fact"] for r in dev["dev_paraphrase"])
+    assert set(paraphrased) == fit_facts and set(paraphrased.values()) == {1}
+    fit_plan = utils.finetune_examples(CORPUS, utils.FinetunePlan(mode="closed", dev=True))
+    assert {e["question"] for e in fit_plan} == {r["question"] for r in dev["fit"]}
+
+
+def test_a_changed_plan_is_never_resumed_silently(tmp_path):
+    torch.manual_seed(0)
+    config = utils.GPTConfig(
+        vocab_size=TOKENIZER.vocab_size, n_embd=16, n_layer=1, n_head=2, mlp_hidden=32
+    )
+    base = utils.GPT(config)
+    cfg = utils.TrainConfig(max_steps=2, batch_size=2, warmup_steps=1, eval_interval=1,
+                            eval_iters=1)  # fmt: skip
+    path = tmp_path / "finetuned.pt"
+    plan = utils.FinetunePlan(mode="closed")
+    utils.finetune(base, CORPUS, cfg, path, plan, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same plan resumes without a word
+        utils.finetune(base, CORPUS, cfg, path, plan, progress=False)
+    changed = utils.FinetunePlan(mode="closed", book_fraction=0.5)
+    with pytest.warns(UserWarning, match=r"book_fraction 0\.15 -> 0\.5"):
+        utils.finetune(base, CORPUS, cfg, path, changed, progress=False)
+    origin = json.loads(utils.load_checkpoint(path)["extra"]["origin"])
+    assert origin["book_fraction"] == 0.5 and origin["base"] == utils.weights_fingerprint(base)
+    with pytest.raises(ValueError, match="mode must be"):
+        utils.finetune(base, CORPUS, cfg, path, utils.FinetunePlan(mode="book"), progress=False)
+
+
+def test_evaluate_qa_open_book_reports_retrieval_recall():
+    model = tiny_model_for(TOKENIZER)
+    index = utils.Retriever(CORPUS.book)
+    records = utils.qa_split(QA, "train")[:2]
+    scores = utils.evaluate_qa(model, TOKENIZER, records, index)
+    for record, row in zip(records, scores["rows"], strict=True):
+        assert row["passage"] == index.search(record["question"])
+        assert row["found"] == utils.evidence_found(record, row["passage"])
+    assert scores["recall"] == sum(r["found"] for r in scores["rows"]) / 2
+    assert "recall" not in utils.evaluate_qa(model, TOKENIZER, records)

@@ -1,0 +1,120 @@
+"""Fine-tuning recipes compared on the dev split (carved from the train facts only).
+
+Not collected by pytest (the name does not start with ``test_``). Run from the repository root:
+
+    python tests/qa_recipes.py                       # every recipe, full length
+    python tests/qa_recipes.py --only closed open    # some recipes
+    GPT05M_QUICK=1 python tests/qa_recipes.py --steps 2 --questions 2   # check the code runs
+
+Each recipe fine-tunes the base model of lesson 03 (``checkpoints/full/base.pt``) on the dev
+split's ``fit`` records and is scored on ``dev_paraphrase`` (one held-out phrasing of a fitted
+fact) and ``dev_unseen`` (facts held out whole), closed-book and open-book (passages retrieved
+from the whole book), plus the book validation loss. The recipe ``mixed_pretraining`` instead
+pretrains from scratch with the Q&A rows mixed into every batch, for the base model's steps plus
+the fine-tuning steps (the same total compute). Results are merged into ``tests/qa_recipes.json``
+with the command that produced them. Never evaluated here: paraphrase, unseen, never_read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks"))
+import utils
+
+OUT = Path(__file__).with_name("qa_recipes.json")
+#: Recipe name -> fine-tuning plan (all on the dev split's ``fit`` records).
+RECIPES = {
+    "closed": utils.FinetunePlan(mode="closed", dev=True),
+    "open": utils.FinetunePlan(mode="open", dev=True),
+    "both": utils.FinetunePlan(mode="both", dev=True),
+    "both + reading": utils.FinetunePlan(mode="both", reading=2000, dev=True),
+    "mixed_pretraining": utils.FinetunePlan(mode="both", dev=True),
+}
+#: Share of every pretraining batch given to Q&A rows in ``mixed_pretraining``.
+MIXED_QA_SHARE = 0.25
+
+
+def score(model: utils.GPT, corpus: utils.Corpus, n: int) -> dict:
+    """Dev scores closed- and open-book (the first ``n`` questions per split), and the book
+    validation loss."""
+    dev = utils.dev_split(corpus.qa)
+    splits = {k: dev[k][:n] for k in ("fit", "dev_paraphrase", "dev_unseen")}
+    book_index = utils.Retriever(corpus.book)
+    out: dict = {"val_loss": utils.evaluate_text(model, corpus.splits["val"])}
+    for mode, retriever in (("closed", None), ("open", book_index)):
+        for split, records in splits.items():
+            result = utils.evaluate_qa(model, corpus.tokenizer, records, retriever)
+            out[f"{mode}/{split}"] = {k: v for k, v in result.items() if k != "rows"}
+    return out
+
+
+def mixed_pretraining(corpus: utils.Corpus, plan: utils.FinetunePlan, steps: int, quick: bool):
+    """A fresh model pretrained on book windows with Q&A rows mixed into every batch."""
+    cfg = dataclasses.replace(utils.PRETRAIN, max_steps=utils.PRETRAIN.max_steps + steps)
+    torch.manual_seed(cfg.seed)
+    model = utils.build_model(corpus.tokenizer)
+    examples = utils.finetune_examples(corpus, plan)
+    rows = utils.encode_qa(examples, corpus.tokenizer, model.config.block_size)
+    get_batch = utils.qa_batches(
+        rows, corpus.splits, model.config.block_size, cfg.batch_size, 1 - MIXED_QA_SHARE
+    )
+    path = utils.CHECKPOINT_DIR / "recipes" / "mixed_pretraining.pt"
+    utils.train(
+        model, get_batch, cfg, tokenizer=corpus.tokenizer, checkpoint_path=path,
+        origin=f"mixed {MIXED_QA_SHARE} {dataclasses.asdict(plan)}", progress=not quick,
+    )  # fmt: skip
+    return model.eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", nargs="*", choices=list(RECIPES), default=list(RECIPES))
+    parser.add_argument("--steps", type=int, default=600, help="fine-tuning steps per recipe")
+    parser.add_argument("--questions", type=int, default=120, help="questions per split")
+    parser.add_argument("--base", type=Path, default=utils.BASE_CHECKPOINT, help="base checkpoint")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    corpus = utils.load_corpus()
+    base, tokenizer, base_state = utils.load_model(args.base)
+    assert tokenizer == corpus.tokenizer, "the base checkpoint has another vocabulary"
+    cfg = dataclasses.replace(
+        utils.FINETUNE,
+        max_steps=args.steps,
+        warmup_steps=min(utils.FINETUNE.warmup_steps, args.steps // 10),
+        eval_interval=max(1, args.steps // 2),
+    )
+    results = json.loads(OUT.read_text()) if OUT.exists() and not utils.QUICK else {}
+    for name in args.only:
+        plan, start = RECIPES[name], time.perf_counter()
+        if name == "mixed_pretraining":
+            model = mixed_pretraining(corpus, plan, args.steps, utils.QUICK)
+        else:
+            model, _ = utils.finetune(base, corpus, cfg, None, plan, progress=False)
+        seconds = round(time.perf_counter() - start)
+        entry = {
+            "command": " ".join(["python tests/qa_recipes.py", *sys.argv[1:]]),
+            "qa_sha256": hashlib.sha256(utils.QA_PATH.read_bytes()).hexdigest()[:16],
+            "base": f"{args.base.name} at step {base_state['step']}",
+            "plan": dataclasses.asdict(plan),
+            "steps": args.steps,
+            "train_seconds": seconds,
+            **score(model, corpus, args.questions),
+        }
+        results[name] = entry
+        print(name, json.dumps({k: v for k, v in entry.items() if k != "plan"}), flush=True)
+        if not utils.QUICK:
+            utils.write_text_atomic(OUT, json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
