@@ -503,7 +503,8 @@ for exercise in utils.reading_exercises(corpus.train_text, 2):
 # lesson too; its numbers mean nothing.
 
 # %%
-mini_cfg = dataclasses.replace(utils.FINETUNE, max_steps=utils.by_mode(full=20, quick=3))
+mini_steps = utils.by_mode(full=20, quick=3)
+mini_cfg = dataclasses.replace(utils.FINETUNE, max_steps=mini_steps, warmup_steps=mini_steps // 4)
 mini_plan = dataclasses.replace(utils.FINETUNE_PLAN, dev=True)
 mini, _ = utils.finetune(base, corpus, mini_cfg, None, mini_plan, progress=False)
 mini_scores = utils.evaluate_qa(mini, tokenizer, dev["dev_paraphrase"][:3], book_index)
@@ -872,7 +873,7 @@ import warnings
 with tempfile.TemporaryDirectory() as folder:
     copy = Path(folder) / "finetuned.pt"
     shutil.copy(utils.FINETUNED_CHECKPOINT, copy)
-    one_step = dataclasses.replace(utils.FINETUNE, max_steps=1)
+    one_step = dataclasses.replace(utils.FINETUNE, max_steps=1, warmup_steps=0)
     other = dataclasses.replace(utils.FINETUNE_PLAN, book_fraction=0.5)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

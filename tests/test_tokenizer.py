@@ -65,7 +65,9 @@ def test_a_question_typed_with_ascii_quotes_gets_the_same_answer():
     model = utils.GPT(config).eval()
     typed = 'What did Alice\'s sister say -- "wake up"?'
     curly = "What did Alice’s sister say—“wake up”?"
-    assert utils.answer(model, TOKENIZER, typed, 12) == utils.answer(model, TOKENIZER, curly, 12)
+    assert utils.answer(model, TOKENIZER, typed, max_new_tokens=12) == utils.answer(
+        model, TOKENIZER, curly, max_new_tokens=12
+    )
 
 
 def test_no_character_is_silently_mapped_to_zero():
