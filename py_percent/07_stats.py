@@ -169,8 +169,9 @@ for name, run in runs.items():
 #
 # `tests/benchmark.py` rebuilds the original notebook's model faithfully (post-norm
 # `nn.MultiheadAttention` blocks, fixed sinusoidal positions, a ReLU MLP of width 256, no dropout,
-# AdamW at a constant 3e-4) and times it against `utils.GPT` at the same block size, width,
-# depth, heads and batch, in one process on the current device. It also times generation with
+# AdamW at a constant 3e-4, its own 32 windows of 128 characters) and times it against
+# `utils.GPT` (16 windows of 256: the same 4,096 characters per step, the same width, depth and
+# heads), in one process on the current device. It also times generation with
 # and without the KV cache and measures a large matrix multiply as the practical peak of this
 # machine. We run its speed part here, live (quick mode times only a few steps).
 
@@ -214,7 +215,9 @@ plt.show()
 #
 # Speed is only half the story: what matters is how good a model you get for the time you spend.
 # `python tests/benchmark.py --quality` trains both recipes on the same split for the same
-# wall-clock budget and records their validation curves. That takes about twenty minutes on a
+# training budget and records their validation curves. On a CPU the budget is counted in CPU
+# seconds of one thread (`time.thread_time`, with one thread), which other jobs on a shared
+# machine cannot eat into; on a GPU it is wall-clock time. That takes about twenty minutes on a
 # CPU, so instead of re-running it here we load a recorded run, `tests/benchmark_cpu.json`,
 # made with the command printed below.
 
@@ -223,6 +226,8 @@ recorded_path = utils.REPO_ROOT / "tests" / "benchmark_cpu.json"
 recorded = json.loads(recorded_path.read_text())
 print("made with:", recorded["command"])
 print("hardware: ", recorded["hardware"])
+print(f"budget:    {recorded['budget_minutes']:g} min per recipe on {recorded['quality_clock']}, "
+      f"{recorded['quality_threads']} thread(s)")  # fmt: skip
 fig, ax = plt.subplots(figsize=(7, 4))
 for name, color in (("original", "tab:gray"), ("ours", "tab:blue")):
     curve = recorded["curves"][name]
@@ -230,7 +235,7 @@ for name, color in (("original", "tab:gray"), ("ours", "tab:blue")):
     ax.scatter(curve["best_seconds"] / 60, curve["best_val"], color=color, zorder=3)
 ax.axhline(recorded["best_val_original"], color="tab:gray", linestyle=":", linewidth=1)
 ax.set(
-    xlabel="training minutes",
+    xlabel="training minutes (one thread's CPU time)",
     ylabel="validation loss (nats/char)",
     title="Validation loss for the same time budget",
 )
@@ -277,7 +282,8 @@ print("hardware:", bench["hardware"])
 # The original notebook recorded its figures on a Colab T4 GPU; ours come from the checkpoints
 # and the benchmark above, on the device this notebook ran on. Steps are not comparable one to
 # one: the original trained 50K steps with no validation split and memorised the book (training
-# loss 0.15), while our recipe stops where validation loss is still improving.
+# loss 0.15), while ours watches a validation split; the cell after the table says where its
+# validation loss was best.
 
 
 # %%
@@ -299,6 +305,48 @@ rows = [
 print(f"{'':36}{'original notebook':>28}{'GPT-0.5M':>32}")
 for name, theirs, ours in rows:
     print(f"{name:36}{theirs:>28}{ours:>32}")
+
+# %% [markdown]
+# Where did our pretraining stop, relative to its best validation loss? If the best estimate came
+# before the last one, the model had begun to overfit; if it is the last, it was still improving.
+
+# %%
+val_curve, val_steps = base_state["history"]["losses"]["val"], base_state["history"]["step"]
+best_at = val_steps[val_curve.index(best_val)]
+if best_at == val_steps[-1]:
+    print(f"validation loss was still improving at the last step, {best_at:,} ({best_val:.4f})")
+else:
+    print(
+        f"validation loss was best at step {best_at:,} ({best_val:.4f}) and ended at "
+        f"{val_curve[-1]:.4f} at step {val_steps[-1]:,}: it had begun to overfit, "
+        f"by {val_curve[-1] - best_val:.4f} nats"
+    )
+
+# %% [markdown]
+# ### 6.2 Quality beside cost
+#
+# Lesson 06 saved its measurements in `evaluation.json`. Put them beside what they cost: the
+# training time of lessons 03 and 05 (above) and the size of the model. Quality is the book's
+# validation loss in bits per character (lower is better) and Q&A exact match, closed-book and
+# open-book (higher is better).
+
+# %%
+evaluation_path = utils.CHECKPOINT_DIR / "evaluation.json"
+if evaluation_path.exists():
+    evaluation = json.loads(evaluation_path.read_text(encoding="utf-8"))
+    qa_tuned = evaluation["qa"]["fine-tuned"]
+    print(f"model: {model.num_parameters():,} parameters")
+    for name, key in (("pretraining", "base"), ("fine-tuning", "fine-tuned")):
+        run = runs[name]
+        print(
+            f"{name:12} {run['seconds'] / 60:5.1f} min -> book validation "
+            f"{evaluation['book'][key]['bpc']:.3f} bits/char"
+        )
+    for mode in qa_tuned:
+        scores = ", ".join(f"{split} {m['exact_match']:.0%}" for split, m in qa_tuned[mode].items())
+        print(f"Q&A exact match, {mode}-book: {scores}")
+else:
+    print(f"No {utils.display_path(evaluation_path)} yet: run lesson 06 to fill this table.")
 
 # %% [markdown]
 # ### 6.1 Why 543,027 and not 542,770
