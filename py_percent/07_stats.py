@@ -751,8 +751,8 @@ for run in (one, two):
 gap = max(abs(a - b) for a, b in zip(one["train_step_loss"], two["train_step_loss"], strict=True))
 ratio = two["characters_per_s"] / one["characters_per_s"]
 print(f"2 processes / 1 process: {ratio:.2f}x the speed; largest loss difference {gap:.1e}")
-verdict = "faster" if ratio > 1.1 else "slower" if ratio < 0.9 else "about as fast"
-print(f"Here, two processes were {verdict} than one (see below for why either can happen).")
+verdict = "faster than" if ratio > 1.1 else "slower than" if ratio < 0.9 else "about as fast as"
+print(f"Here, two processes were {verdict} one (see below for why either can happen).")
 assert gap < 1e-3  # the same training, up to the order of float sums
 
 # %% [markdown]
