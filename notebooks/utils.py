@@ -1197,26 +1197,48 @@ def encode_qa(
     return xs, ys
 
 
+def qa_lengths(qa_rows: Batch) -> torch.Tensor:
+    """Characters each encoded Q&A row really uses: up to its last graded target."""
+    graded = (qa_rows[1] != -100).int()  # (N, T)
+    return graded.shape[1] - graded.flip(1).argmax(1)
+
+
 def qa_batches(
     qa_rows: Batch,
     book_splits: dict[str, torch.Tensor],
     block_size: int = 256,
     batch_size: int = 16,
     book_fraction: float = 0.15,
+    bucket: bool = True,
 ) -> BatchFn:
-    """Fine-tuning batches: ``train`` mixes Q&A rows with book windows (``book_fraction``
-    of each batch) so the book is not forgotten; ``qa`` is Q&A only; ``val`` is book only."""
+    """Fine-tuning batches: ``train`` mixes Q&A rows with book windows (``book_fraction`` of
+    each batch) so the book is not forgotten; ``qa`` is Q&A only; ``val`` is book only.
+
+    With ``bucket``, a row that fits in ``block_size / 2**k`` characters goes to bucket k,
+    whose batches are cut to that length and hold ``2**k`` times as many rows: the same
+    characters per step, no compute spent on padding. Every row is drawn equally often.
+    """
     xs, ys = qa_rows
-    n_book = round(batch_size * book_fraction)
+    lengths = qa_lengths(qa_rows)
+    shrink = (block_size // lengths).float().log2().floor().long()  # bucket k of every row
+    if not bucket:
+        shrink = torch.zeros_like(shrink)
+    buckets = [(k, (shrink == k).nonzero().flatten()) for k in shrink.unique().tolist()]
+    rows_per_batch = torch.tensor([batch_size * 2**k for k, _ in buckets], dtype=torch.float)
+    # choose bucket k in proportion to (its rows / its rows per batch): uniform draws per row
+    weights = torch.tensor([len(members) for _, members in buckets]) / rows_per_batch
 
     def get_batch(split: str, generator: torch.Generator) -> Batch:
         if split == "val":
             return random_windows(book_splits["val"], block_size, batch_size, generator)
-        n_qa = batch_size if split == "qa" else batch_size - n_book
-        rows = torch.randint(len(xs), (n_qa,), generator=generator)
-        x, y = xs[rows], ys[rows]
-        if split == "train" and n_book:
-            bx, by = random_windows(book_splits["train"], block_size, n_book, generator)
+        b = torch.multinomial(weights, 1, generator=generator).item()
+        k, members = buckets[b]
+        length, n_rows = block_size // 2**k, batch_size * 2**k
+        n_book = round(n_rows * book_fraction) if split == "train" else 0
+        picks = members[torch.randint(len(members), (n_rows - n_book,), generator=generator)]
+        x, y = xs[picks, :length], ys[picks, :length]
+        if n_book:
+            bx, by = random_windows(book_splits["train"], length, n_book, generator)
             x, y = torch.cat([x, bx]), torch.cat([y, by])
         return x, y
 
@@ -1481,7 +1503,7 @@ def load_or_pretrain(
 
 #: Fine-tuning schedule of lesson 05.
 FINETUNE = TrainConfig(
-    max_steps=by_mode(full=1500, quick=30),
+    max_steps=by_mode(full=2000, quick=30),
     lr=2e-3,
     min_lr=5e-5,
     warmup_steps=by_mode(full=50, quick=5),

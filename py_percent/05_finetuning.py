@@ -568,7 +568,7 @@ get_batch = utils.qa_batches(
     ft_rows, corpus.splits, block_size, utils.FINETUNE.batch_size, plan.book_fraction
 )
 xb, yb = get_batch("train", torch.Generator().manual_seed(0))  # (B, T), (B, T)
-n_book = round(utils.FINETUNE.batch_size * plan.book_fraction)
+n_book = round(len(xb) * plan.book_fraction)
 n_qa = len(xb) - n_book
 print(f"batch {tuple(xb.shape)}: {n_qa} Q&A rows, then {n_book} book rows")
 print("a Q&A row :", repr(tokenizer.decode(xb[0, :70].tolist())))
@@ -586,6 +586,49 @@ qa_graded = (yb[:n_qa] != -100).sum().item()
 book_graded = (yb[n_qa:] != -100).sum().item()
 share = book_graded / (qa_graded + book_graded)
 print(f"book rows: {n_book / len(xb):.0%} of the rows, {share:.0%} of the graded characters")
+
+# %% [markdown]
+# ### 6.1 Buckets: no compute spent on padding
+# That batch is not `block_size` wide. `encode_qa` pads every row to the block, but most Q&A
+# rows are much shorter, and a step costs as much as its widest row. So `qa_batches` sorts the
+# rows into **buckets**: a row that fits in `block_size / 2**k` characters goes to bucket k,
+# whose batches are cut to that width and hold `2**k` times as many rows. Every batch then has
+# the same number of characters as a pretraining batch, and the bucket of each batch is drawn
+# in proportion to its rows, so every example is still drawn equally often.
+
+# %%
+lengths = utils.qa_lengths(ft_rows)  # characters each row really uses
+widths = {}
+for k in range(4):
+    width = block_size // 2**k
+    widths[width] = int(((lengths <= width) & (lengths > width // 2)).sum())
+assert sum(widths.values()) == len(lengths)  # every row is in one of these buckets
+print("rows per bucket width:", widths)
+wasted = 1 - lengths.sum().item() / (len(lengths) * block_size)
+print(f"padded to the block, {wasted:.0%} of every Q&A character computed would be padding")
+
+fig, ax = plt.subplots(figsize=(7, 2.5))
+ax.hist(lengths.numpy(), bins=range(0, block_size + 9, 8), color="tab:blue")
+for width in widths:
+    ax.axvline(width, color="gray", linestyle=":")
+ax.set(xlabel="characters used by a Q&A row", ylabel="rows",
+       title="Q&A row lengths; dotted: bucket widths")  # fmt: skip
+plt.show()
+
+# %% [markdown]
+# Cutting a bucket's rows to its width drops only padding: every row of every batch still ends
+# with its whole graded answer and `<end>`, and every batch has as many characters as a
+# pretraining batch.
+
+# %%
+seen_widths = set()
+for seed in range(20):
+    xb, yb = get_batch("qa", torch.Generator().manual_seed(seed))
+    assert xb.numel() == utils.FINETUNE.batch_size * block_size
+    for row in yb:
+        assert tokenizer.decode(row[row != -100].tolist()).endswith(utils.END_TAG)
+    seen_widths.add(xb.shape[1])
+print(f"20 batches checked; widths seen: {sorted(seen_widths)}")
 
 # %% [markdown]
 # During fine-tuning, `train` draws these mixed batches. Two more splits are only *measured*:

@@ -65,7 +65,8 @@ def mixed_pretraining(corpus: utils.Corpus, plan: utils.FinetunePlan, steps: int
     examples = utils.finetune_examples(corpus, plan)
     rows = utils.encode_qa(examples, corpus.tokenizer, model.config.block_size)
     get_batch = utils.qa_batches(
-        rows, corpus.splits, model.config.block_size, cfg.batch_size, 1 - MIXED_QA_SHARE
+        rows, corpus.splits, model.config.block_size, cfg.batch_size, 1 - MIXED_QA_SHARE,
+        bucket=False,  # pretraining rows stay a whole block long
     )
     path = utils.CHECKPOINT_DIR / "recipes" / "mixed_pretraining.pt"
     utils.train(
@@ -78,7 +79,9 @@ def mixed_pretraining(corpus: utils.Corpus, plan: utils.FinetunePlan, steps: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", nargs="*", choices=list(RECIPES), default=list(RECIPES))
-    parser.add_argument("--steps", type=int, default=600, help="fine-tuning steps per recipe")
+    parser.add_argument(
+        "--steps", type=int, default=utils.FINETUNE.max_steps, help="fine-tuning steps per recipe"
+    )
     parser.add_argument("--questions", type=int, default=120, help="questions per split")
     parser.add_argument("--base", type=Path, default=utils.BASE_CHECKPOINT, help="base checkpoint")
     parser.add_argument("--threads", type=int, default=1)
@@ -93,7 +96,6 @@ def main() -> None:
         warmup_steps=min(utils.FINETUNE.warmup_steps, args.steps // 10),
         eval_interval=max(1, args.steps // 2),
     )
-    results = json.loads(OUT.read_text()) if OUT.exists() and not utils.QUICK else {}
     for name in args.only:
         plan, start = RECIPES[name], time.perf_counter()
         if name == "mixed_pretraining":
@@ -110,10 +112,10 @@ def main() -> None:
             "train_seconds": seconds,
             **score(model, corpus, args.questions),
         }
-        results[name] = entry
         print(name, json.dumps({k: v for k, v in entry.items() if k != "plan"}), flush=True)
-        if not utils.QUICK:
-            utils.write_text_atomic(OUT, json.dumps(results, indent=1) + "\n")
+        if not utils.QUICK:  # re-read: another process may have added recipes meanwhile
+            results = json.loads(OUT.read_text()) if OUT.exists() else {}
+            utils.write_text_atomic(OUT, json.dumps({**results, name: entry}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

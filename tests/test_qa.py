@@ -193,11 +193,36 @@ def test_book_fraction_mixes_book_rows_into_training_batches():
     rows = utils.encode_qa(utils.qa_split(QA, "train"), TOKENIZER, 128)
     get_batch = utils.qa_batches(rows, corpus_splits, 128, batch_size=8, book_fraction=0.25)
     x, y = get_batch("train", torch.Generator().manual_seed(0))
-    assert x.shape == (8, 128)
-    assert (y[:6] == -100).any(dim=1).all()  # Q&A rows are masked
-    assert (y[6:] != -100).all()  # book rows are graded everywhere
+    n_book = round(len(x) * 0.25)
+    assert len(x) in (8, 16, 32) and x.shape[1] * len(x) == 8 * 128  # same characters per step
+    assert (y[:-n_book] == -100).any(dim=1).all()  # Q&A rows are masked
+    assert (y[-n_book:] != -100).all()  # book rows are graded everywhere
     _, yq = get_batch("qa", torch.Generator().manual_seed(0))
     assert (yq == -100).any(dim=1).all()
+    xv, _ = get_batch("val", torch.Generator().manual_seed(0))
+    assert xv.shape == (8, 128)
+
+
+def test_buckets_cut_only_padding_and_draw_every_row_equally_often():
+    block = 128
+    records = [
+        {"question": "Who?", "answer": "the cat"},  # short: a bucket of quarter-block rows
+        {"question": "What did the Queen shout at everyone? " * 2, "answer": "off with her head"},
+    ]
+    x_full, y_full = utils.encode_qa(records, TOKENIZER, block)
+    lengths = utils.qa_lengths((x_full, y_full))
+    assert lengths.tolist() == [int((y_full[i] != -100).nonzero().max()) + 1 for i in range(2)]
+    get_batch = utils.qa_batches((x_full, y_full), {}, block, batch_size=4, book_fraction=0.0)
+    generator, drawn = torch.Generator().manual_seed(0), torch.zeros(2)
+    for _ in range(400):
+        x, y = get_batch("qa", generator)
+        row = int(len(x[0]) > block // 2)  # which record this bucket holds
+        assert len(x) * x.shape[1] == 4 * block and x.shape[1] >= lengths[row]
+        assert torch.equal(y, y_full[row, : x.shape[1]].expand_as(y))  # nothing graded was cut
+        drawn[row] += len(x)
+    assert abs(drawn[0] / drawn[1] - 1) < 0.15  # each record drawn about equally often
+    unbucketed = utils.qa_batches((x_full, y_full), {}, block, 4, 0.0, bucket=False)
+    assert unbucketed("qa", generator)[0].shape == (4, block)
 
 
 def test_answer_returns_only_the_text_before_the_end_marker():
