@@ -412,7 +412,7 @@ print(f"the model got:    {tokenizer.decode(silent_ids)!r}")
 # - then lower-casing, as before.
 #
 # Runs of spaces are left alone: the book itself has them (indented poems), and a question is
-# squeezed to single spaces by the Q&A prompt format (lesson 05).
+# squeezed to single spaces by the Q&A prompt format (lesson 5).
 
 # %%
 typed = 'Alice said "I\'m late -- very late…"'

@@ -256,7 +256,7 @@ plt.show()
 # - We reshape `(B, T, C)` to `(B, n_head, T, head_size)`, so the heads become one more batch
 #   dimension and a single matrix multiplication serves them all.
 #
-# First the attention itself, as a function of q, k and v. It is section 3 written for any
+# First the attention itself, as a function of q, k and v. It is §3 written for any
 # number of leading dimensions:
 
 
@@ -270,7 +270,7 @@ def causal_attention(q, k, v):
     return weights @ v, weights  # (..., T, d), (..., T, T)
 
 
-assert torch.allclose(causal_attention(q, k, v)[0], out)  # the same as section 3
+assert torch.allclose(causal_attention(q, k, v)[0], out)  # the same as §3
 
 # %% [markdown]
 # Now the module. Its two linear layers are called `qkv` and `proj`, like in `utils.py`, so the
@@ -324,7 +324,7 @@ plt.show()
 #
 # PyTorch has a fast built-in, `F.scaled_dot_product_attention(q, k, v, is_causal=True)`. It must
 # give the same result as our hand-written version. We test on a real batch: 4 random windows
-# of `block_size` characters from the book, embedded with the tables of section 2.
+# of `block_size` characters from the book, embedded with the tables of §2.
 
 # %%
 get_batch = utils.book_batches(corpus.splits, config.block_size, batch_size=4)
@@ -402,7 +402,7 @@ plt.show()
 # %% [markdown]
 # ### 5.1 Dropout: noise in training, nothing in use
 #
-# Every module above ends in `self.dropout`, and `LessonGPT` (section 7) applies one more to the
+# Every module above ends in `self.dropout`, and `LessonGPT` (§7) applies one more to the
 # embeddings. Dropout is a regulariser that acts **only in training mode**:
 #
 # - in `train()` mode each number is set to 0 with probability `p`, and the survivors are
@@ -648,7 +648,7 @@ class LessonGPT(nn.Module):
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        self.head.weight = self.tok_emb.weight  # weight tying (section 7.2)
+        self.head.weight = self.tok_emb.weight  # weight tying (§7.2)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         T = idx.size(1)
@@ -904,7 +904,7 @@ print(f"just read: {utils.visible_char(tokenizer.chars[just_read])!r}, probabili
 #    for generation?
 # 2. **Untie the head.** How many parameters would GPT-0.5M have with a separate output head?
 #    Build it: `LessonGPT` with the tying line removed.
-# 3. **A bigger model.** Use the formula of section 8 to predict the parameter count for
+# 3. **A bigger model.** Use the formula of §8 to predict the parameter count for
 #    `n_layer=6, n_embd=192, mlp_hidden=384`, then check it with `utils.build_model`.
 
 # %% [markdown]
@@ -957,7 +957,7 @@ print(f"in GPT-2 small, tying saves {gpt2_saving:,} parameters")
 # that is a small share of the model; in GPT-2, with 50,257 tokens of width 768, tying saves
 # tens of millions (both printed above).
 #
-# **Solution 3.** The formula of section 8 for a bigger model, checked against `utils`:
+# **Solution 3.** The formula of §8 for a bigger model, checked against `utils`:
 
 # %% jupyter={"source_hidden": true}
 big = dict(n_layer=6, n_embd=192, mlp_hidden=384)

@@ -99,7 +99,7 @@ print(f"val split:   {len(corpus.splits['val']):,} characters")
 
 # %%
 # NBVAL_CHECK_OUTPUT
-cfg = utils.PRETRAIN  # the pretraining recipe; we look at all its fields in section 8
+cfg = utils.PRETRAIN  # the pretraining recipe; we look at all its fields in §8
 torch.manual_seed(cfg.seed)
 model = utils.build_model(tokenizer).to(device)
 print(f"parameters: {model.num_parameters():,}")
@@ -144,7 +144,7 @@ assert torch.equal(x[:, 1:], y[:, :-1])  # y is x shifted left by one character
 # The model returns logits of shape `(B, T, vocab)` and the mean cross-entropy over all
 # `B × T` positions. An untrained model spreads its probability almost evenly over the
 # vocabulary, so its loss should be close to $\ln(\text{vocab size})$, a little above it
-# (lesson 2, section 9.1 explains the small excess).
+# (lesson 2, §9.1 explains the small excess).
 
 # %%
 model.train()  # dropout on, as during training
@@ -325,7 +325,7 @@ assert abs(norm_after - min(norm_before, cfg.grad_clip)) < 1e-3
 
 # %% [markdown]
 # Clipping matters most while the model is young and its gradients are large; later in
-# training the norm usually stays under the limit and clipping does nothing. Section 7 counts
+# training the norm usually stays under the limit and clipping does nothing. §7 counts
 # how often it acts in the first steps of training.
 
 # %% [markdown]
@@ -337,7 +337,7 @@ assert abs(norm_after - min(norm_before, cfg.grad_clip)) < 1e-3
 #
 # The batches are drawn with a **fixed seed**, so every estimate, at every step of every run,
 # grades the same text. A change in the number then comes from the model, not from the draw
-# (section 10 shows how much the number would wobble otherwise).
+# (§10 shows how much the number would wobble otherwise).
 
 # %%
 same_1 = utils.estimate_loss(model, get_batch, ["train", "val"], cfg.eval_iters, device, seed=0)
@@ -350,7 +350,7 @@ assert same_1 == same_2  # same text, same model: exactly the same number
 # ## 7. A tiny training loop, by hand
 #
 # Now we put the pieces together into a loop and run a few steps on a fresh model: the four
-# parts of section 2, plus the schedule (section 4) and clipping (section 5). The plan is
+# parts of §2, plus the schedule (§4) and clipping (§5). The plan is
 # `utils.PRETRAIN` shortened to `n_steps` steps, with a proportionally short warm-up.
 
 # %%
@@ -651,7 +651,7 @@ assert difference < 1e-5 and loaded_tokenizer == tokenizer
 #
 # ## Exercises
 #
-# 1. **No warm-up, no clipping.** Rerun the tiny loop of section 7 with `warmup_steps=1` and
+# 1. **No warm-up, no clipping.** Rerun the tiny loop of §7 with `warmup_steps=1` and
 #    `grad_clip=1e9` (no clipping in practice). What happens to the loss in the first steps?
 # 2. **Measure the gap.** Compute the exact loss on the *training* split with
 #    `utils.evaluate_text` and compare it with the validation loss. What does the difference
@@ -666,7 +666,7 @@ assert difference < 1e-5 and loaded_tokenizer == tokenizer
 # Each solution is a code cell that runs with the lesson (the tests execute it too, with fewer
 # steps). In Jupyter its code starts collapsed: click the cell to open it.
 #
-# **Solution 1.** The tiny loop of section 7 again, with no warm-up and no clipping in practice:
+# **Solution 1.** The tiny loop of §7 again, with no warm-up and no clipping in practice:
 
 # %% jupyter={"source_hidden": true}
 wild_cfg = dataclasses.replace(demo_cfg, warmup_steps=1, grad_clip=1e9)
@@ -678,7 +678,7 @@ wild_losses = utils.train(wild, get_batch, wild_cfg, tokenizer=tokenizer, progre
 tail = max(1, n_steps // 5)  # compare the mean of the last fifth of the steps
 wild_end, tame_end = sum(wild_losses[-tail:]) / tail, sum(losses[-tail:]) / tail
 print("no warm-up, no clip:", [round(v, 3) for v in wild_losses[:12]], "...")
-print("section 7's loop:   ", [round(v, 3) for v in losses[:12]], "...")
+print("§7's loop:          ", [round(v, 3) for v in losses[:12]], "...")
 print(f"highest loss after step 1: {max(wild_losses[1:]):.3f} without, "
       f"{max(losses[1:]):.3f} with warm-up and clipping (start: {losses[0]:.3f})")  # fmt: skip
 verdict = "worse" if wild_end > tame_end else "not worse"
@@ -688,7 +688,7 @@ assert abs(wild_losses[0] - losses[0]) < tolerance  # same seeds: same model, sa
 
 # %% [markdown]
 # With the full learning rate from the first step and no cap on the step size, every weight
-# moves by about `lr` at once (section 3), which is a lot for a freshly initialised network:
+# moves by about `lr` at once (§3), which is a lot for a freshly initialised network:
 # look for the loss jumping up again after its first fall. The printed comparison says how this
 # run ended; with so few steps (and in quick mode, very few) the outcome depends on the seed.
 #

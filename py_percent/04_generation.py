@@ -26,7 +26,7 @@
 # - **Reads:** the base checkpoint written by lesson 3 (if it is missing, a short stand-in is
 #   trained first, which takes a few minutes on a CPU).
 # - **Writes:** nothing.
-# - **Runtime:** a few minutes on a CPU, most of it in the timings of section 8.4 and
+# - **Runtime:** a few minutes on a CPU, most of it in the timings of §8.4 and
 #   solution 3.
 
 # %% [markdown]
@@ -140,7 +140,7 @@ print(PROMPT + by_hand)
 
 # %% [markdown]
 # `utils.generate` with `temperature=0.0` is greedy decoding (as long as the text fits in the
-# context window, its context handling is the same as ours; section 9 covers the rest):
+# context window, its context handling is the same as ours; §9 covers the rest):
 
 # %%
 from_utils = utils.generate(model, tokenizer, PROMPT, n_new, temperature=0.0)
@@ -419,7 +419,7 @@ assert difference < 1e-4
 #    step) the mask allows everything, and with an empty cache it is the ordinary causal mask.
 #
 # The picture: the cache keeps the past keys and values; the new character's query attends to
-# all of them. The right half shows what the window slide of section 9 does to the cache.
+# all of them. The right half shows what the window slide of §9 does to the cache.
 
 # %%
 CACHED, NEW = "#d9d9d9", "#a1d99b"
@@ -531,9 +531,9 @@ with torch.no_grad():
 #
 # `utils.generate(..., use_cache=True)` uses the cache; `use_cache=False` reruns the full
 # context each step. We start from a prompt of the book that nearly fills the context window
-# and generate more characters than still fit, so the window slides (section 9), and check that
+# and generate more characters than still fit, so the window slides (§9), and check that
 # both give **exactly** the same text, greedy and sampled.
-# We also record what the model is fed on every call; section 9 looks at that record.
+# We also record what the model is fed on every call; §9 looks at that record.
 
 
 # %%
@@ -572,7 +572,7 @@ assert len(FULL_PROMPT) + n_long > block_size  # the window did slide
 
 # %% [markdown]
 # Seeded sampling: the same seed draws the same random numbers, and the logits agree to within
-# rounding error (sections 8.1 and 8.2), so the same characters are picked.
+# rounding error (§8.1 and §8.2), so the same characters are picked.
 
 # %%
 sampling = dict(temperature=1.0, top_p=0.9, seed=7)
@@ -606,7 +606,7 @@ print(f"speed-up:      {speed[True] / speed[False]:8.2f}x  ({n_timed} characters
 # What limits the speed-up: this model is tiny and its context is short (`block_size`
 # characters), so a good part of every step is fixed overhead (Python, launching many small
 # operations) that the cache does not remove, and the cache is rebuilt every `block_size / 2`
-# steps (section 9). The saving grows with the context length: the cache turns up to $T$
+# steps (§9). The saving grows with the context length: the cache turns up to $T$
 # positions of work per step into 1 (exercise 3 measures a longer context).
 
 # %% [markdown]
@@ -628,7 +628,7 @@ print(f"speed-up:      {speed[True] / speed[False]:8.2f}x  ({n_timed} characters
 # (which is what the no-cache path pays anyway). Dropping half at once pays for a rebuild only
 # every `block_size / 2` steps.
 #
-# The loop, written out for greedy decoding with the cache (the picture in section 8.2 shows
+# The loop, written out for greedy decoding with the cache (the picture in §8.2 shows
 # the slide):
 
 
@@ -651,7 +651,7 @@ def greedy_with_cache(model: utils.GPT, ids: list[int], n_new: int) -> list[int]
     return tokens[len(ids) :]
 
 
-start_ids = tokenizer.encode(FULL_PROMPT)  # nearly fills the window (section 8.3)
+start_ids = tokenizer.encode(FULL_PROMPT)  # nearly fills the window (§8.3)
 ours_ids = greedy_with_cache(model, start_ids, n_long)
 theirs_ids = utils.generate_ids(model, start_ids, n_long, temperature=0.0, use_cache=True)
 print(f"{n_long} characters, window slides: {len(start_ids) + n_long > block_size}; "
@@ -659,7 +659,7 @@ print(f"{n_long} characters, window slides: {len(start_ids) + n_long > block_siz
 assert ours_ids == theirs_ids and len(start_ids) + n_long > block_size
 
 # %% [markdown]
-# The record from section 8.3 shows the policy at work. Top: how many characters the model
+# The record from §8.3 shows the policy at work. Top: how many characters the model
 # sees at each step (the same sawtooth with and without the cache). Bottom: how many
 # characters are actually fed in each call with the cache: the prompt first, then 1, except at a
 # rebuild.
@@ -686,7 +686,7 @@ plt.show()
 
 # %% [markdown]
 # Both runs see identical contexts at every step, and the model is deterministic in `eval()`
-# mode: that is why the texts of section 8.3 are identical.
+# mode: that is why the texts of §8.3 are identical.
 #
 # ### 9.2 A prompt longer than the context
 #
@@ -736,7 +736,7 @@ else:
 
 # %% [markdown]
 # Keyboard characters that *do* have a counterpart in the book are not errors: the tokenizer
-# normalises a typed `'` to the book's `’` (lesson 01, §4.5), so both spellings are one prompt.
+# normalises a typed `'` to the book's `’` (lesson 1, §4.5), so both spellings are one prompt.
 
 # %%
 assert tokenizer.encode("alice's") == tokenizer.encode("alice’s")
@@ -787,13 +787,13 @@ print("stopped at character", cut if cut >= 0 else f"— (no blank line in {n_ma
 #
 # 1. **Combine the filters.** `utils.next_token_probs(last, temperature=0.8, top_k=20, top_p=0.9)`
 #    applies temperature, then top-k, then top-p. How many characters survive? Derive the result
-#    by hand from sections 4–6 and check it.
+#    by hand from §4–§6 and check it.
 # 2. **Temperature and variety.** Generate 300 characters at temperatures 0.2, 0.5, 0.8, 1.0,
 #    1.5 (same seed) and measure the share of distinct words among all words. Plot it against
 #    temperature.
 # 3. **Where the cache pays off.** Build an untrained model with twice the context,
 #    `utils.build_model(tokenizer, block_size=2 * block_size)`, and time a few hundred characters
-#    with and without the cache. How does the speed-up compare with section 8.4?
+#    with and without the cache. How does the speed-up compare with §8.4?
 
 # %% [markdown]
 # ## Solutions
@@ -862,7 +862,7 @@ for use_cache in (True, False):
 wide_ratio, ratio = wide_speed[True] / wide_speed[False], speed[True] / speed[False]
 print(f"context {wide.config.block_size}: {wide_speed[True]:.0f} vs {wide_speed[False]:.0f} "
       f"characters/s, speed-up {wide_ratio:.2f}x")  # fmt: skip
-print(f"context {block_size} (section 8.4): speed-up {ratio:.2f}x")
+print(f"context {block_size} (§8.4): speed-up {ratio:.2f}x")
 print(f"the longer context gained {'more' if wide_ratio > ratio else 'no more'} from the cache"
       f" in this run ({n_wide} characters from a {len(PROMPT)}-character prompt)")
 

@@ -25,10 +25,10 @@
 # first), a loss that grades only the answer, a retriever written from scratch, and how the
 # recipe was chosen on a dev split carved from the training facts.
 #
-# - **Reads:** the base model `checkpoints/full/base.pt` from lesson 03 (a short stand-in is
+# - **Reads:** the base model `checkpoints/full/base.pt` from lesson 3 (a short stand-in is
 #   trained if it is missing), the book, `data/alice_qa.jsonl` and the recipe comparison
 #   `tests/qa_recipes.json`.
-# - **Writes:** the fine-tuned model `checkpoints/full/finetuned.pt`, used by lesson 06.
+# - **Writes:** the fine-tuned model `checkpoints/full/finetuned.pt`, used by lesson 6.
 # - **Runtime:** on a 2-core CPU, about ten minutes (the main fine-tune plus three short
 #   ablation runs); a few minutes on a GPU. The progress bars show the estimate.
 
@@ -101,7 +101,7 @@ import torch.nn.functional as F
 # ## 1. The two inputs: the base model and the Q&A data
 # ### 1.1 One vocabulary for everything
 # `utils.load_corpus()` reads the book and the Q&A file and builds **one** character vocabulary
-# from both. The base model from lesson 03 was pretrained with exactly this vocabulary, so every
+# from both. The base model from lesson 3 was pretrained with exactly this vocabulary, so every
 # character of every question and answer already has an embedding. `load_or_pretrain` refuses a
 # checkpoint whose vocabulary differs; the assert below makes that visible.
 
@@ -672,7 +672,7 @@ print(f"peak learning rate {utils.FINETUNE.lr}: {relation} pretraining's {utils.
 #
 # ### 8.3 The run
 # `utils.finetune` copies the base model, builds the examples of the plan, the mixed batches of
-# §6 and trains. It saves `utils.FINETUNED_CHECKPOINT` for lesson 06. If a finished checkpoint
+# §6 and trains. It saves `utils.FINETUNED_CHECKPOINT` for lesson 6. If a finished checkpoint
 # of the same plan is already there, it is loaded instead of trained again.
 
 # %%
@@ -699,7 +699,7 @@ plt.show()
 # %% [markdown]
 # ### 8.5 Answers after fine-tuning
 # The same questions as in §7, closed-book and open-book. A ✓ marks an exact match (after
-# normalising case, punctuation and articles; lesson 06 explains the metric).
+# normalising case, punctuation and articles; lesson 6 explains the metric).
 
 # %%
 for r in demo:

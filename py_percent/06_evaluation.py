@@ -24,9 +24,9 @@
 # and the fine-tuned model; what knowledge in the weights and knowledge in the prompt each buy;
 # and how to ask the model your own questions.
 #
-# - **Reads:** `checkpoints/full/base.pt` (lesson 03) and `checkpoints/full/finetuned.pt`
-#   (lesson 05); short stand-ins are trained if they are missing.
-# - **Writes:** `checkpoints/full/evaluation.json` with every metric, for lesson 07, and one
+# - **Reads:** `checkpoints/full/base.pt` (lesson 3) and `checkpoints/full/finetuned.pt`
+#   (lesson 5); short stand-ins are trained if they are missing.
+# - **Writes:** `checkpoints/full/evaluation.json` with every metric, for lesson 7, and one
 #   last line `QA_RESULTS {...}` for scripts.
 # - **Runtime:** on a 2-core CPU, a few minutes (about two thousand greedy answers).
 
@@ -81,8 +81,8 @@ import matplotlib.pyplot as plt
 
 # %% [markdown]
 # ## 1. The two models
-# The base model is the pretrained one from lesson 03; the fine-tuned model is its copy after
-# lesson 05. Both were trained with the same vocabulary, the one `load_corpus` builds.
+# The base model is the pretrained one from lesson 3; the fine-tuned model is its copy after
+# lesson 5. Both were trained with the same vocabulary, the one `load_corpus` builds.
 
 # %%
 corpus = utils.load_corpus()
@@ -117,7 +117,7 @@ print(f"uniform guess over {tokenizer.vocab_size} characters: loss ln({tokenizer
 
 # %% [markdown]
 # ### 2.2 Measure
-# `utils.evaluate_text` grades every character of the validation text exactly once (lesson 03's
+# `utils.evaluate_text` grades every character of the validation text exactly once (lesson 3's
 # curves used a few random windows instead, which is fine for a curve but noisy for a report).
 # The helper turns one loss into all three metrics.
 
@@ -207,7 +207,7 @@ print(f"F1({wrong!r}, {gold!r}) = {utils.f1_score(wrong, gold)}")
 # - **closed-book** — the question alone: the answer must come from the weights;
 # - **open-book** — a passage retrieved from the **whole book** (`utils.Retriever`) before the
 #   question: the answer may come from the prompt. The whole book is fair at exam time; only
-#   the *training* examples had to take their passages from the training text (lesson 05, §4.3).
+#   the *training* examples had to take their passages from the training text (lesson 5, §4.3).
 #
 # The base model never learned to stop, so each of its answers runs to 80 characters; we ask it
 # fewer questions. For the fine-tuned model we ask every held-out question and every third train
@@ -449,7 +449,7 @@ def question_box() -> None:
 question_box()
 
 # %% [markdown]
-# ## 8. Save the metrics for lesson 07
+# ## 8. Save the metrics for lesson 7
 # Everything above goes into one JSON file: book metrics per model, Q&A scores per model, mode
 # and split, and every question with its gold and predicted answer.
 
@@ -531,7 +531,7 @@ assert loose >= results["base"]["closed"]["train"]["exact_match"]
 
 # %% [markdown]
 # ## The results in one line
-# For scripts (and lesson 07): per mode and split, n, exact match and F1 of the fine-tuned model
+# For scripts (and lesson 7): per mode and split, n, exact match and F1 of the fine-tuned model
 # (and of the base model under `base`), and the book validation loss of both models.
 
 # %%

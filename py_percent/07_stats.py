@@ -9,7 +9,7 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: Python 3
 #     language: python
 #     name: python3
 # ---
@@ -19,16 +19,18 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/07_stats.ipynb)
 #
-# **What you will learn:** where the parameters sit, how many floating-point operations one
-# character costs, how long training took and how fast it ran, how much memory it needs, and how
-# all of that compares with the original notebook this series grew from. Then scaling up: bigger
-# models for a fixed budget, subword (BPE) tokens against characters, and the same training loop
-# on several processes with `torchrun`.
+# You will learn where the parameters sit, how many floating-point operations one character
+# costs, how long training took and how fast it ran, how much memory it needs, and how all of
+# that compares with the original notebook this series grew from. Then scaling up: bigger models
+# for a fixed budget, subword (BPE) tokens against characters, and the same training loop on
+# several processes with `torchrun`.
 #
-# **Reads:** the checkpoints of lessons 03 and 05, and two recorded runs: `tests/benchmark_cpu.json`
-# and `tests/scaling_cpu.json`. **Writes:** `benchmark.json`, `scaling_mini.json` and
-# `ddp_1.json` / `ddp_2.json` in the checkpoint folder. **Runtime:** about five minutes on a CPU
-# (the speed benchmark, a scaling miniature and the 1 vs 2 process timing run live).
+# - **Reads:** the checkpoints of lessons 3 and 5, lesson 6's `evaluation.json`, and two
+#   recorded runs: `tests/benchmark_cpu.json` and `tests/scaling_cpu.json`.
+# - **Writes:** `benchmark.json`, `scaling_mini.json` and `ddp_1.json` / `ddp_2.json` in the
+#   checkpoint folder.
+# - **Runtime:** about five minutes on a CPU (the speed benchmark, a scaling miniature and the
+#   1 vs 2 process timing run live).
 
 # %% [markdown]
 # ## 0. Setup
@@ -141,7 +143,7 @@ print(f"rule of thumb 6 x parameters:           {6 * model.num_parameters() / 1e
 #
 # ## 3. How long training took
 #
-# Lessons 03 and 05 saved their histories in their checkpoints, including the training seconds
+# Lessons 3 and 05 saved their histories in their checkpoints, including the training seconds
 # (loss estimates and checkpoint writes excluded). If a checkpoint is missing, the helper says so
 # and trains a short stand-in, so the numbers below then describe that stand-in.
 
@@ -325,8 +327,8 @@ else:
 # %% [markdown]
 # ### 6.2 Quality beside cost
 #
-# Lesson 06 saved its measurements in `evaluation.json`. Put them beside what they cost: the
-# training time of lessons 03 and 05 (above) and the size of the model. Quality is the book's
+# Lesson 6 saved its measurements in `evaluation.json`. Put them beside what they cost: the
+# training time of lessons 3 and 05 (above) and the size of the model. Quality is the book's
 # validation loss in bits per character (lower is better) and Q&A exact match, closed-book and
 # open-book (higher is better).
 
@@ -346,7 +348,7 @@ if evaluation_path.exists():
         scores = ", ".join(f"{split} {m['exact_match']:.0%}" for split, m in qa_tuned[mode].items())
         print(f"Q&A exact match, {mode}-book: {scores}")
 else:
-    print(f"No {utils.display_path(evaluation_path)} yet: run lesson 06 to fill this table.")
+    print(f"No {utils.display_path(evaluation_path)} yet: run lesson 6 to fill this table.")
 
 # %% [markdown]
 # ### 6.1 Why 543,027 and not 542,770
@@ -398,7 +400,7 @@ assert difference == (ours_vocab - 50) * per_character
 #
 # `tests/scaling.py` trains five sizes, from about 0.05M to about 2.2M parameters (wider and
 # deeper: `n_embd` 48 to 256, 2 to 4 layers, the MLP twice as wide as the embedding), each with
-# lesson 03's recipe fitted to its number of steps (`utils.scaled_plan`: the same batch of
+# lesson 3's recipe fitted to its number of steps (`utils.scaled_plan`: the same batch of
 # 16 x 256 characters, learning rates, warm-up share and dropout, a full cosine). Each size
 # trains twice:
 #
@@ -515,7 +517,7 @@ assert largest["val_bpc"] > best_time["val_bpc"]  # but for the same time it is 
 # compute-limited budget is spent best on a smaller model. Compute-optimal training (the
 # "Chinchilla" rule) picks the size that balances the two for a given budget; a larger budget
 # moves the best size up. Every run here is short (a few hundred steps at most, against 3,000 in
-# lesson 03), so every model is still far from what it could reach, and two neighbouring sizes
+# lesson 3), so every model is still far from what it could reach, and two neighbouring sizes
 # whose scores differ by a few hundredths of a bit may swap places in your own run.
 #
 # Text from the smallest and the largest model, same prompt, same seed, side by side:
