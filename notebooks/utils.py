@@ -1209,38 +1209,31 @@ def qa_batches(
     block_size: int = 256,
     batch_size: int = 16,
     book_fraction: float = 0.15,
-    bucket: bool = True,
 ) -> BatchFn:
-    """Fine-tuning batches: ``train`` mixes Q&A rows with book windows (``book_fraction`` of
-    each batch) so the book is not forgotten; ``qa`` is Q&A only; ``val`` is book only.
+    """Fine-tuning batches: ``train`` makes a share ``book_fraction`` of the steps, drawn at
+    random, whole-block book windows, so the book is not forgotten; the other steps, and
+    ``qa``, are Q&A rows; ``val`` is book only.
 
-    With ``bucket``, a row that fits in ``block_size / 2**k`` characters goes to bucket k,
-    whose batches are cut to that length and hold ``2**k`` times as many rows: the same
-    characters per step, no compute spent on padding. Every row is drawn equally often.
+    Q&A rows are bucketed: a row that fits in ``block_size / 2**k`` characters goes to bucket
+    k, whose batches are cut to that width and hold ``2**k`` times as many rows, so a step has
+    the same characters and no compute goes to padding. Every row is drawn equally often.
     """
     xs, ys = qa_rows
-    lengths = qa_lengths(qa_rows)
-    shrink = (block_size // lengths).float().log2().floor().long()  # bucket k of every row
-    if not bucket:
-        shrink = torch.zeros_like(shrink)
+    shrink = (block_size // qa_lengths(qa_rows)).float().log2().floor().long()  # bucket of a row
     buckets = [(k, (shrink == k).nonzero().flatten()) for k in shrink.unique().tolist()]
-    rows_per_batch = torch.tensor([batch_size * 2**k for k, _ in buckets], dtype=torch.float)
-    # choose bucket k in proportion to (its rows / its rows per batch): uniform draws per row
-    weights = torch.tensor([len(members) for _, members in buckets]) / rows_per_batch
+    # bucket k is drawn in proportion to its rows / its rows per batch: uniform draws per row
+    weights = torch.tensor([len(members) / 2**k for k, members in buckets])
 
     def get_batch(split: str, generator: torch.Generator) -> Batch:
-        if split == "val":
-            return random_windows(book_splits["val"], block_size, batch_size, generator)
-        b = torch.multinomial(weights, 1, generator=generator).item()
-        k, members = buckets[b]
-        length, n_rows = block_size // 2**k, batch_size * 2**k
-        n_book = round(n_rows * book_fraction) if split == "train" else 0
-        picks = members[torch.randint(len(members), (n_rows - n_book,), generator=generator)]
-        x, y = xs[picks, :length], ys[picks, :length]
-        if n_book:
-            bx, by = random_windows(book_splits["train"], length, n_book, generator)
-            x, y = torch.cat([x, bx]), torch.cat([y, by])
-        return x, y
+        if split == "val" or (
+            split == "train" and torch.rand((), generator=generator) < book_fraction
+        ):
+            part = "val" if split == "val" else "train"
+            return random_windows(book_splits[part], block_size, batch_size, generator)
+        k, members = buckets[torch.multinomial(weights, 1, generator=generator).item()]
+        picks = members[torch.randint(len(members), (batch_size * 2**k,), generator=generator)]
+        width = block_size // 2**k
+        return xs[picks, :width], ys[picks, :width]
 
     return get_batch
 
@@ -1546,7 +1539,7 @@ class FinetunePlan:
     """What defines a fine-tuning run besides its schedule; saved in the checkpoint."""
 
     mode: str = "both"  # "closed": question alone; "open": retrieved passage first; "both": both
-    book_fraction: float = 0.15  # share of every batch that is book text, against forgetting
+    book_fraction: float = 0.15  # share of steps that are book windows, against forgetting
     mask_question: bool = True  # grade only the answer and <end>
     reading: int = 0  # synthetic reading exercises (cloze) cut from the training text
     dev: bool = False  # train on the dev split's ``fit`` part only (to choose recipes)

@@ -555,11 +555,12 @@ if recipes:
     assert plan == ours or chosen == "mixed_pretraining", "the lesson's plan is not the dev winner"
 
 # %% [markdown]
-# ## 6. Mixing book text into every batch
+# ## 6. Mixing book text into training
 # Trained only on short Q&A rows, a model drifts away from what it knew and its book loss
 # climbs: *catastrophic forgetting*. The standard remedy is to keep replaying some pretraining
-# data. `utils.qa_batches` fills a share `book_fraction` of every training batch with random
-# windows of the book (the train part only).
+# data. `utils.qa_batches` makes a share `book_fraction` of the training steps, drawn at random,
+# book steps: whole-block windows of the book (the train part only), exactly as in pretraining.
+# The other steps are Q&A rows.
 
 # %%
 plan = utils.FINETUNE_PLAN
@@ -567,34 +568,36 @@ ft_rows = utils.encode_qa(utils.finetune_examples(corpus, plan), tokenizer, bloc
 get_batch = utils.qa_batches(
     ft_rows, corpus.splits, block_size, utils.FINETUNE.batch_size, plan.book_fraction
 )
-xb, yb = get_batch("train", torch.Generator().manual_seed(0))  # (B, T), (B, T)
-n_book = round(len(xb) * plan.book_fraction)
-n_qa = len(xb) - n_book
-print(f"batch {tuple(xb.shape)}: {n_qa} Q&A rows, then {n_book} book rows")
-print("a Q&A row :", repr(tokenizer.decode(xb[0, :70].tolist())))
-print("a book row:", repr(tokenizer.decode(xb[-1, :70].tolist())))
+generator = torch.Generator().manual_seed(0)
+batches = [get_batch("train", generator) for _ in range(400)]  # (B, T), (B, T) each
+is_book = [bool((yb != -100).all()) for _, yb in batches]  # a book step grades every character
+print(f"book_fraction {plan.book_fraction}: {sum(is_book)} book steps of {len(batches)} drawn")
+xb, yb = batches[is_book.index(False)]
+print(f"a Q&A step {tuple(xb.shape)}:", repr(tokenizer.decode(xb[0, :60].tolist())))
+xb, yb = batches[is_book.index(True)]
+print(f"a book step {tuple(xb.shape)}:", repr(tokenizer.decode(xb[0, :60].tolist())))
 
 # %% [markdown]
-# Q&A rows are masked, book rows are graded on every character. The loss is a mean over graded
-# characters, and a book row has far more of them than a Q&A row, so the book weighs more in
-# each step than its share of rows suggests.
+# Q&A rows are masked, book windows are graded on every character. The loss is a mean over
+# graded characters, and a book step has far more of them than a Q&A step, so the book weighs
+# more in training than its share of steps suggests.
 
 # %%
-assert (yb[:n_qa] == -100).any(dim=1).all()  # Q&A rows: prompt and padding masked
-assert (yb[n_qa:] != -100).all()  # book rows: every character graded
-qa_graded = (yb[:n_qa] != -100).sum().item()
-book_graded = (yb[n_qa:] != -100).sum().item()
+qa_graded = sum((yb != -100).sum().item() for (_, yb), book in zip(batches, is_book) if not book)
+book_graded = sum((yb != -100).sum().item() for (_, yb), book in zip(batches, is_book) if book)
 share = book_graded / (qa_graded + book_graded)
-print(f"book rows: {n_book / len(xb):.0%} of the rows, {share:.0%} of the graded characters")
+print(f"book steps: {sum(is_book) / len(batches):.0%} of the steps, "
+      f"{share:.0%} of the graded characters")  # fmt: skip
+assert share > sum(is_book) / len(batches)
 
 # %% [markdown]
 # ### 6.1 Buckets: no compute spent on padding
-# That batch is not `block_size` wide. `encode_qa` pads every row to the block, but most Q&A
-# rows are much shorter, and a step costs as much as its widest row. So `qa_batches` sorts the
-# rows into **buckets**: a row that fits in `block_size / 2**k` characters goes to bucket k,
-# whose batches are cut to that width and hold `2**k` times as many rows. Every batch then has
-# the same number of characters as a pretraining batch, and the bucket of each batch is drawn
-# in proportion to its rows, so every example is still drawn equally often.
+# The Q&A step above is not `block_size` wide. `encode_qa` pads every row to the block, but
+# most Q&A rows are much shorter, and a step costs as much as its widest row. So `qa_batches`
+# sorts the rows into **buckets**: a row that fits in `block_size / 2**k` characters goes to
+# bucket k, whose batches are cut to that width and hold `2**k` times as many rows. Every step
+# then has as many characters as a pretraining step, and the bucket of each step is drawn in
+# proportion to its rows, so every example is still drawn equally often.
 
 # %%
 lengths = utils.qa_lengths(ft_rows)  # characters each row really uses
@@ -605,7 +608,7 @@ for k in range(4):
 assert sum(widths.values()) == len(lengths)  # every row is in one of these buckets
 print("rows per bucket width:", widths)
 wasted = 1 - lengths.sum().item() / (len(lengths) * block_size)
-print(f"padded to the block, {wasted:.0%} of every Q&A character computed would be padding")
+print(f"padded to the block, {wasted:.0%} of the Q&A characters computed would be padding")
 
 fig, ax = plt.subplots(figsize=(7, 2.5))
 ax.hist(lengths.numpy(), bins=range(0, block_size + 9, 8), color="tab:blue")
@@ -616,8 +619,8 @@ ax.set(xlabel="characters used by a Q&A row", ylabel="rows",
 plt.show()
 
 # %% [markdown]
-# Cutting a bucket's rows to its width drops only padding: every row of every batch still ends
-# with its whole graded answer and `<end>`, and every batch has as many characters as a
+# Cutting a bucket's rows to its width drops only padding: every row of every Q&A batch still
+# ends with its whole graded answer and `<end>`, and every batch has as many characters as a
 # pretraining batch.
 
 # %%
@@ -631,7 +634,7 @@ for seed in range(20):
 print(f"20 batches checked; widths seen: {sorted(seen_widths)}")
 
 # %% [markdown]
-# During fine-tuning, `train` draws these mixed batches. Two more splits are only *measured*:
+# During fine-tuning, `train` draws these mixed steps. Two more splits are only *measured*:
 # `qa` (Q&A rows only: the answer loss on the training examples) and `val` (windows of the
 # held-out end of the book, so it tracks forgetting).
 
@@ -671,7 +674,7 @@ print(f"peak learning rate {utils.FINETUNE.lr}: {relation} pretraining's {utils.
 # changed, and trains from the base model again instead of silently continuing an old run.
 #
 # ### 8.3 The run
-# `utils.finetune` copies the base model, builds the examples of the plan, the mixed batches of
+# `utils.finetune` copies the base model, builds the examples of the plan, the mixed steps of
 # §6 and trains. It saves `utils.FINETUNED_CHECKPOINT` for lesson 6. If a finished checkpoint
 # of the same plan is already there, it is loaded instead of trained again.
 
@@ -749,7 +752,7 @@ print("Fine-tuning cost some book knowledge: the loss went up." if change > 0 el
 #
 # - **(a) mask + mix** — our plan.
 # - **(b) no question mask** — the loss grades the prompt too (`mask_question=False`).
-# - **(c) no book mixing** — batches are all Q&A (`book_fraction=0.0`).
+# - **(c) no book mixing** — every step is Q&A (`book_fraction=0.0`).
 #
 # Nothing is saved (`checkpoint_path=None`). For each we measure closed-book exact match on the
 # train and paraphrase questions, and the book validation loss. In quick mode only the first
@@ -848,7 +851,7 @@ print(f"Resolution: one paraphrase question is worth {1 / n_para:.1%} of paraphr
 # How to read this:
 #
 # - **Mixing** protects the book. Steps that see only Q&A rows pull the weights toward
-#   answering and away from predicting prose; the book rows pull back. When the sentence above
+#   answering and away from predicting prose; the book steps pull back. When the sentence above
 #   says the loss without mixing is higher than a uniform guess, fine-tuning did not just blur
 #   the book: the model became *confidently wrong* about prose, because every row it saw ended
 #   in `<end>` after a few characters. The price of mixing is fewer Q&A rows per step, so with

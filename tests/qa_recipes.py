@@ -10,7 +10,7 @@ Each recipe fine-tunes the base model of lesson 03 (``checkpoints/full/base.pt``
 split's ``fit`` records and is scored on ``dev_paraphrase`` (one held-out phrasing of a fitted
 fact) and ``dev_unseen`` (facts held out whole), closed-book and open-book (passages retrieved
 from the whole book), plus the book validation loss. The recipe ``mixed_pretraining`` instead
-pretrains from scratch with the Q&A rows mixed into every batch, for the base model's steps plus
+pretrains from scratch with Q&A steps mixed in (a quarter of them), for the base model's steps plus
 the fine-tuning steps (the same total compute). Results are merged into ``tests/qa_recipes.json``
 with the command that produced them. Never evaluated here: paraphrase, unseen, never_read.
 """
@@ -39,7 +39,7 @@ RECIPES = {
     "both + reading": utils.FinetunePlan(mode="both", reading=2000, dev=True),
     "mixed_pretraining": utils.FinetunePlan(mode="both", dev=True),
 }
-#: Share of every pretraining batch given to Q&A rows in ``mixed_pretraining``.
+#: Share of the pretraining steps given to Q&A rows in ``mixed_pretraining``.
 MIXED_QA_SHARE = 0.25
 
 
@@ -58,15 +58,14 @@ def score(model: utils.GPT, corpus: utils.Corpus, n: int) -> dict:
 
 
 def mixed_pretraining(corpus: utils.Corpus, plan: utils.FinetunePlan, steps: int, quick: bool):
-    """A fresh model pretrained on book windows with Q&A rows mixed into every batch."""
+    """A fresh model pretrained on book windows, with a share of Q&A steps mixed in."""
     cfg = dataclasses.replace(utils.PRETRAIN, max_steps=utils.PRETRAIN.max_steps + steps)
     torch.manual_seed(cfg.seed)
     model = utils.build_model(corpus.tokenizer)
     examples = utils.finetune_examples(corpus, plan)
     rows = utils.encode_qa(examples, corpus.tokenizer, model.config.block_size)
     get_batch = utils.qa_batches(
-        rows, corpus.splits, model.config.block_size, cfg.batch_size, 1 - MIXED_QA_SHARE,
-        bucket=False,  # pretraining rows stay a whole block long
+        rows, corpus.splits, model.config.block_size, cfg.batch_size, 1 - MIXED_QA_SHARE
     )
     path = utils.CHECKPOINT_DIR / "recipes" / "mixed_pretraining.pt"
     utils.train(

@@ -185,22 +185,28 @@ def test_masked_loss_ignores_the_question():
     assert torch.allclose(loss, manual, atol=1e-6)
 
 
-def test_book_fraction_mixes_book_rows_into_training_batches():
+def test_book_fraction_mixes_whole_block_book_steps_into_training():
     corpus_splits = {
         "train": torch.arange(500) % TOKENIZER.vocab_size,
         "val": torch.arange(300) % 5,
     }
     rows = utils.encode_qa(utils.qa_split(QA, "train"), TOKENIZER, 128)
     get_batch = utils.qa_batches(rows, corpus_splits, 128, batch_size=8, book_fraction=0.25)
-    x, y = get_batch("train", torch.Generator().manual_seed(0))
-    n_book = round(len(x) * 0.25)
-    assert len(x) in (8, 16, 32) and x.shape[1] * len(x) == 8 * 128  # same characters per step
-    assert (y[:-n_book] == -100).any(dim=1).all()  # Q&A rows are masked
-    assert (y[-n_book:] != -100).all()  # book rows are graded everywhere
-    _, yq = get_batch("qa", torch.Generator().manual_seed(0))
-    assert (yq == -100).any(dim=1).all()
-    xv, _ = get_batch("val", torch.Generator().manual_seed(0))
-    assert xv.shape == (8, 128)
+    generator, book_steps = torch.Generator().manual_seed(0), 0
+    for _ in range(400):
+        x, y = get_batch("train", generator)
+        assert x.numel() == 8 * 128  # the same characters in every step
+        if (y != -100).all():  # a book step: whole-block windows, graded everywhere
+            assert x.shape == (8, 128) and (x[:, 1:] == y[:, :-1]).all()
+            book_steps += 1
+        else:
+            assert (y == -100).any(dim=1).all()  # Q&A rows: prompt and padding masked
+    assert abs(book_steps / 400 - 0.25) < 0.06
+    for _ in range(50):
+        _, yq = get_batch("qa", generator)
+        assert (yq == -100).any(dim=1).all()  # qa: never book
+    xv, yv = get_batch("val", generator)
+    assert xv.shape == (8, 128) and (yv < 5).all()  # val: windows of the val text
 
 
 def test_buckets_cut_only_padding_and_draw_every_row_equally_often():
@@ -221,8 +227,6 @@ def test_buckets_cut_only_padding_and_draw_every_row_equally_often():
         assert torch.equal(y, y_full[row, : x.shape[1]].expand_as(y))  # nothing graded was cut
         drawn[row] += len(x)
     assert abs(drawn[0] / drawn[1] - 1) < 0.15  # each record drawn about equally often
-    unbucketed = utils.qa_batches((x_full, y_full), {}, block, 4, 0.0, bucket=False)
-    assert unbucketed("qa", generator)[0].shape == (4, block)
 
 
 def test_answer_returns_only_the_text_before_the_end_marker():
