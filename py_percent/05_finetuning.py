@@ -583,8 +583,9 @@ print(f"a book step {tuple(xb.shape)}:", repr(tokenizer.decode(xb[0, :60].tolist
 # more in training than its share of steps suggests.
 
 # %%
-qa_graded = sum((yb != -100).sum().item() for (_, yb), book in zip(batches, is_book) if not book)
-book_graded = sum((yb != -100).sum().item() for (_, yb), book in zip(batches, is_book) if book)
+graded = [(yb != -100).sum().item() for _, yb in batches]  # graded characters per step
+book_graded = sum(n for n, book in zip(graded, is_book, strict=True) if book)
+qa_graded = sum(graded) - book_graded
 share = book_graded / (qa_graded + book_graded)
 print(f"book steps: {sum(is_book) / len(batches):.0%} of the steps, "
       f"{share:.0%} of the graded characters")  # fmt: skip
