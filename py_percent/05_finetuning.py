@@ -855,7 +855,7 @@ print(f"Resolution: one paraphrase question is worth {1 / n_para:.1%} of paraphr
 #   answering and away from predicting prose; the book steps pull back. When the sentence above
 #   says the loss without mixing is higher than a uniform guess, fine-tuning did not just blur
 #   the book: the model became *confidently wrong* about prose, because every row it saw ended
-#   in `<end>` after a few characters. The price of mixing is fewer Q&A rows per step, so with
+#   in `<end>` after a few characters. The price of mixing is fewer Q&A steps, so with
 #   the same steps the answers are learned from fewer examples; the EM sentence says by how much.
 # - **Masking** decides what the gradient is spent on. Without it, most graded characters are
 #   prompt text (§3.3).
