@@ -1,8 +1,9 @@
 """GPT-0.5M: the one shared helper module of the lesson series.
 
-Every lesson derives a piece step by step and then imports the single copy kept here.
-Groups, in order: settings, data, tokenizer, model, training, checkpoints, generation,
-Q&A, stats and plots, scaling up (BPE tokens, the model-size study).
+Every lesson derives a piece step by step, checks its version against the one kept here, and then
+imports it. The code follows the lessons 01 to 07, one banner each, naming the section that
+teaches it; the plumbing (settings and files at the top; checkpoints, precision, processes and
+load-or-train at the end) stays out of the way.
 """
 
 from __future__ import annotations
@@ -21,34 +22,36 @@ import urllib.request
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from tqdm import tqdm
+
 # ---------------------------------------------------------------------------------------------
-# Settings: paths, device and quick mode
+# Plumbing, part 1: settings, paths, device; the book and the Q&A file on disk
+# (lesson 01 §0–2 and §4.2)
 # ---------------------------------------------------------------------------------------------
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
-QUICK_ENV = "GPT05M_QUICK"
 BOOK_ENV = "GPT05M_BOOK"
-PROGRESS_ENV = "GPT05M_PROGRESS"
-
 #: Quick mode (``GPT05M_QUICK=1``) is read here and nowhere else: tests set it to run every
 #: lesson in seconds, with checkpoints in their own folder so a full run is never overwritten.
-QUICK = os.environ.get(QUICK_ENV, "0").strip().lower() not in ("", "0", "false", "no")
+QUICK = os.environ.get("GPT05M_QUICK", "0").strip().lower() not in ("", "0", "false", "no")
 CHECKPOINT_DIR = REPO_ROOT / "checkpoints" / ("quick" if QUICK else "full")
 BASE_CHECKPOINT = CHECKPOINT_DIR / "base.pt"
 FINETUNED_CHECKPOINT = CHECKPOINT_DIR / "finetuned.pt"
 #: ``GPT05M_PROGRESS=text`` turns the live progress bar off and keeps the printed step lines: for
 #: runs whose outputs are saved (a widget bar shows on GitHub as a frozen "0%" line).
-TEXT_PROGRESS = os.environ.get(PROGRESS_ENV, "").strip().lower() == "text"
+TEXT_PROGRESS = os.environ.get("GPT05M_PROGRESS", "").strip().lower() == "text"
 #: The oldest PyTorch the code runs on (``torch.amp.GradScaler(device)`` arrived in 2.3).
 MIN_TORCH = (2, 3)
 
@@ -59,8 +62,7 @@ def by_mode(full: int, quick: int) -> int:
 
 
 def display_path(path: str | Path) -> str:
-    """``path`` as lessons print it: relative to the repository root (no machine paths in
-    outputs); a path outside the repository is shown in full."""
+    """``path`` relative to the repository root, so outputs hold no machine paths (else in full)."""
     path = Path(path).resolve()
     return path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else str(path)
 
@@ -80,9 +82,26 @@ def pick_device() -> torch.device:
     return torch.device("cpu")
 
 
-# ---------------------------------------------------------------------------------------------
-# Data: download, cache, strip the Gutenberg wrapper, split
-# ---------------------------------------------------------------------------------------------
+def write_atomic(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``: a
+    failure (even Ctrl-C) leaves ``path`` as it was and no temporary file behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False)  # noqa: SIM115
+    try:
+        with tmp:
+            write(tmp)
+        os.chmod(tmp.name, 0o644)  # temporary files are private; the result should not be
+        os.replace(tmp.name, path)
+    except BaseException:
+        Path(tmp.name).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` as UTF-8 with ``write_atomic``."""
+    write_atomic(path, lambda file: file.write(text.encode("utf-8")))
+
 
 GUTENBERG_URLS = (
     "https://www.gutenberg.org/ebooks/11.txt.utf-8",
@@ -90,7 +109,6 @@ GUTENBERG_URLS = (
 )
 BOOK_CACHE = DATA_DIR / "alice.txt"
 QA_PATH = DATA_DIR / "alice_qa.jsonl"
-
 _START = re.compile(r"^\*\*\*\s*START OF (THE|THIS) PROJECT GUTENBERG EBOOK.*$", re.I | re.M)
 _END = re.compile(r"^\*\*\*\s*END OF (THE|THIS) PROJECT GUTENBERG EBOOK.*$", re.I | re.M)
 
@@ -112,28 +130,6 @@ def download_text(url: str, timeout: float = 30.0) -> str:
     request = urllib.request.Request(url, headers={"User-Agent": "GPT-0.5M lesson series"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return response.read().decode("utf-8")
-
-
-def write_atomic(path: Path, write: Callable[[Any], None]) -> None:
-    """Call ``write(file)`` on a temporary binary file beside ``path``, then rename it to
-    ``path``: ``path`` is never half-written, and after a failure the temporary file is removed
-    and ``path`` keeps its old content."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False)  # noqa: SIM115
-    try:
-        with tmp:
-            write(tmp)
-        os.chmod(tmp.name, 0o644)  # temporary files are private; the result should not be
-        os.replace(tmp.name, path)
-    except BaseException:  # also Ctrl-C: never leave a half-written temporary file behind
-        Path(tmp.name).unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` as UTF-8 via a temporary file and a rename (see ``write_atomic``)."""
-    write_atomic(path, lambda file: file.write(text.encode("utf-8")))
 
 
 #: What the book must look like: its title near the start, and about 144,000 characters.
@@ -170,11 +166,8 @@ def load_alice(
     urls: Sequence[str] = GUTENBERG_URLS,
     fetch: Callable[[str], str] = download_text,
 ) -> str:
-    """Return the text of *Alice's Adventures in Wonderland*.
-
-    Order: the file named by ``$GPT05M_BOOK``; the cache in ``data/``; a download from Project
-    Gutenberg (wrapper stripped, cached atomically); else an error saying where to put a copy.
-    """
+    """The text of *Alice's Adventures in Wonderland*: the file named by ``$GPT05M_BOOK``, else
+    the cache in ``data/``, else a download from Gutenberg (wrapper stripped, cached atomically)."""
     local = os.environ.get(BOOK_ENV)
     if local:
         path = Path(local).expanduser()
@@ -202,18 +195,12 @@ def load_alice(
     )
 
 
-def split_text(text: str, val_fraction: float = 0.1) -> tuple[str, str]:
-    """Split by position: the first 90% trains, the last 10% (by default) is held out."""
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}.")
-    cut = int(len(text) * (1.0 - val_fraction))
-    return text[:cut], text[cut:]
-
-
 QA_FIELDS = ("question", "answer", "chapter", "evidence", "split", "fact")
 
 
-def require_keys(mapping: dict, keys: Sequence[str], where: str, advice: str = "") -> None:
+def require_keys(
+    mapping: dict[str, Any], keys: Sequence[str], where: str, advice: str = ""
+) -> None:
     """Raise ``ValueError`` naming the ``keys`` that ``mapping`` (described by ``where``) lacks."""
     missing = [key for key in keys if key not in mapping]
     if missing:
@@ -224,8 +211,7 @@ def require_keys(mapping: dict, keys: Sequence[str], where: str, advice: str = "
 
 
 def load_qa(path: Path = QA_PATH) -> list[dict[str, Any]]:
-    """Read the handcrafted Q&A records (one JSON object per line); an error names the file,
-    the line and what is wrong with it."""
+    """The handcrafted Q&A records, one JSON object per line; errors name the line and fault."""
     records = []
     with open(path, encoding="utf-8") as file:
         for number, line in enumerate(file, start=1):
@@ -245,8 +231,14 @@ def load_qa(path: Path = QA_PATH) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Tokenizer
+# Lesson 1 — the data: §3 visible characters, §4 the character tokenizer (§4.2 one
+# vocabulary with the Q&A tags, §4.5 normalisation), §5 the split, §6 load_corpus, §7 batches
 # ---------------------------------------------------------------------------------------------
+
+
+def visible_char(ch: str) -> str:
+    """A printable label for one character: space, newline and tab are otherwise invisible."""
+    return {" ": "␣", "\n": "↵", "\t": "⇥"}.get(ch, ch)
 
 
 #: Keyboard characters with a counterpart in the book: other dashes are read as a typed "--" (the
@@ -282,27 +274,22 @@ class CharTokenizer:
     @classmethod
     def from_texts(cls, texts: Iterable[str], lowercase: bool = True) -> CharTokenizer:
         """Build the vocabulary from every character that occurs in ``texts``."""
-        chars: set[str] = set()
-        normalizer = cls((), lowercase)
-        for text in texts:
-            chars.update(normalizer.normalize(text))
-        return cls(chars, lowercase)
+        normalize = cls((), lowercase).normalize
+        return cls(set().union(*map(normalize, texts)), lowercase)
 
     @property
     def vocab_size(self) -> int:
         return len(self.chars)
 
     def normalize(self, text: str) -> str:
-        """What the tokenizer sees: what a keyboard types mapped to the book's characters
-        (straight quotes to curly ones, ``--`` to —, … to ..., CR LF to LF, tabs and odd spaces
-        to a space), lower-cased if the tokenizer lower-cases. The book itself is unchanged."""
+        """Typed text mapped to the book's characters (straight quotes to curly, ``--`` to —, …
+        to ..., CR LF to LF, tabs and odd spaces to a space), lower-cased if the tokenizer is."""
         text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_KEYBOARD)
         text = _STRAIGHT_QUOTE.sub(_curl_quote, _DASH.sub("—", text))
         return text.lower() if self.lowercase else text
 
     def encode(self, text: str) -> list[int]:
-        """Normalised text to ids; raise ``ValueError`` naming any character outside the
-        vocabulary."""
+        """Normalised text to ids; a character outside the vocabulary is a ``ValueError``."""
         text = self.normalize(text)
         unknown = sorted(set(text) - self.stoi.keys())
         if unknown:
@@ -351,8 +338,78 @@ class CharTokenizer:
         return f"CharTokenizer(vocab_size={self.vocab_size}, lowercase={self.lowercase})"
 
 
+#: The Q&A format's tags (lesson 05 §2), in the vocabulary from the start.
+PASSAGE_TAG, QUESTION_TAG, ANSWER_TAG, END_TAG = "<p>", "<q>", "<a>", "<end>"
+
+
+def build_tokenizer(book: str, qa_records: Sequence[dict[str, Any]]) -> CharTokenizer:
+    """The single vocabulary: every character of the book, the Q&A file and the Q&A tags."""
+    texts = [book, PASSAGE_TAG + QUESTION_TAG + ANSWER_TAG + END_TAG + "\n"]
+    texts += [r["question"] + r["answer"] for r in qa_records]
+    return CharTokenizer.from_texts(texts)
+
+
+def split_text(text: str, val_fraction: float = 0.1) -> tuple[str, str]:
+    """Split by position: the first 90% trains, the last 10% (by default) is held out."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}.")
+    cut = int(len(text) * (1.0 - val_fraction))
+    return text[:cut], text[cut:]
+
+
+@dataclass
+class Corpus:
+    """The book, its split, the Q&A records and the one tokenizer built from both."""
+
+    book: str = field(repr=False)
+    train_text: str = field(repr=False)
+    val_text: str = field(repr=False)
+    qa: list[dict[str, Any]] = field(repr=False)
+    tokenizer: CharTokenizer
+    splits: dict[str, torch.Tensor] = field(repr=False)
+
+
+def load_corpus(val_fraction: float = 0.1) -> Corpus:
+    """Load the book and the Q&A file, build the tokenizer, encode the train/val split."""
+    book, qa = load_alice(), load_qa()
+    tokenizer = build_tokenizer(book, qa)
+    train_text, val_text = split_text(book, val_fraction)
+    splits = {
+        "train": torch.tensor(tokenizer.encode(train_text), dtype=torch.long),
+        "val": torch.tensor(tokenizer.encode(val_text), dtype=torch.long),
+    }
+    return Corpus(book, train_text, val_text, qa, tokenizer, splits)
+
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+BatchFn = Callable[[str, torch.Generator], Batch]
+
+
+def random_windows(
+    data: torch.Tensor, block_size: int, batch_size: int, generator: torch.Generator
+) -> Batch:
+    """``batch_size`` random windows of ``data``: inputs x and the same text shifted by one, y."""
+    if len(data) <= block_size:
+        raise ValueError(f"Need more than {block_size} tokens to cut a window, got {len(data)}.")
+    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
+    index = starts[:, None] + torch.arange(block_size)  # (B, T)
+    return data[index], data[index + 1]
+
+
+def book_batches(
+    splits: dict[str, torch.Tensor], block_size: int = 256, batch_size: int = 16
+) -> BatchFn:
+    """A ``get_batch(split, generator)`` function over encoded text splits such as train/val."""
+
+    def get_batch(split: str, generator: torch.Generator) -> Batch:
+        return random_windows(splits[split], block_size, batch_size, generator)
+
+    return get_batch
+
+
 # ---------------------------------------------------------------------------------------------
-# Model
+# Lesson 2 — the architecture: §1 the config, §4 attention, §5 the MLP, §5.2 fast dropout,
+# §6 the block, §7 the GPT, §8 parameters by module
 # ---------------------------------------------------------------------------------------------
 
 
@@ -389,9 +446,8 @@ def is_number(value: Any, integer: bool = False) -> bool:
 def check_number(
     config: Any, name: str, integer: bool = False, finite: bool = True, **bounds: float
 ) -> None:
-    """Raise ``ValueError`` unless ``config.name`` is a number (an int if ``integer``, finite if
-    ``finite``) within ``bounds`` (keywords ``ge``, ``gt``, ``lt``, ``le``); the message says
-    what is allowed."""
+    """Raise ``ValueError``, saying what is allowed, unless ``config.name`` is a number (an int
+    if ``integer``, finite if ``finite``) within ``bounds`` (keywords ge, gt, lt, le)."""
     value = getattr(config, name)
     tests = {"ge": (">=", float.__ge__), "gt": (">", float.__gt__),
              "lt": ("<", float.__lt__), "le": ("<=", float.__le__)}  # fmt: skip
@@ -404,27 +460,8 @@ def check_number(
         raise ValueError(f"{type(config).__name__}.{name} must be {allowed}, got {value!r}.")
 
 
-class FastDropout(nn.Module):
-    """Dropout whose mask comes from random bytes, eight per 64-bit draw: the same maths as
-    ``nn.Dropout`` (with p rounded to a multiple of 1/256) at about a third of its CPU cost."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        if x.device.type != "cpu":  # GPUs draw random numbers fast enough
-            return F.dropout(x, self.p, training=True)
-        threshold = round(self.p * 256)  # a byte below this drops its element
-        n = x.numel()
-        draws = torch.randint(-(2**63), 2**63 - 1, ((n + 7) // 8,), dtype=torch.int64)
-        keep = (draws.view(torch.uint8)[:n] >= threshold).view(x.shape)
-        return x * keep * (256 / (256 - threshold))
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
+KVPair = tuple[torch.Tensor, torch.Tensor]  # one layer's cached keys and values
+KVCache = list[KVPair]
 
 
 class CausalSelfAttention(nn.Module):
@@ -432,16 +469,12 @@ class CausalSelfAttention(nn.Module):
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
-        if config.n_embd % config.n_head:
-            raise ValueError(f"n_embd={config.n_embd} is not divisible by n_head={config.n_head}.")
         self.n_head = config.n_head
         self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = FastDropout(config.dropout)
 
-    def forward(
-        self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None = None
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    def forward(self, x: torch.Tensor, cache: KVPair | None = None) -> tuple[torch.Tensor, KVPair]:
         """Attend over ``x`` (B, T, C), after the keys and values in ``cache`` if given."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
@@ -474,6 +507,29 @@ class MLP(nn.Module):
         return self.dropout(self.proj(F.gelu(self.fc(x))))
 
 
+class FastDropout(nn.Module):
+    """Dropout with a mask made of random bytes, eight per 64-bit draw: ``nn.Dropout``'s maths
+    with p rounded to a multiple of 1/256, meant to be cheaper on CPUs (lesson 02 §5.2 times it)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if x.device.type != "cpu":  # GPUs draw random numbers fast enough
+            return F.dropout(x, self.p, training=True)
+        threshold = round(self.p * 256)  # a byte below this drops its element
+        n = x.numel()
+        draws = torch.randint(-(2**63), 2**63 - 1, ((n + 7) // 8,), dtype=torch.int64)
+        keep = (draws.view(torch.uint8)[:n] >= threshold).view(x.shape)
+        return x * keep * (256 / (256 - threshold))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 class Block(nn.Module):
     """Pre-norm transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
 
@@ -484,16 +540,10 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(
-        self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None = None
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    def forward(self, x: torch.Tensor, cache: KVPair | None = None) -> tuple[torch.Tensor, KVPair]:
         attended, new_cache = self.attn(self.ln1(x), cache)
         x = x + attended
-        x = x + self.mlp(self.ln2(x))
-        return x, new_cache
-
-
-KVCache = list[tuple[torch.Tensor, torch.Tensor]]
+        return x + self.mlp(self.ln2(x)), new_cache
 
 
 class GPT(nn.Module):
@@ -516,28 +566,20 @@ class GPT(nn.Module):
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
 
     def num_parameters(self) -> int:
         """Trainable parameters, counting the tied embedding/head matrix once."""
         return sum(p.numel() for p in self.parameters())
 
     def forward(
-        self,
-        idx: torch.Tensor,
-        targets: torch.Tensor | None = None,
-        cache: KVCache | None = None,
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits (B, T, vocab) for ids ``idx`` (B, T), and the mean cross-entropy if ``targets``.
-
-        Targets equal to -100 are ignored (used to mask questions in fine-tuning). With a
-        ``cache`` list, keys and values are read from it and the list is updated in place.
-        """
+        """Logits (B, T, vocab) for ids ``idx`` (B, T), and the mean cross-entropy over targets
+        other than -100 (masked prompts) if ``targets``. A ``cache`` list is read and updated."""
         T = idx.size(1)
         past = cache[0][0].size(2) if cache else 0
         if past + T > self.config.block_size:
@@ -574,36 +616,20 @@ def build_model(tokenizer: CharTokenizer, **overrides: Any) -> GPT:
     return GPT(GPTConfig(vocab_size=tokenizer.vocab_size, **overrides))
 
 
+def parameters_by_module(model: GPT) -> dict[str, int]:
+    """Parameter count per part of the model (the tied head shares the token embedding)."""
+    counts: dict[str, int] = {}
+    for name, param in model.named_parameters():  # lists the tied head/embedding matrix once
+        parts = name.split(".")
+        group = ".".join(parts[:3]) if parts[0] == "blocks" else parts[0]
+        counts[group] = counts.get(group, 0) + param.numel()
+    return counts
+
+
 # ---------------------------------------------------------------------------------------------
-# Training: batches, LR schedule, evaluation, the loop
+# Lesson 3 — pretraining: §1 and §8.1 the recipe, §3 AdamW, §4 warm-up + cosine, §6 loss
+# estimates, §7 the loop, §8.2 the run, §9 loss curves, §10 the number to report
 # ---------------------------------------------------------------------------------------------
-
-Batch = tuple[torch.Tensor, torch.Tensor]
-BatchFn = Callable[[str, torch.Generator], Batch]
-
-
-def random_windows(
-    data: torch.Tensor, block_size: int, batch_size: int, generator: torch.Generator
-) -> Batch:
-    """``batch_size`` random windows of ``data``: inputs x and the same text shifted by one, y."""
-    if len(data) <= block_size:
-        raise ValueError(f"Need more than {block_size} tokens to cut a window, got {len(data)}.")
-    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
-    offsets = torch.arange(block_size)
-    x = data[starts[:, None] + offsets]  # (B, T)
-    y = data[starts[:, None] + offsets + 1]  # (B, T)
-    return x, y
-
-
-def book_batches(
-    splits: dict[str, torch.Tensor], block_size: int = 256, batch_size: int = 16
-) -> BatchFn:
-    """A ``get_batch(split, generator)`` function over encoded text splits such as train/val."""
-
-    def get_batch(split: str, generator: torch.Generator) -> Batch:
-        return random_windows(splits[split], block_size, batch_size, generator)
-
-    return get_batch
 
 
 @dataclass
@@ -632,36 +658,41 @@ class TrainConfig:
         check_number(self, "grad_clip", finite=False, gt=0)  # math.inf: no clipping
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up to ``cfg.lr``, then cosine decay to ``cfg.min_lr`` at ``cfg.max_steps``."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
-    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
+#: Pretraining plan of lesson 03 (quick mode: a few dozen steps that only prove the code runs).
+PRETRAIN = TrainConfig(
+    max_steps=by_mode(full=3000, quick=40),
+    warmup_steps=by_mode(full=200, quick=5),
+    eval_interval=by_mode(full=250, quick=20),
+    eval_iters=by_mode(full=20, quick=2),
+)
+#: A short pretraining for lessons run before lesson 03 has written the base checkpoint.
+PRETRAIN_SHORT = TrainConfig(
+    max_steps=by_mode(full=600, quick=20),
+    warmup_steps=by_mode(full=100, quick=5),
+    eval_interval=by_mode(full=100, quick=10),
+    eval_iters=by_mode(full=10, quick=2),
+)
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
     """AdamW that decays only matrices (weights, embeddings); the fused kernel on CUDA, and on
     the CPU from PyTorch 2.4 on; the ``foreach`` kernel elsewhere."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    params = [p for p in model.parameters() if p.requires_grad]
     groups = [
-        {"params": decay, "weight_decay": cfg.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
     fused = device.type == "cuda" or (device.type == "cpu" and torch_version() >= (2, 4))
     kernel = {"fused": True} if fused else {"foreach": True}
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2), **kernel)
 
 
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """The one place that picks mixed precision: bf16 on GPUs of compute capability 8.0 and up
-    (Ampere+), fp16 with a GradScaler below (e.g. the T4, 7.5), none (fp32) on CPU or MPS.
-    ``torch.cuda.is_bf16_supported`` is not enough: it is True on a T4 via slow emulation."""
-    if device.type != "cuda":
-        return None
-    major, _ = torch.cuda.get_device_capability(device)
-    return torch.bfloat16 if major >= 8 else torch.float16
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to ``cfg.lr``, then cosine decay to ``cfg.min_lr`` at ``cfg.max_steps``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
 
 
 @torch.no_grad()
@@ -675,72 +706,18 @@ def estimate_loss(
 ) -> dict[str, float]:
     """Mean loss over ``iters`` batches per split, drawn with a fixed seed so every estimate
     sees the same text and is comparable across steps and runs."""
-    was_training = model.training
+    was_training, dtype = model.training, autocast_dtype(device)
     model.eval()
     out = {}
     for split in splits:
-        generator = torch.Generator().manual_seed(seed)
-        losses = []
+        generator, losses = torch.Generator().manual_seed(seed), []
         for _ in range(iters):
             x, y = get_batch(split, generator)
-            with torch.autocast(device.type, autocast_dtype(device), enabled=device.type == "cuda"):
-                _, loss = model(x.to(device), y.to(device))
-            losses.append(loss.item())
+            with torch.autocast(device.type, dtype, enabled=dtype is not None):
+                losses.append(model(x.to(device), y.to(device))[1].item())
         out[split] = sum(losses) / len(losses)
     model.train(was_training)
     return out
-
-
-@torch.no_grad()
-def evaluate_text(model: GPT, data: torch.Tensor, batch_size: int = 64) -> float:
-    """Mean next-character loss over all of ``data`` (nats), in consecutive block-sized windows.
-
-    Unlike ``estimate_loss`` it grades every character exactly once, so it is the number to
-    report (bits per character = loss / ln 2, perplexity = e^loss).
-    """
-    if len(data) < 2:
-        raise ValueError(
-            f"evaluate_text needs data of at least 2 tokens (one to read, one to predict), "
-            f"got {len(data)}."
-        )
-    block = model.config.block_size
-    device = next(model.parameters()).device
-    starts = list(range(0, len(data) - 1, block))
-    full = [s for s in starts if s + block < len(data)]
-    windows = [torch.tensor(full[i : i + batch_size]) for i in range(0, len(full), batch_size)]
-    offsets = torch.arange(block)
-    was_training = model.training
-    model.eval()
-    total = 0.0
-    batches = [(data[w[:, None] + offsets], data[w[:, None] + offsets + 1]) for w in windows]
-    if starts and starts[-1] not in full:  # a shorter last window
-        batches.append((data[starts[-1] : -1][None], data[starts[-1] + 1 :][None]))
-    for x, y in batches:
-        logits, _ = model(x.to(device))
-        total += F.cross_entropy(
-            logits.float().flatten(0, 1), y.to(device).flatten(), reduction="sum"
-        ).item()
-    model.train(was_training)
-    return total / (len(data) - 1)
-
-
-def distributed_rank() -> tuple[int, int]:
-    """This process's rank and the number of processes (0 and 1 outside ``torch.distributed``)."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def init_distributed() -> torch.device:
-    """Join the process group that ``torchrun`` describes in the environment (NCCL on GPUs,
-    gloo on CPUs) and return this rank's device."""
-    if torch.cuda.is_available():
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
-        dist.init_process_group("nccl")
-        return device
-    dist.init_process_group("gloo")
-    return torch.device("cpu")
 
 
 def new_history() -> dict[str, list]:
@@ -764,18 +741,14 @@ def train(
     progress: bool = True,
     device: torch.device | None = None,
 ) -> dict[str, list]:
-    """Train ``model`` for ``cfg.max_steps`` AdamW steps and return the history for plots.
+    """Train ``model`` for ``cfg.max_steps`` AdamW steps (warm-up + cosine, clipping, mixed
+    precision on CUDA, loss estimates every ``cfg.eval_interval``); return the history.
 
-    Warm-up + cosine LR, gradient clipping, loss estimates every ``cfg.eval_interval`` steps,
-    mixed precision on CUDA. With ``checkpoint_path``, state is saved atomically at each
-    estimate, at the end and on Ctrl-C; with ``resume``, a matching checkpoint there is
-    continued exactly. ``stop_at`` (a step) or ``time_budget`` (training seconds) end the run
-    early without changing the plan. ``origin`` names the starting weights (e.g. the base
-    model of a fine-tune) so a checkpoint of another start is never resumed by mistake.
-    ``history["seconds"]`` counts training time only, not loss estimates and checkpoint writes,
-    on ``clock`` (e.g. ``time.thread_time`` to count CPU seconds on a busy one-thread machine).
-    Under ``torchrun`` (see ``init_distributed``) it trains with DistributedDataParallel: every
-    rank draws the same batch of ``cfg.batch_size`` and keeps its share; rank 0 alone saves.
+    ``checkpoint_path`` is saved atomically at each estimate, at the end and on Ctrl-C; with
+    ``resume`` a matching checkpoint there (same ``origin``: the starting weights) is continued
+    exactly. ``stop_at`` (a step) or ``time_budget`` (seconds of training on ``clock``, estimates
+    and saves excluded) end the run early without changing the plan. Under ``torchrun`` every
+    rank draws the same batch and trains on its share (DistributedDataParallel); rank 0 saves.
     """
     device = device or next(model.parameters()).device
     model.to(device).train()
@@ -886,19 +859,782 @@ def train(
     return history
 
 
-def make_progress_bar(total: int, initial: int = 0, disable: bool = False):
+def pretrain(
+    corpus: Corpus,
+    cfg: TrainConfig = PRETRAIN,
+    checkpoint_path: Path = BASE_CHECKPOINT,
+    device: torch.device | None = None,
+    progress: bool = True,
+) -> tuple[GPT, dict[str, list]]:
+    """Train a fresh default GPT on the book (resuming a matching checkpoint) and save it."""
+    device = device or pick_device()
+    torch.manual_seed(cfg.seed)
+    model = build_model(corpus.tokenizer).to(device)
+    get_batch = book_batches(corpus.splits, model.config.block_size, cfg.batch_size)
+    history = train(
+        model, get_batch, cfg, tokenizer=corpus.tokenizer, checkpoint_path=checkpoint_path,
+        device=device, progress=progress,
+    )  # fmt: skip
+    return model, history
+
+
+def plot_losses(
+    history: dict[str, list], ax: Axes | None = None, title: str = "Loss", best: str | None = "val"
+) -> Axes:
+    """Loss estimates per split against steps, with the best ``best``-split step marked."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(7, 4))[1]
+    for split, values in history["losses"].items():
+        ax.plot(history["step"], values, label=split, marker=".")
+    if best and best in history["losses"]:
+        values = history["losses"][best]
+        i = min(range(len(values)), key=values.__getitem__)
+        ax.axvline(history["step"][i], color="gray", linestyle=":", linewidth=1)
+        ax.annotate(
+            f"best {best} {values[i]:.3f}\nat step {history['step'][i]}",
+            (history["step"][i], values[i]), textcoords="offset points", xytext=(6, 12),
+        )  # fmt: skip
+    ax.set(xlabel="step", ylabel="cross-entropy (nats/char)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return ax
+
+
+@torch.no_grad()
+def evaluate_text(model: GPT, data: torch.Tensor, batch_size: int = 64) -> float:
+    """Mean next-character loss (nats) over all of ``data`` in consecutive windows: unlike
+    ``estimate_loss`` it grades every character exactly once, so it is the number to report."""
+    if len(data) < 2:
+        raise ValueError(
+            f"evaluate_text needs data of at least 2 tokens (one to read, one to predict), "
+            f"got {len(data)}."
+        )
+    block, device = model.config.block_size, next(model.parameters()).device
+    starts = list(range(0, len(data) - 1, block))
+    full = [s for s in starts if s + block < len(data)]
+    windows = [torch.tensor(full[i : i + batch_size]) for i in range(0, len(full), batch_size)]
+    index = [w[:, None] + torch.arange(block) for w in windows]  # (B, T) each
+    batches = [(data[i], data[i + 1]) for i in index]
+    if starts and starts[-1] not in full:  # a shorter last window
+        batches.append((data[starts[-1] : -1][None], data[starts[-1] + 1 :][None]))
+    was_training, total = model.training, 0.0
+    model.eval()
+    for x, y in batches:
+        logits, _ = model(x.to(device))
+        total += F.cross_entropy(
+            logits.float().flatten(0, 1), y.to(device).flatten(), reduction="sum"
+        ).item()
+    model.train(was_training)
+    return total / (len(data) - 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Lesson 4 — generation: §2–6 from logits to a distribution (temperature, top-k, top-p),
+# §3 and §10 generate (stop strings), §8–9 the KV cache and the context window
+# ---------------------------------------------------------------------------------------------
+
+
+def next_token_probs(
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> torch.Tensor:
+    """The distribution to sample from, given last-position logits (vocab,): divided by the
+    temperature (0: greedy), cut to the top-k tokens and to the smallest set of mass >= top-p."""
+    check_sampling(temperature, top_k, top_p)
+    logits = logits.float()
+    if temperature == 0:
+        return F.one_hot(logits.argmax(), logits.numel()).float()
+    logits = logits / temperature
+    if top_k is not None:
+        kth = torch.topk(logits, min(top_k, logits.numel())).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None:
+        sorted_logits, order = torch.sort(logits, descending=True)
+        probs = sorted_logits.softmax(-1)
+        drop = probs.cumsum(-1) - probs >= top_p  # the mass before this token is already >= p
+        logits = logits.masked_fill(drop.scatter(0, order, drop), float("-inf"))
+    return logits.softmax(-1)
+
+
+def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
+    """Raise ``ValueError`` for a sampling setting outside its range, naming what is allowed."""
+    if not (is_number(temperature) and math.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"temperature must be a finite number >= 0 (0: greedy), got {temperature}")
+    if top_k is not None and not (is_number(top_k, integer=True) and top_k >= 1):
+        raise ValueError(f"top_k must be an integer >= 1 or None, got {top_k!r}.")
+    if top_p is not None and not (is_number(top_p) and 0 < top_p <= 1):
+        raise ValueError(f"top_p must be a number with 0 < top_p <= 1, or None, got {top_p!r}.")
+
+
+def generate(
+    model: GPT,
+    tokenizer: CharTokenizer,
+    prompt: str = "",
+    max_new_tokens: int = 200,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    use_cache: bool = True,
+    stop: str | None = None,
+) -> str:
+    """The text that continues ``prompt``, cut before ``stop`` if it appears; an empty prompt
+    starts from a newline, as a paragraph does."""
+    ids = tokenizer.encode(prompt) or tokenizer.encode("\n")
+    new = generate_ids(
+        model, ids, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+        seed=seed, use_cache=use_cache, stop_ids=tokenizer.encode(stop) if stop else None,
+    )  # fmt: skip
+    text = tokenizer.decode(new)
+    return text[: text.index(stop)] if stop and stop in text else text
+
+
+@torch.no_grad()
+def generate_ids(
+    model: GPT,
+    ids: Sequence[int],
+    max_new_tokens: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    use_cache: bool = True,
+    stop_ids: Sequence[int] | None = None,
+) -> list[int]:
+    """Up to ``max_new_tokens`` new tokens after ``ids``, ending early after ``stop_ids``. With and
+    without the cache alike, a long prompt keeps its last ``block_size`` tokens and a full context
+    drops its oldest half (the cache is rebuilt), so both give identical tokens."""
+    if not ids:
+        raise ValueError("generate_ids needs at least one token to start from.")
+    if not (is_number(max_new_tokens, integer=True) and max_new_tokens >= 0):
+        raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}.")
+    check_sampling(temperature, top_k, top_p)
+    block = model.config.block_size
+    device = next(model.parameters()).device
+    generator = torch.Generator(device="cpu")
+    generator.manual_seed(seed) if seed is not None else generator.seed()
+    was_training = model.training
+    model.eval()
+    tokens = list(ids)
+    start = max(0, len(tokens) - block)
+    cache: KVCache = []
+    fed = start  # tokens[start:fed] are already in the cache
+    new: list[int] = []
+    for _ in range(max_new_tokens):
+        if len(tokens) - start > block:  # the window is full: keep its newer half
+            start, cache, fed = len(tokens) - block // 2, [], len(tokens) - block // 2
+        if use_cache:
+            context = torch.tensor([tokens[fed:]], device=device)
+            logits, _ = model(context, cache=cache)
+            fed = len(tokens)
+        else:
+            logits, _ = model(torch.tensor([tokens[start:]], device=device))
+        probs = next_token_probs(logits[0, -1], temperature, top_k, top_p).cpu()
+        token = int(torch.multinomial(probs, 1, generator=generator))
+        tokens.append(token)
+        new.append(token)
+        if stop_ids and new[-len(stop_ids) :] == list(stop_ids):
+            break
+    model.train(was_training)
+    return new
+
+
+# ---------------------------------------------------------------------------------------------
+# Lesson 5 — fine-tuning: §1 splits, §2 the prompt format, §3 the answer-only mask,
+# §4 the retriever, §5 the dev split and the recipe, §6 book mixing and buckets, §8 the run
+# ---------------------------------------------------------------------------------------------
+
+
+def qa_split(records: Sequence[dict[str, Any]], split: str) -> list[dict[str, Any]]:
+    """The Q&A records of one split (``train``, ``paraphrase``, ``unseen``, ``never_read``)."""
+    return [r for r in records if r["split"] == split]
+
+
+def squash(text: str) -> str:
+    """Lower case with whitespace folded: how evidence is looked up in a passage or the book."""
+    return " ".join(text.lower().split())
+
+
+#: Longest passage put before a question: 120 + a question (<= 80) + an answer (<= 60) + the
+#: tags fit the 256-character block.
+PASSAGE_CHARS = 120
+
+
+def qa_prompt(question: str, passage: str | None = None) -> str:
+    """The one prompt format, in fine-tuning, generation and evaluation alike: closed-book
+    ``<q>question⏎<a>``, or open-book with ``<p>passage⏎`` before it."""
+    closed = f"{QUESTION_TAG}{' '.join(question.split())}\n{ANSWER_TAG}"
+    return closed if passage is None else f"{PASSAGE_TAG}{' '.join(passage.split())}\n{closed}"
+
+
+def qa_completion(answer_text: str) -> str:
+    """What the model learns to write after the prompt: the answer and the end marker."""
+    return f"{answer_text.strip()}{END_TAG}"
+
+
+def answer(
+    model: GPT,
+    tokenizer: CharTokenizer,
+    question: str,
+    passage: str | None = None,
+    max_new_tokens: int = 80,
+) -> str:
+    """Greedy answer to ``question``, after ``passage`` if one is given: the text the model
+    writes before the end marker."""
+    prompt = qa_prompt(question, passage)
+    reply = generate(model, tokenizer, prompt, max_new_tokens, temperature=0.0, stop=END_TAG)
+    return reply.strip()
+
+
+def encode_qa(
+    records: Sequence[dict[str, Any]],
+    tokenizer: CharTokenizer,
+    block_size: int,
+    mask_question: bool = True,
+) -> Batch:
+    """One row per record (with its ``passage`` if it has one), right-padded to ``block_size``.
+
+    Targets are -100 (ignored by the loss) on padding and, with ``mask_question``, on the
+    prompt, so the model is graded only on the answer and the end marker.
+    """
+    pad = tokenizer.encode("\n")[0]
+    xs = torch.full((len(records), block_size), pad, dtype=torch.long)
+    ys = torch.full((len(records), block_size), -100, dtype=torch.long)
+    for row, record in enumerate(records):
+        prompt = tokenizer.encode(qa_prompt(record["question"], record.get("passage")))
+        ids = prompt + tokenizer.encode(qa_completion(record["answer"]))
+        if len(ids) > block_size + 1:
+            raise ValueError(f"Q&A example longer than the block ({len(ids)} > {block_size + 1}).")
+        xs[row, : len(ids) - 1] = torch.tensor(ids[:-1])
+        ys[row, : len(ids) - 1] = torch.tensor(ids[1:])
+        if mask_question:
+            ys[row, : len(prompt) - 1] = -100  # the answer-only mask: never grade the prompt
+    return xs, ys
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+#: Words too common to tell passages apart: skipped by the retriever (and 20 times faster).
+STOP_WORDS = frozenset(
+    "a about after alice an and are as at be been before but by d did do does down for from had "  # noqa: SIM905
+    "has have he her him his how i if in into is it its ll me my no not of on or our out over s "
+    "said she so t than that the their them then there these they this those to up ve was we "
+    "were what when where which who whom whose why with you your".split()
+)
+
+
+def words(text: str) -> list[str]:
+    """The searchable words of ``text``: lower case, split at punctuation, no stop words."""
+    return [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
+
+
+def book_windows(
+    text: str, width: int = PASSAGE_CHARS, stride: int = PASSAGE_CHARS // 4
+) -> list[str]:
+    """Overlapping passages of at most ``width`` characters every ``stride`` characters, with
+    whitespace folded and both ends cut at word boundaries."""
+    flat = " ".join(text.split())
+    passages = []
+    for start in range(0, max(1, len(flat) - width + stride), stride):
+        if start and flat[start - 1] != " ":  # begin at the next whole word
+            start = flat.find(" ", start) + 1 or len(flat)
+        piece = flat[start : start + width]
+        if start + width < len(flat) and flat[start + width] != " " and " " in piece:
+            piece = piece[: piece.rindex(" ")]  # end at the last whole word
+        passages.append(piece.strip())
+    return passages
+
+
+class Retriever:
+    """BM25 search over ``book_windows(text)``: a passage scores, per question word w that it
+    holds c times, idf(w) · c (k1 + 1) / (c + k1 (1 - b + b · length / mean length))."""
+
+    def __init__(self, text: str, k1: float = 1.2, b: float = 0.75) -> None:
+        self.passages = book_windows(text)
+        self.counts = [Counter(words(p)) for p in self.passages]
+        self.lengths = [sum(c.values()) for c in self.counts]
+        self.mean_length = sum(self.lengths) / len(self.lengths)
+        self.k1, self.b = k1, b
+        n, df = len(self.passages), Counter(w for c in self.counts for w in c)
+        self.idf = {w: math.log(1 + (n - m + 0.5) / (m + 0.5)) for w, m in df.items()}
+        self.postings: dict[str, list[int]] = {}
+        for i, c in enumerate(self.counts):
+            for w in c:
+                self.postings.setdefault(w, []).append(i)
+
+    def scores(self, question: str) -> dict[int, float]:
+        """BM25 score of every passage that shares a word with ``question`` (by index)."""
+        scores: dict[int, float] = {}
+        for w in set(words(question)):
+            for i in self.postings.get(w, []):
+                c, norm = self.counts[i][w], self.lengths[i] / self.mean_length
+                tf = c * (self.k1 + 1) / (c + self.k1 * (1 - self.b + self.b * norm))
+                scores[i] = scores.get(i, 0.0) + self.idf[w] * tf
+        return scores
+
+    def search(self, question: str) -> str:
+        """The best-scoring passage; among equal ones (overlapping windows around the same
+        words) the middle one, which centres the matched words. The first if nothing matches."""
+        scores = self.scores(question)
+        if not scores:
+            return self.passages[0]
+        top = max(scores.values())
+        tied = sorted(i for i, score in scores.items() if score >= top - 1e-9)
+        return self.passages[tied[len(tied) // 2]]
+
+
+def evidence_found(record: dict[str, Any], passage: str) -> bool:
+    """Retrieval recall of one record: is its evidence quote inside the passage?"""
+    return squash(record["evidence"]) in squash(passage)
+
+
+def _hash_share(key: str) -> float:
+    """A stable pseudo-random number in [0, 1) for ``key`` (the same on every machine)."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 16**8
+
+
+def dev_split(records: Sequence[dict[str, Any]], unseen_share: float = 0.12) -> dict[str, list]:
+    """Carve a dev set out of the train facts only, by hash: ``fit`` is trained on,
+    ``dev_unseen`` holds whole facts out, ``dev_paraphrase`` one phrasing of every other fact."""
+    train = qa_split(records, "train")
+    out: dict[str, list] = {"fit": [], "dev_paraphrase": [], "dev_unseen": []}
+    held: dict[str, dict[str, Any]] = {}  # fact -> the phrasing held out as a paraphrase
+    for r in train:
+        if _hash_share(r["fact"]) >= unseen_share:
+            best = held.get(r["fact"])
+            if best is None or _hash_share(r["question"]) < _hash_share(best["question"]):
+                held[r["fact"]] = r
+    for r in train:
+        if _hash_share(r["fact"]) < unseen_share:
+            out["dev_unseen"].append(r)
+        else:
+            out["dev_paraphrase" if held[r["fact"]] is r else "fit"].append(r)
+    return out
+
+
+@dataclass
+class FinetunePlan:
+    """What defines a fine-tuning run besides its schedule; saved in the checkpoint."""
+
+    mode: str = "both"  # "closed": question alone; "open": retrieved passage first; "both": both
+    book_fraction: float = 0.15  # share of steps that are book windows, against forgetting
+    mask_question: bool = True  # grade only the answer and <end>
+    reading: int = 0  # synthetic reading exercises (cloze) cut from the training text
+    dev: bool = False  # train on the dev split's ``fit`` part only (to choose recipes)
+
+
+#: The plan lesson 05 trains. Lesson 05 (§5.3) checks it against the dev-split winner in
+#: tests/qa_recipes.json; "both" lets one model answer closed-book and open-book.
+FINETUNE_PLAN = FinetunePlan()
+
+
+def reading_exercises(text: str, n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """``n`` synthetic open-book exercises cut from ``text``: a passage, and a cloze question
+    quoting it with one word blanked out; the answer is that word."""
+    rng, passages, exercises = random.Random(seed), book_windows(text), []
+    while len(exercises) < n:
+        passage = rng.choice(passages)
+        found = re.finditer(r"[A-Za-z]{4,}", passage)
+        spots = [m for m in found if 16 <= m.start() < len(passage) - 20]
+        if not spots:
+            continue
+        start, end = (spot := rng.choice(spots)).span()
+        clue = " ".join(f"{passage[start - 24 : start]}___{passage[end : end + 24]}".split())
+        question = f"Which word is missing in “{clue}”?"
+        exercises.append({"question": question, "answer": spot.group().lower(), "passage": passage})
+    return exercises
+
+
+def with_passages(records: Sequence[dict[str, Any]], retriever: Retriever) -> list[dict[str, Any]]:
+    """Copies of ``records`` with the retrieved ``passage`` of each question added."""
+    return [{**r, "passage": retriever.search(r["question"])} for r in records]
+
+
+def finetune_examples(corpus: Corpus, plan: FinetunePlan) -> list[dict[str, Any]]:
+    """The examples ``plan`` trains on; passages come from the training text only."""
+    if plan.mode not in ("closed", "open", "both"):
+        raise ValueError(f"mode must be 'closed', 'open' or 'both', got {plan.mode!r}.")
+    records = dev_split(corpus.qa)["fit"] if plan.dev else qa_split(corpus.qa, "train")
+    retriever = Retriever(corpus.train_text)
+    examples = [] if plan.mode == "open" else list(records)
+    if plan.mode != "closed":
+        examples += with_passages(records, retriever)
+    return examples + reading_exercises(corpus.train_text, plan.reading)
+
+
+def qa_lengths(qa_rows: Batch) -> torch.Tensor:
+    """Characters each encoded Q&A row really uses: up to its last graded target."""
+    graded = (qa_rows[1] != -100).int()  # (N, T)
+    return graded.shape[1] - graded.flip(1).argmax(1)
+
+
+def qa_batches(
+    qa_rows: Batch,
+    book_splits: dict[str, torch.Tensor],
+    block_size: int = 256,
+    batch_size: int = 16,
+    book_fraction: float = 0.15,
+) -> BatchFn:
+    """Fine-tuning batches: ``train`` makes a share ``book_fraction`` of the steps, drawn at
+    random, whole-block book windows, so the book is not forgotten; the other steps, and
+    ``qa``, are Q&A rows; ``val`` is book only.
+
+    Q&A rows are bucketed: a row that fits in ``block_size / 2**k`` characters goes to bucket
+    k, whose batches are cut to that width and hold ``2**k`` times as many rows, so a step has
+    the same characters and no compute goes to padding. Every row is drawn equally often.
+    """
+    xs, ys = qa_rows
+    shrink = (block_size // qa_lengths(qa_rows)).float().log2().floor().long()  # bucket of a row
+    buckets = [(k, (shrink == k).nonzero().flatten()) for k in shrink.unique().tolist()]
+    # bucket k is drawn in proportion to its rows / its rows per batch: uniform draws per row
+    weights = torch.tensor([len(members) / 2**k for k, members in buckets])
+
+    def get_batch(split: str, generator: torch.Generator) -> Batch:
+        if split == "val" or (
+            split == "train" and torch.rand((), generator=generator) < book_fraction
+        ):
+            part = "val" if split == "val" else "train"
+            return random_windows(book_splits[part], block_size, batch_size, generator)
+        k, members = buckets[torch.multinomial(weights, 1, generator=generator).item()]
+        picks = members[torch.randint(len(members), (batch_size * 2**k,), generator=generator)]
+        width = block_size // 2**k
+        return xs[picks, :width], ys[picks, :width]
+
+    return get_batch
+
+
+#: Fine-tuning schedule of lesson 05.
+FINETUNE = TrainConfig(
+    max_steps=by_mode(full=2000, quick=30),
+    lr=2e-3,
+    min_lr=5e-5,
+    warmup_steps=by_mode(full=50, quick=5),
+    eval_interval=by_mode(full=100, quick=10),
+    eval_iters=by_mode(full=10, quick=2),
+)
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """A short hash of a model's weights: tells which base model a fine-tune started from."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def finetune(
+    base: GPT,
+    corpus: Corpus,
+    cfg: TrainConfig = FINETUNE,
+    checkpoint_path: Path | None = FINETUNED_CHECKPOINT,
+    plan: FinetunePlan = FINETUNE_PLAN,
+    progress: bool = True,
+) -> tuple[GPT, dict[str, list]]:
+    """Fine-tune a copy of ``base`` on the examples of ``plan`` (never a held-out split). The
+    run's origin (base weights, plan, examples) is saved; a checkpoint of another origin is not
+    resumed: a warning names what changed and the run starts over."""
+    examples = finetune_examples(corpus, plan)
+    data_hash = hashlib.sha256(json.dumps(examples, sort_keys=True).encode()).hexdigest()[:16]
+    origin = json.dumps({"base": weights_fingerprint(base), **asdict(plan), "data": data_hash})
+    resume = checkpoint_path is not None and Path(checkpoint_path).exists()
+    if resume:
+        old = load_checkpoint(checkpoint_path)["extra"].get("origin", "")
+        if old != origin:
+            was = json.loads(old) if old.startswith("{") else {"origin": old}
+            changed = [f"{k} {was.get(k)!r} -> {v!r}" for k, v in json.loads(origin).items()
+                       if was.get(k) != v]  # fmt: skip
+            warnings.warn(
+                f"{Path(checkpoint_path).name} belongs to another fine-tuning plan "
+                f"({'; '.join(changed)}): "
+                "not resuming it, training from the base model again.",
+                stacklevel=2,
+            )
+            resume = False
+    model = GPT(base.config).to(next(base.parameters()).device)
+    model.load_state_dict(base.state_dict())
+    rows = encode_qa(examples, corpus.tokenizer, model.config.block_size, plan.mask_question)
+    get_batch = qa_batches(
+        rows, corpus.splits, model.config.block_size, cfg.batch_size, plan.book_fraction
+    )
+    history = train(
+        model, get_batch, cfg, tokenizer=corpus.tokenizer, eval_splits=("qa", "val"),
+        checkpoint_path=checkpoint_path, resume=resume, origin=origin, progress=progress,
+    )  # fmt: skip
+    return model.eval(), history
+
+
+# ---------------------------------------------------------------------------------------------
+# Lesson 6 — evaluation: §3 exact match and F1, §4 every split closed- and open-book
+# (lesson 05 §5 and §8.5 already use these)
+# ---------------------------------------------------------------------------------------------
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = str.maketrans("", "", string.punctuation + "“”‘’—_")
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD-style normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = text.lower().replace("’", "'").translate(_PUNCTUATION)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def exact_match(prediction: str, gold: str) -> float:
+    """1.0 if the normalised strings are equal, else 0.0."""
+    return float(normalize_answer(prediction) == normalize_answer(gold))
+
+
+def f1_score(prediction: str, gold: str) -> float:
+    """Word-overlap F1 between the normalised prediction and gold answer."""
+    pred, ref = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def evaluate_qa(
+    model: GPT,
+    tokenizer: CharTokenizer,
+    records: Sequence[dict[str, Any]],
+    retriever: Retriever | None = None,
+) -> dict[str, Any]:
+    """Greedy answers to ``records``, closed-book or (with ``retriever``) open-book: mean exact
+    match and F1, retrieval recall if open-book, and one row per question."""
+    rows = []
+    for record in records:
+        passage = retriever.search(record["question"]) if retriever else None
+        predicted = answer(model, tokenizer, record["question"], passage)
+        rows.append({
+            "question": record["question"], "gold": record["answer"], "predicted": predicted,
+            "exact_match": exact_match(predicted, record["answer"]),
+            "f1": f1_score(predicted, record["answer"]),
+            **({"passage": passage, "found": evidence_found(record, passage)} if retriever else {}),
+        })  # fmt: skip
+    n = max(1, len(rows))
+    scores = {key: sum(r[key] for r in rows) / n for key in ("exact_match", "f1")}
+    scores["n"] = len(rows)
+    if retriever:
+        scores["recall"] = sum(r["found"] for r in rows) / n
+    return {**scores, "rows": rows}
+
+
+# ---------------------------------------------------------------------------------------------
+# Lesson 7 — stats and scaling up: §2 FLOPs, §7.1 the model-size study, §7.2 byte-pair encoding
+# ---------------------------------------------------------------------------------------------
+
+
+def flops_per_token(config: GPTConfig, with_backward: bool = True) -> int:
+    """Approximate FLOPs to process one token: 2 per multiply-add of every weight matrix plus
+    attention scores over a full context; training (forward + backward) is three times that."""
+    c, h, t = config.n_embd, config.mlp_hidden, config.block_size
+    per_layer = 2 * (3 * c * c + c * c + 2 * c * h) + 2 * 2 * t * c  # matmuls + QK^T and AV
+    forward = config.n_layer * per_layer + 2 * c * config.vocab_size  # + output head
+    return 3 * forward if with_backward else forward
+
+
+def scaled_plan(steps: int) -> TrainConfig:
+    """Lesson 03's recipe fitted to ``steps``: same batch, LRs and warm-up share (200 of 3,000),
+    a full cosine, no loss estimates (the study grades the whole validation text instead)."""
+    return TrainConfig(max_steps=steps, warmup_steps=max(1, round(steps / 15)), eval_interval=steps)
+
+
+def bits_per_character(model: GPT, tokenizer: CharTokenizer | BPETokenizer, text: str) -> float:
+    """Total validation loss over ``text`` in bits, divided by the characters it predicts: the
+    fair yardstick between tokenizers (per-token loss rewards longer tokens)."""
+    ids = tokenizer.encode(text)
+    nats = evaluate_text(model, torch.tensor(ids, dtype=torch.long)) * (len(ids) - 1)
+    predicted_chars = len(tokenizer.normalize(text)) - len(tokenizer.decode(ids[:1]))
+    return nats / predicted_chars / math.log(2)
+
+
+def scaling_run(
+    config: GPTConfig,
+    tokenizer: CharTokenizer | BPETokenizer,
+    train_ids: torch.Tensor,
+    val_text: str,
+    steps: int,
+    prompt: str,
+    seed: int = 1337,
+) -> dict[str, Any]:
+    """Train a fresh ``config`` model for ``steps`` of ``scaled_plan`` and return its cost
+    (parameters, FLOPs, CPU seconds of this thread) and quality (validation bpc, a sample)."""
+    torch.manual_seed(seed)
+    model = GPT(config)
+    cfg = scaled_plan(steps)
+    get_batch = book_batches({"train": train_ids}, config.block_size, cfg.batch_size)
+    start = time.thread_time()
+    train(model, get_batch, cfg, tokenizer=tokenizer, eval_splits=(), progress=False)
+    seconds = time.thread_time() - start
+    tokens = steps * cfg.batch_size * config.block_size
+    chars_per_token = len(tokenizer.decode(train_ids.tolist())) / len(train_ids)
+    return {
+        "config": asdict(config),
+        "parameters": model.num_parameters(),
+        "steps": steps,
+        "tokens": tokens,
+        "flops": flops_per_token(config) * tokens,
+        "cpu_seconds": seconds,
+        "tokens_per_s": tokens / seconds,
+        "characters_per_s": tokens * chars_per_token / seconds,
+        "context_characters": config.block_size * chars_per_token,
+        "val_bpc": bits_per_character(model, tokenizer, val_text),
+        "sample": generate(model, tokenizer, prompt, 200, temperature=0.8, seed=seed),
+    }
+
+
+def cpu_seconds_per_step(
+    config: GPTConfig, tokenizer: CharTokenizer | BPETokenizer, train_ids: torch.Tensor
+) -> float:
+    """CPU seconds of this thread per training step of a ``config`` model: five steps timed
+    after an untimed one (which pays the one-off costs of first calls)."""
+    get_batch = book_batches({"train": train_ids}, config.block_size, scaled_plan(1).batch_size)
+    seconds = []
+    for steps in (1, 5):
+        start = time.thread_time()
+        train(GPT(config), get_batch, scaled_plan(steps), tokenizer=tokenizer, eval_splits=(),
+              progress=False)  # fmt: skip
+        seconds.append(time.thread_time() - start)
+    return seconds[1] / 5
+
+
+_CHUNK = re.compile(r" ?\w+| ?[^\w\s]+|\s+")
+
+
+def split_chunks(text: str) -> list[str]:
+    """Words with their leading space, runs of punctuation, runs of whitespace: BPE merges
+    never cross these borders, so no token spans two words."""
+    return _CHUNK.findall(text)
+
+
+def merge_pair(ids: Sequence[int], pair: tuple[int, int], new_id: int) -> list[int]:
+    """``ids`` with each occurrence of ``pair``, read left to right, replaced by ``new_id``."""
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+class BPETokenizer:
+    """Byte-pair encoding on top of the character vocabulary: merge ``i`` fuses a pair of
+    tokens into the new token ``chars.vocab_size + i``; unknown characters still raise."""
+
+    def __init__(self, chars: CharTokenizer, merges: Sequence[tuple[int, int]]) -> None:
+        self.chars = chars
+        self.merges = [(int(a), int(b)) for a, b in merges]
+        self.ranks = {pair: rank for rank, pair in enumerate(self.merges)}
+        self.pieces = list(chars.chars)  # the text of every token id
+        for a, b in self.merges:
+            self.pieces.append(self.pieces[a] + self.pieces[b])
+        self._chunk_cache: dict[str, list[int]] = {}
+
+    @classmethod
+    def train(cls, text: str, chars: CharTokenizer, num_merges: int) -> BPETokenizer:
+        """Learn ``num_merges`` merges from ``text``: each time, fuse the most frequent pair."""
+        words = Counter(tuple(chars.encode(chunk)) for chunk in split_chunks(chars.normalize(text)))
+        merges: list[tuple[int, int]] = []
+        for _ in range(num_merges):
+            pairs: Counter[tuple[int, int]] = Counter()
+            for word, count in words.items():
+                for pair in itertools.pairwise(word):
+                    pairs[pair] += count
+            if not pairs:
+                break
+            best = max(pairs, key=pairs.__getitem__)  # ties: the pair seen first
+            new_id = chars.vocab_size + len(merges)
+            merges.append(best)
+            words = Counter({tuple(merge_pair(w, best, new_id)): c for w, c in words.items()})
+        return cls(chars, merges)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.pieces)
+
+    def normalize(self, text: str) -> str:
+        return self.chars.normalize(text)
+
+    def _encode_chunk(self, chunk: str) -> list[int]:
+        if chunk not in self._chunk_cache:
+            ids = [self.chars.stoi[ch] for ch in chunk]
+            never = len(self.ranks)  # rank of a pair that was never merged
+            while len(ids) > 1:  # apply the earliest-learned merge present, as training did
+                pair = min(itertools.pairwise(ids), key=lambda p: self.ranks.get(p, never))
+                if pair not in self.ranks:
+                    break
+                ids = merge_pair(ids, pair, len(self.chars.chars) + self.ranks[pair])
+            self._chunk_cache[chunk] = ids
+        return self._chunk_cache[chunk]
+
+    def encode(self, text: str) -> list[int]:
+        """Text to token ids; raise the character tokenizer's ``ValueError`` on unknown ones."""
+        self.chars.encode(text)  # the same check, the same message, as the character tokenizer
+        chunks = split_chunks(self.normalize(text))
+        return [i for chunk in chunks for i in self._encode_chunk(chunk)]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Token ids back to text."""
+        return "".join(self.pieces[int(i)] for i in ids)
+
+    def __repr__(self) -> str:
+        return f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Plumbing, part 2: mixed precision, several processes, the progress bar, checkpoints
+# (save, load, resume) and the load-or-train helpers of lessons 04–07
+# ---------------------------------------------------------------------------------------------
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The one place that picks mixed precision: bf16 on GPUs of compute capability 8.0 and up
+    (Ampere+), fp16 with a GradScaler below (e.g. the T4, 7.5), none (fp32) on CPU or MPS.
+    ``torch.cuda.is_bf16_supported`` is not enough: it is True on a T4 via slow emulation."""
+    if device.type != "cuda":
+        return None
+    major, _ = torch.cuda.get_device_capability(device)
+    return torch.bfloat16 if major >= 8 else torch.float16
+
+
+def distributed_rank() -> tuple[int, int]:
+    """This process's rank and the number of processes (0 and 1 outside ``torch.distributed``)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed() -> torch.device:
+    """Join the process group that ``torchrun`` describes in the environment (NCCL on GPUs,
+    gloo on CPUs) and return this rank's device."""
+    if torch.cuda.is_available():
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+        dist.init_process_group("nccl")
+        return device
+    dist.init_process_group("gloo")
+    return torch.device("cpu")
+
+
+def make_progress_bar(total: int, initial: int = 0, disable: bool = False) -> tqdm:
     """A tqdm bar: a widget in notebooks, text in terminals, none with ``GPT05M_PROGRESS=text``
     (then the step lines a caller writes with ``bar.write`` are the progress)."""
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm as auto_tqdm
 
-    return tqdm(
+    return auto_tqdm(
         total=total, initial=initial, disable=disable or TEXT_PROGRESS, unit="step", smoothing=0.05
     )
 
-
-# ---------------------------------------------------------------------------------------------
-# Checkpoints: atomic save, validated load, resume
-# ---------------------------------------------------------------------------------------------
 
 CHECKPOINT_FORMAT = "gpt-0.5m/1"
 CHECKPOINT_KEYS = (
@@ -1002,489 +1738,21 @@ def load_model(
     return model.to(device).eval(), tokenizer, state
 
 
-# ---------------------------------------------------------------------------------------------
-# Generation: sampling, KV cache, stop strings
-# ---------------------------------------------------------------------------------------------
-
-
-def next_token_probs(
-    logits: torch.Tensor,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-) -> torch.Tensor:
-    """Turn last-position logits (vocab,) into the distribution we sample from.
-
-    Temperature divides the logits; top-k keeps the k likeliest tokens; top-p (nucleus) keeps
-    the smallest set whose probability adds up to at least p. Temperature 0 means greedy.
-    """
-    check_sampling(temperature, top_k, top_p)
-    logits = logits.float()
-    if temperature == 0:
-        return F.one_hot(logits.argmax(), logits.numel()).float()
-    logits = logits / temperature
-    if top_k is not None:
-        kth = torch.topk(logits, min(top_k, logits.numel())).values[-1]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None:
-        sorted_logits, order = torch.sort(logits, descending=True)
-        cumulative = sorted_logits.softmax(-1).cumsum(-1)
-        drop = (
-            cumulative - sorted_logits.softmax(-1) >= top_p
-        )  # mass before this token already >= p
-        logits = logits.masked_fill(drop.scatter(0, order, drop), float("-inf"))
-    return logits.softmax(-1)
-
-
-def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
-    """Raise ``ValueError`` for a sampling setting outside its range, naming what is allowed."""
-    if not (is_number(temperature) and math.isfinite(temperature) and temperature >= 0):
-        raise ValueError(f"temperature must be a finite number >= 0 (0: greedy), got {temperature}")
-    if top_k is not None and not (is_number(top_k, integer=True) and top_k >= 1):
-        raise ValueError(f"top_k must be an integer >= 1 or None, got {top_k!r}.")
-    if top_p is not None and not (is_number(top_p) and 0 < top_p <= 1):
-        raise ValueError(f"top_p must be a number with 0 < top_p <= 1, or None, got {top_p!r}.")
-
-
-@torch.no_grad()
-def generate_ids(
-    model: GPT,
-    ids: Sequence[int],
-    max_new_tokens: int,
-    *,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
-    use_cache: bool = True,
-    stop_ids: Sequence[int] | None = None,
-) -> list[int]:
-    """Continue ``ids`` by up to ``max_new_tokens`` tokens; return only the new ones.
-
-    Context policy (the same with and without the KV cache, so both give identical tokens):
-    a prompt longer than the block keeps its last ``block_size`` tokens; when the context
-    fills the block, the oldest half is dropped and the cache is rebuilt from the rest.
-    Generation stops early once the new tokens end with ``stop_ids``.
-    """
-    if not ids:
-        raise ValueError("generate_ids needs at least one token to start from.")
-    if not (is_number(max_new_tokens, integer=True) and max_new_tokens >= 0):
-        raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}.")
-    check_sampling(temperature, top_k, top_p)
-    block = model.config.block_size
-    device = next(model.parameters()).device
-    generator = torch.Generator(device="cpu")
-    generator.manual_seed(seed) if seed is not None else generator.seed()
-    was_training = model.training
-    model.eval()
-    tokens = list(ids)
-    start = max(0, len(tokens) - block)
-    cache: KVCache = []
-    fed = start  # tokens[start:fed] are already in the cache
-    new: list[int] = []
-    for _ in range(max_new_tokens):
-        if len(tokens) - start > block:  # the window is full: keep its newer half
-            start, cache, fed = len(tokens) - block // 2, [], len(tokens) - block // 2
-        if use_cache:
-            context = torch.tensor([tokens[fed:]], device=device)
-            logits, _ = model(context, cache=cache)
-            fed = len(tokens)
-        else:
-            logits, _ = model(torch.tensor([tokens[start:]], device=device))
-        probs = next_token_probs(logits[0, -1], temperature, top_k, top_p).cpu()
-        token = int(torch.multinomial(probs, 1, generator=generator))
-        tokens.append(token)
-        new.append(token)
-        if stop_ids and new[-len(stop_ids) :] == list(stop_ids):
-            break
-    model.train(was_training)
-    return new
-
-
-def generate(
-    model: GPT,
-    tokenizer: CharTokenizer,
-    prompt: str = "",
-    max_new_tokens: int = 200,
-    *,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
-    use_cache: bool = True,
-    stop: str | None = None,
-) -> str:
-    """Continue ``prompt`` and return the new text, cut before ``stop`` if it appears.
-
-    An empty prompt starts from a newline, as at the start of a paragraph. Characters
-    outside the vocabulary raise the tokenizer's ``ValueError``.
-    """
-    ids = tokenizer.encode(prompt) or tokenizer.encode("\n")
-    new = generate_ids(
-        model, ids, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-        seed=seed, use_cache=use_cache, stop_ids=tokenizer.encode(stop) if stop else None,
-    )  # fmt: skip
-    text = tokenizer.decode(new)
-    return text[: text.index(stop)] if stop and stop in text else text
-
-
-# ---------------------------------------------------------------------------------------------
-# Q&A: one prompt format, answer-only loss, answer extraction, metrics
-# ---------------------------------------------------------------------------------------------
-
-PASSAGE_TAG, QUESTION_TAG, ANSWER_TAG, END_TAG = "<p>", "<q>", "<a>", "<end>"
-#: Longest passage put before a question: 120 + a question (<= 80) + an answer (<= 60) + the
-#: tags fit the 256-character block.
-PASSAGE_CHARS = 120
-
-
-def qa_prompt(question: str, passage: str | None = None) -> str:
-    """The one prompt format, in fine-tuning, generation and evaluation alike: closed-book
-    ``<q>question⏎<a>``, or open-book with ``<p>passage⏎`` before it."""
-    closed = f"{QUESTION_TAG}{' '.join(question.split())}\n{ANSWER_TAG}"
-    return closed if passage is None else f"{PASSAGE_TAG}{' '.join(passage.split())}\n{closed}"
-
-
-def qa_completion(answer_text: str) -> str:
-    """What the model learns to write after the prompt: the answer and the end marker."""
-    return f"{answer_text.strip()}{END_TAG}"
-
-
-def answer(
-    model: GPT,
-    tokenizer: CharTokenizer,
-    question: str,
-    passage: str | None = None,
-    max_new_tokens: int = 80,
-) -> str:
-    """Greedy answer to ``question``, after ``passage`` if one is given: the text the model
-    writes before the end marker."""
-    prompt = qa_prompt(question, passage)
-    reply = generate(model, tokenizer, prompt, max_new_tokens, temperature=0.0, stop=END_TAG)
-    return reply.strip()
-
-
-def build_tokenizer(book: str, qa_records: Sequence[dict[str, Any]]) -> CharTokenizer:
-    """The single vocabulary: every character of the book, the Q&A file and the Q&A tags."""
-    texts = [book, PASSAGE_TAG + QUESTION_TAG + ANSWER_TAG + END_TAG + "\n"]
-    texts += [r["question"] + r["answer"] for r in qa_records]
-    return CharTokenizer.from_texts(texts)
-
-
-def encode_qa(
-    records: Sequence[dict[str, Any]],
-    tokenizer: CharTokenizer,
-    block_size: int,
-    mask_question: bool = True,
-) -> Batch:
-    """One row per record (with its ``passage`` if it has one), right-padded to ``block_size``.
-
-    Targets are -100 (ignored by the loss) on padding and, with ``mask_question``, on the
-    prompt, so the model is graded only on the answer and the end marker.
-    """
-    pad = tokenizer.encode("\n")[0]
-    xs = torch.full((len(records), block_size), pad, dtype=torch.long)
-    ys = torch.full((len(records), block_size), -100, dtype=torch.long)
-    for row, record in enumerate(records):
-        prompt = tokenizer.encode(qa_prompt(record["question"], record.get("passage")))
-        ids = prompt + tokenizer.encode(qa_completion(record["answer"]))
-        if len(ids) > block_size + 1:
-            raise ValueError(f"Q&A example longer than the block ({len(ids)} > {block_size + 1}).")
-        xs[row, : len(ids) - 1] = torch.tensor(ids[:-1])
-        ys[row, : len(ids) - 1] = torch.tensor(ids[1:])
-        if mask_question:
-            ys[row, : len(prompt) - 1] = -100  # the answer-only mask: never grade the prompt
-    return xs, ys
-
-
-def qa_lengths(qa_rows: Batch) -> torch.Tensor:
-    """Characters each encoded Q&A row really uses: up to its last graded target."""
-    graded = (qa_rows[1] != -100).int()  # (N, T)
-    return graded.shape[1] - graded.flip(1).argmax(1)
-
-
-def qa_batches(
-    qa_rows: Batch,
-    book_splits: dict[str, torch.Tensor],
-    block_size: int = 256,
-    batch_size: int = 16,
-    book_fraction: float = 0.15,
-) -> BatchFn:
-    """Fine-tuning batches: ``train`` makes a share ``book_fraction`` of the steps, drawn at
-    random, whole-block book windows, so the book is not forgotten; the other steps, and
-    ``qa``, are Q&A rows; ``val`` is book only.
-
-    Q&A rows are bucketed: a row that fits in ``block_size / 2**k`` characters goes to bucket
-    k, whose batches are cut to that width and hold ``2**k`` times as many rows, so a step has
-    the same characters and no compute goes to padding. Every row is drawn equally often.
-    """
-    xs, ys = qa_rows
-    shrink = (block_size // qa_lengths(qa_rows)).float().log2().floor().long()  # bucket of a row
-    buckets = [(k, (shrink == k).nonzero().flatten()) for k in shrink.unique().tolist()]
-    # bucket k is drawn in proportion to its rows / its rows per batch: uniform draws per row
-    weights = torch.tensor([len(members) / 2**k for k, members in buckets])
-
-    def get_batch(split: str, generator: torch.Generator) -> Batch:
-        if split == "val" or (
-            split == "train" and torch.rand((), generator=generator) < book_fraction
-        ):
-            part = "val" if split == "val" else "train"
-            return random_windows(book_splits[part], block_size, batch_size, generator)
-        k, members = buckets[torch.multinomial(weights, 1, generator=generator).item()]
-        picks = members[torch.randint(len(members), (batch_size * 2**k,), generator=generator)]
-        width = block_size // 2**k
-        return xs[picks, :width], ys[picks, :width]
-
-    return get_batch
-
-
-# ---------------------------------------------------------------------------------------------
-# Open book: a BM25 retriever over overlapping windows of the book
-# ---------------------------------------------------------------------------------------------
-
-_WORD = re.compile(r"[a-z0-9]+")
-#: Words too common to tell passages apart: skipped by the retriever (and 20 times faster).
-STOP_WORDS = frozenset(
-    "a about after alice an and are as at be been before but by d did do does down for from had "  # noqa: SIM905
-    "has have he her him his how i if in into is it its ll me my no not of on or our out over s "
-    "said she so t than that the their them then there these they this those to up ve was we "
-    "were what when where which who whom whose why with you your".split()
-)
-
-
-def words(text: str) -> list[str]:
-    """The searchable words of ``text``: lower case, split at punctuation, no stop words."""
-    return [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
-
-
-def book_windows(
-    text: str, width: int = PASSAGE_CHARS, stride: int = PASSAGE_CHARS // 4
-) -> list[str]:
-    """Overlapping passages of at most ``width`` characters every ``stride`` characters, with
-    whitespace folded and both ends cut at word boundaries."""
-    flat = " ".join(text.split())
-    passages = []
-    for start in range(0, max(1, len(flat) - width + stride), stride):
-        if start and flat[start - 1] != " ":  # begin at the next whole word
-            start = flat.find(" ", start) + 1 or len(flat)
-        piece = flat[start : start + width]
-        if start + width < len(flat) and flat[start + width] != " " and " " in piece:
-            piece = piece[: piece.rindex(" ")]  # end at the last whole word
-        passages.append(piece.strip())
-    return passages
-
-
-class Retriever:
-    """BM25 search over ``book_windows(text)``: the passage whose words best match a question.
-
-    A passage scores, for each question word w found in it with count c:
-    idf(w) · c (k1 + 1) / (c + k1 (1 - b + b · length / mean length)).
-    """
-
-    def __init__(self, text: str, k1: float = 1.2, b: float = 0.75) -> None:
-        self.passages = book_windows(text)
-        self.counts = [Counter(words(p)) for p in self.passages]
-        self.lengths = [sum(c.values()) for c in self.counts]
-        self.mean_length = sum(self.lengths) / len(self.lengths)
-        self.k1, self.b = k1, b
-        n, df = len(self.passages), Counter(w for c in self.counts for w in c)
-        self.idf = {w: math.log(1 + (n - m + 0.5) / (m + 0.5)) for w, m in df.items()}
-        self.postings: dict[str, list[int]] = {}
-        for i, c in enumerate(self.counts):
-            for w in c:
-                self.postings.setdefault(w, []).append(i)
-
-    def scores(self, question: str) -> dict[int, float]:
-        """BM25 score of every passage that shares a word with ``question`` (by index)."""
-        scores: dict[int, float] = {}
-        for w in set(words(question)):
-            for i in self.postings.get(w, []):
-                c, norm = self.counts[i][w], self.lengths[i] / self.mean_length
-                tf = c * (self.k1 + 1) / (c + self.k1 * (1 - self.b + self.b * norm))
-                scores[i] = scores.get(i, 0.0) + self.idf[w] * tf
-        return scores
-
-    def search(self, question: str) -> str:
-        """The best-scoring passage; among equal ones (overlapping windows around the same
-        words) the middle one, which centres the matched words. The first if nothing matches."""
-        scores = self.scores(question)
-        if not scores:
-            return self.passages[0]
-        top = max(scores.values())
-        tied = sorted(i for i, score in scores.items() if score >= top - 1e-9)
-        return self.passages[tied[len(tied) // 2]]
-
-
-def squash(text: str) -> str:
-    """Lower case with whitespace folded: how evidence is looked up in a passage or the book."""
-    return " ".join(text.lower().split())
-
-
-def evidence_found(record: dict[str, Any], passage: str) -> bool:
-    """Retrieval recall of one record: is its evidence quote inside the passage?"""
-    return squash(record["evidence"]) in squash(passage)
-
-
-def with_passages(records: Sequence[dict[str, Any]], retriever: Retriever) -> list[dict[str, Any]]:
-    """Copies of ``records`` with the retrieved ``passage`` of each question added."""
-    return [{**r, "passage": retriever.search(r["question"])} for r in records]
-
-
-def reading_exercises(text: str, n: int, seed: int = 0) -> list[dict[str, Any]]:
-    """``n`` synthetic open-book exercises cut from ``text``: a passage, and a cloze question
-    quoting it with one word blanked out; the answer is that word."""
-    rng, passages, exercises = random.Random(seed), book_windows(text), []
-    while len(exercises) < n:
-        passage = rng.choice(passages)
-        found = re.finditer(r"[A-Za-z]{4,}", passage)
-        spots = [m for m in found if 16 <= m.start() < len(passage) - 20]
-        if not spots:
-            continue
-        start, end = (spot := rng.choice(spots)).span()
-        clue = " ".join(f"{passage[start - 24 : start]}___{passage[end : end + 24]}".split())
-        question = f"Which word is missing in “{clue}”?"
-        exercises.append({"question": question, "answer": spot.group().lower(), "passage": passage})
-    return exercises
-
-
-# ---------------------------------------------------------------------------------------------
-# Metrics: exact match, F1, evaluation of a split
-# ---------------------------------------------------------------------------------------------
-
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCTUATION = str.maketrans("", "", string.punctuation + "“”‘’—_")
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD-style normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = text.lower().replace("’", "'").translate(_PUNCTUATION)
-    return " ".join(_ARTICLES.sub(" ", text).split())
-
-
-def exact_match(prediction: str, gold: str) -> float:
-    """1.0 if the normalised strings are equal, else 0.0."""
-    return float(normalize_answer(prediction) == normalize_answer(gold))
-
-
-def f1_score(prediction: str, gold: str) -> float:
-    """Word-overlap F1 between the normalised prediction and gold answer."""
-    pred, ref = normalize_answer(prediction).split(), normalize_answer(gold).split()
-    if not pred or not ref:
-        return float(pred == ref)
-    common = sum((Counter(pred) & Counter(ref)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(pred), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
-
-
-def evaluate_qa(
-    model: GPT,
-    tokenizer: CharTokenizer,
-    records: Sequence[dict[str, Any]],
-    retriever: Retriever | None = None,
-) -> dict[str, Any]:
-    """Greedy answers to ``records``, closed-book or (with ``retriever``) open-book: mean exact
-    match and F1, retrieval recall if open-book, and one row per question."""
-    rows = []
-    for record in records:
-        passage = retriever.search(record["question"]) if retriever else None
-        predicted = answer(model, tokenizer, record["question"], passage)
-        rows.append({
-            "question": record["question"], "gold": record["answer"], "predicted": predicted,
-            "exact_match": exact_match(predicted, record["answer"]),
-            "f1": f1_score(predicted, record["answer"]),
-            **({"passage": passage, "found": evidence_found(record, passage)} if retriever else {}),
-        })  # fmt: skip
-    n = max(1, len(rows))
-    scores = {
-        "exact_match": sum(r["exact_match"] for r in rows) / n,
-        "f1": sum(r["f1"] for r in rows) / n,
-        "n": len(rows),
-    }
-    if retriever:
-        scores["recall"] = sum(r["found"] for r in rows) / n
-    return {**scores, "rows": rows}
-
-
-# ---------------------------------------------------------------------------------------------
-# Recipes: the data every lesson shares, pretraining and fine-tuning, load-or-train
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Corpus:
-    """The book, its split, the Q&A records and the one tokenizer built from both."""
-
-    book: str = field(repr=False)
-    train_text: str = field(repr=False)
-    val_text: str = field(repr=False)
-    qa: list[dict[str, Any]] = field(repr=False)
-    tokenizer: CharTokenizer
-    splits: dict[str, torch.Tensor] = field(repr=False)
-
-
-def load_corpus(val_fraction: float = 0.1) -> Corpus:
-    """Load the book and the Q&A file, build the tokenizer, encode the train/val split."""
-    book, qa = load_alice(), load_qa()
-    tokenizer = build_tokenizer(book, qa)
-    train_text, val_text = split_text(book, val_fraction)
-    splits = {
-        "train": torch.tensor(tokenizer.encode(train_text), dtype=torch.long),
-        "val": torch.tensor(tokenizer.encode(val_text), dtype=torch.long),
-    }
-    return Corpus(book, train_text, val_text, qa, tokenizer, splits)
-
-
-#: Pretraining plan of lesson 03 (quick mode: a few dozen steps that only prove the code runs).
-PRETRAIN = TrainConfig(
-    max_steps=by_mode(full=3000, quick=40),
-    warmup_steps=by_mode(full=200, quick=5),
-    eval_interval=by_mode(full=250, quick=20),
-    eval_iters=by_mode(full=20, quick=2),
-)
-#: A short pretraining for lessons run before lesson 03 has written the base checkpoint.
-PRETRAIN_SHORT = TrainConfig(
-    max_steps=by_mode(full=600, quick=20),
-    warmup_steps=by_mode(full=100, quick=5),
-    eval_interval=by_mode(full=100, quick=10),
-    eval_iters=by_mode(full=10, quick=2),
-)
-
-
-def pretrain(
-    corpus: Corpus,
-    cfg: TrainConfig = PRETRAIN,
-    checkpoint_path: Path = BASE_CHECKPOINT,
-    device: torch.device | None = None,
-    progress: bool = True,
-) -> tuple[GPT, dict[str, list]]:
-    """Train a fresh default GPT on the book (resuming a matching checkpoint) and save it."""
-    device = device or pick_device()
-    torch.manual_seed(cfg.seed)
-    model = build_model(corpus.tokenizer).to(device)
-    get_batch = book_batches(corpus.splits, model.config.block_size, cfg.batch_size)
-    history = train(
-        model, get_batch, cfg, tokenizer=corpus.tokenizer, checkpoint_path=checkpoint_path,
-        device=device, progress=progress,
-    )  # fmt: skip
-    return model, history
-
-
 def load_or_pretrain(
-    corpus: Corpus, device: torch.device | None = None
+    corpus: Corpus, device: torch.device | None = None, progress: bool = True
 ) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
-    """The base model from lesson 03; if it is missing, say so and train a short stand-in."""
-    device = device or pick_device()
-    path = BASE_CHECKPOINT
+    """The base model of lesson 03; if it is missing, a short stand-in trained now (with
+    ``progress``: saying so and showing the run)."""
+    device, path = device or pick_device(), BASE_CHECKPOINT
     if not path.exists():
         path = CHECKPOINT_DIR / "base_short.pt"
-        print(
-            f"No base checkpoint at {display_path(BASE_CHECKPOINT)}: run lesson 03 for the real "
-            f"one. Training a short stand-in ({PRETRAIN_SHORT.max_steps} steps) into "
-            f"{display_path(path)} instead."
-        )
-        pretrain(corpus, PRETRAIN_SHORT, path, device)
+        if progress:
+            print(
+                f"No base checkpoint at {display_path(BASE_CHECKPOINT)}: run lesson 03 for the "
+                f"real one. Training a short stand-in ({PRETRAIN_SHORT.max_steps} steps) into "
+                f"{display_path(path)} instead."
+            )
+        pretrain(corpus, PRETRAIN_SHORT, path, device, progress)
     model, tokenizer, state = load_model(path, device)
     if tokenizer != corpus.tokenizer:
         raise ValueError(
@@ -1494,350 +1762,21 @@ def load_or_pretrain(
     return model, tokenizer, state
 
 
-#: Fine-tuning schedule of lesson 05.
-FINETUNE = TrainConfig(
-    max_steps=by_mode(full=2000, quick=30),
-    lr=2e-3,
-    min_lr=5e-5,
-    warmup_steps=by_mode(full=50, quick=5),
-    eval_interval=by_mode(full=100, quick=10),
-    eval_iters=by_mode(full=10, quick=2),
-)
-
-
-def qa_split(records: Sequence[dict[str, Any]], split: str) -> list[dict[str, Any]]:
-    """The Q&A records of one split (``train``, ``paraphrase``, ``unseen``, ``never_read``)."""
-    return [r for r in records if r["split"] == split]
-
-
-def _hash_share(key: str) -> float:
-    """A stable pseudo-random number in [0, 1) for ``key`` (the same on every machine)."""
-    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 16**8
-
-
-def dev_split(records: Sequence[dict[str, Any]], unseen_share: float = 0.12) -> dict[str, list]:
-    """Carve a dev set out of the train facts only, by hash: ``fit`` is trained on,
-    ``dev_unseen`` holds whole facts out, ``dev_paraphrase`` one phrasing of every other fact."""
-    train = qa_split(records, "train")
-    out: dict[str, list] = {"fit": [], "dev_paraphrase": [], "dev_unseen": []}
-    held = {}  # fact -> the phrasing held out as a paraphrase
-    for r in train:
-        if _hash_share(r["fact"]) >= unseen_share:
-            best = held.get(r["fact"])
-            if best is None or _hash_share(r["question"]) < _hash_share(best["question"]):
-                held[r["fact"]] = r
-    for r in train:
-        if _hash_share(r["fact"]) < unseen_share:
-            out["dev_unseen"].append(r)
-        else:
-            out["dev_paraphrase" if held[r["fact"]] is r else "fit"].append(r)
-    return out
-
-
-@dataclass
-class FinetunePlan:
-    """What defines a fine-tuning run besides its schedule; saved in the checkpoint."""
-
-    mode: str = "both"  # "closed": question alone; "open": retrieved passage first; "both": both
-    book_fraction: float = 0.15  # share of steps that are book windows, against forgetting
-    mask_question: bool = True  # grade only the answer and <end>
-    reading: int = 0  # synthetic reading exercises (cloze) cut from the training text
-    dev: bool = False  # train on the dev split's ``fit`` part only (to choose recipes)
-
-
-#: The plan lesson 05 trains. Lesson 05 (§5.3) checks it against the dev-split winner in
-#: tests/qa_recipes.json; "both" lets one model answer closed-book and open-book.
-FINETUNE_PLAN = FinetunePlan()
-
-
-def finetune_examples(corpus: Corpus, plan: FinetunePlan) -> list[dict[str, Any]]:
-    """The examples ``plan`` trains on; passages come from the training text only."""
-    if plan.mode not in ("closed", "open", "both"):
-        raise ValueError(f"mode must be 'closed', 'open' or 'both', got {plan.mode!r}.")
-    records = dev_split(corpus.qa)["fit"] if plan.dev else qa_split(corpus.qa, "train")
-    retriever = Retriever(corpus.train_text)
-    examples = [] if plan.mode == "open" else list(records)
-    if plan.mode != "closed":
-        examples += with_passages(records, retriever)
-    return examples + reading_exercises(corpus.train_text, plan.reading)
-
-
-def weights_fingerprint(model: nn.Module) -> str:
-    """A short hash of a model's weights: tells which base model a fine-tune started from."""
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
-def finetune(
-    base: GPT,
-    corpus: Corpus,
-    cfg: TrainConfig = FINETUNE,
-    checkpoint_path: Path | None = FINETUNED_CHECKPOINT,
-    plan: FinetunePlan = FINETUNE_PLAN,
-    progress: bool = True,
-) -> tuple[GPT, dict[str, list]]:
-    """Fine-tune a copy of ``base`` on the examples of ``plan`` (never a held-out split).
-
-    The run's origin (base weights, plan, hash of the examples) is saved with the checkpoint;
-    a checkpoint of another origin is never resumed: a warning names what changed and the run
-    starts over.
-    """
-    examples = finetune_examples(corpus, plan)
-    data_hash = hashlib.sha256(json.dumps(examples, sort_keys=True).encode()).hexdigest()[:16]
-    origin = json.dumps({"base": weights_fingerprint(base), **asdict(plan), "data": data_hash})
-    resume = checkpoint_path is not None and Path(checkpoint_path).exists()
-    if resume:
-        old = load_checkpoint(checkpoint_path)["extra"].get("origin", "")
-        if old != origin:
-            was = json.loads(old) if old.startswith("{") else {"origin": old}
-            changed = [f"{k} {was.get(k)!r} -> {v!r}" for k, v in json.loads(origin).items()
-                       if was.get(k) != v]  # fmt: skip
-            warnings.warn(
-                f"{Path(checkpoint_path).name} belongs to another fine-tuning plan "
-                f"({'; '.join(changed)}): "
-                "not resuming it, training from the base model again.",
-                stacklevel=2,
-            )
-            resume = False
-    model = GPT(base.config).to(next(base.parameters()).device)
-    model.load_state_dict(base.state_dict())
-    rows = encode_qa(examples, corpus.tokenizer, model.config.block_size, plan.mask_question)
-    get_batch = qa_batches(
-        rows, corpus.splits, model.config.block_size, cfg.batch_size, plan.book_fraction
-    )
-    history = train(
-        model, get_batch, cfg, tokenizer=corpus.tokenizer, eval_splits=("qa", "val"),
-        checkpoint_path=checkpoint_path, resume=resume, origin=origin, progress=progress,
-    )  # fmt: skip
-    return model.eval(), history
-
-
 def load_or_finetune(
-    corpus: Corpus, device: torch.device | None = None
+    corpus: Corpus, device: torch.device | None = None, progress: bool = True
 ) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
-    """The fine-tuned model from lesson 05; if it is missing, say so and fine-tune a short one."""
-    device = device or pick_device()
-    path = FINETUNED_CHECKPOINT
+    """The fine-tuned model of lesson 05; if it is missing, a short stand-in fine-tuned now (with
+    ``progress``: saying so and showing the run)."""
+    device, path = device or pick_device(), FINETUNED_CHECKPOINT
     if not path.exists():
         path = CHECKPOINT_DIR / "finetuned_short.pt"
-        print(
-            f"No fine-tuned checkpoint at {display_path(FINETUNED_CHECKPOINT)}: run lesson 05 for "
-            "the real one."
-        )
-        base, _, _ = load_or_pretrain(corpus, device)
-        short = TrainConfig(**{**asdict(FINETUNE), "max_steps": by_mode(full=300, quick=10)})
-        print(f"Fine-tuning a short stand-in ({short.max_steps} steps) into {display_path(path)}.")
-        finetune(base, corpus, short, path)
+        short = replace(FINETUNE, max_steps=by_mode(full=300, quick=10))
+        if progress:
+            print(
+                f"No fine-tuned checkpoint at {display_path(FINETUNED_CHECKPOINT)}: run lesson 05 "
+                f"for the real one. Fine-tuning a short stand-in ({short.max_steps} steps) into "
+                f"{display_path(path)} instead."
+            )
+        base, _, _ = load_or_pretrain(corpus, device, progress)
+        finetune(base, corpus, short, path, progress=progress)
     return load_model(path, device)
-
-
-# ---------------------------------------------------------------------------------------------
-# Stats and plots
-# ---------------------------------------------------------------------------------------------
-
-
-def parameters_by_module(model: GPT) -> dict[str, int]:
-    """Parameter count per part of the model (the tied head shares the token embedding)."""
-    counts: dict[str, int] = {}
-    seen: set[int] = set()
-    for name, param in model.named_parameters():  # named_parameters lists a tied tensor once
-        if id(param) in seen:
-            continue
-        seen.add(id(param))
-        parts = name.split(".")
-        group = ".".join(parts[:3]) if parts[0] == "blocks" else parts[0]
-        counts[group] = counts.get(group, 0) + param.numel()
-    return counts
-
-
-def flops_per_token(config: GPTConfig, with_backward: bool = True) -> int:
-    """Approximate FLOPs to process one token: 2 per multiply-add of every weight matrix plus
-    attention scores over a full context; training (forward + backward) is three times that."""
-    c, h, t = config.n_embd, config.mlp_hidden, config.block_size
-    per_layer = 2 * (3 * c * c + c * c + 2 * c * h) + 2 * 2 * t * c  # matmuls + QK^T and AV
-    forward = config.n_layer * per_layer + 2 * c * config.vocab_size  # + output head
-    return 3 * forward if with_backward else forward
-
-
-def visible_char(ch: str) -> str:
-    """A printable label for one character: space, newline and tab are otherwise invisible."""
-    return {" ": "␣", "\n": "↵", "\t": "⇥"}.get(ch, ch)
-
-
-def plot_losses(history: dict[str, list], ax=None, title: str = "Loss", best: str | None = "val"):
-    """Loss estimates per split against steps, with the best ``best``-split step marked."""
-    import matplotlib.pyplot as plt
-
-    ax = ax or plt.subplots(figsize=(7, 4))[1]
-    for split, values in history["losses"].items():
-        ax.plot(history["step"], values, label=split, marker=".")
-    if best and best in history["losses"]:
-        values = history["losses"][best]
-        i = min(range(len(values)), key=values.__getitem__)
-        ax.axvline(history["step"][i], color="gray", linestyle=":", linewidth=1)
-        ax.annotate(
-            f"best {best} {values[i]:.3f}\nat step {history['step'][i]}",
-            (history["step"][i], values[i]), textcoords="offset points", xytext=(6, 12),
-        )  # fmt: skip
-    ax.set(xlabel="step", ylabel="cross-entropy (nats/char)", title=title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return ax
-
-
-# ---------------------------------------------------------------------------------------------
-# Lesson 07, scaling up: subword tokens (byte-pair encoding) and the model-size study
-# ---------------------------------------------------------------------------------------------
-
-_CHUNK = re.compile(r" ?\w+| ?[^\w\s]+|\s+")
-
-
-def split_chunks(text: str) -> list[str]:
-    """Words with their leading space, runs of punctuation, runs of whitespace: BPE merges
-    never cross these borders, so no token spans two words."""
-    return _CHUNK.findall(text)
-
-
-def merge_pair(ids: Sequence[int], pair: tuple[int, int], new_id: int) -> list[int]:
-    """``ids`` with each occurrence of ``pair``, read left to right, replaced by ``new_id``."""
-    out, i = [], 0
-    while i < len(ids):
-        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
-            out.append(new_id)
-            i += 2
-        else:
-            out.append(ids[i])
-            i += 1
-    return out
-
-
-class BPETokenizer:
-    """Byte-pair encoding on top of the character vocabulary: merge ``i`` fuses a pair of
-    tokens into the new token ``chars.vocab_size + i``; unknown characters still raise."""
-
-    def __init__(self, chars: CharTokenizer, merges: Sequence[tuple[int, int]]) -> None:
-        self.chars = chars
-        self.merges = [(int(a), int(b)) for a, b in merges]
-        self.ranks = {pair: rank for rank, pair in enumerate(self.merges)}
-        self.pieces = list(chars.chars)  # the text of every token id
-        for a, b in self.merges:
-            self.pieces.append(self.pieces[a] + self.pieces[b])
-        self._chunk_cache: dict[str, list[int]] = {}
-
-    @classmethod
-    def train(cls, text: str, chars: CharTokenizer, num_merges: int) -> BPETokenizer:
-        """Learn ``num_merges`` merges from ``text``: each time, fuse the most frequent pair."""
-        words = Counter(tuple(chars.encode(chunk)) for chunk in split_chunks(chars.normalize(text)))
-        merges: list[tuple[int, int]] = []
-        for _ in range(num_merges):
-            pairs: Counter[tuple[int, int]] = Counter()
-            for word, count in words.items():
-                for pair in itertools.pairwise(word):
-                    pairs[pair] += count
-            if not pairs:
-                break
-            best = max(pairs, key=pairs.__getitem__)  # ties: the pair seen first
-            new_id = chars.vocab_size + len(merges)
-            merges.append(best)
-            words = Counter({tuple(merge_pair(w, best, new_id)): c for w, c in words.items()})
-        return cls(chars, merges)
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.pieces)
-
-    def normalize(self, text: str) -> str:
-        return self.chars.normalize(text)
-
-    def _encode_chunk(self, chunk: str) -> list[int]:
-        if chunk not in self._chunk_cache:
-            ids = [self.chars.stoi[ch] for ch in chunk]
-            never = len(self.ranks)  # rank of a pair that was never merged
-            while len(ids) > 1:  # apply the earliest-learned merge present, as training did
-                pair = min(itertools.pairwise(ids), key=lambda p: self.ranks.get(p, never))
-                if pair not in self.ranks:
-                    break
-                ids = merge_pair(ids, pair, len(self.chars.chars) + self.ranks[pair])
-            self._chunk_cache[chunk] = ids
-        return self._chunk_cache[chunk]
-
-    def encode(self, text: str) -> list[int]:
-        """Text to token ids; raise the character tokenizer's ``ValueError`` on unknown ones."""
-        self.chars.encode(text)  # the same check, the same message, as the character tokenizer
-        chunks = split_chunks(self.normalize(text))
-        return [i for chunk in chunks for i in self._encode_chunk(chunk)]
-
-    def decode(self, ids: Iterable[int]) -> str:
-        """Token ids back to text."""
-        return "".join(self.pieces[int(i)] for i in ids)
-
-    def __repr__(self) -> str:
-        return f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)})"
-
-
-def bits_per_character(model: GPT, tokenizer: CharTokenizer | BPETokenizer, text: str) -> float:
-    """Total validation loss over ``text`` in bits, divided by the characters it predicts: the
-    fair yardstick between tokenizers (per-token loss rewards longer tokens)."""
-    ids = tokenizer.encode(text)
-    nats = evaluate_text(model, torch.tensor(ids, dtype=torch.long)) * (len(ids) - 1)
-    predicted_chars = len(tokenizer.normalize(text)) - len(tokenizer.decode(ids[:1]))
-    return nats / predicted_chars / math.log(2)
-
-
-def scaled_plan(steps: int) -> TrainConfig:
-    """Lesson 03's recipe fitted to ``steps``: same batch, LRs and warm-up share (200 of 3,000),
-    a full cosine, no loss estimates (the study grades the whole validation text instead)."""
-    return TrainConfig(max_steps=steps, warmup_steps=max(1, round(steps / 15)), eval_interval=steps)
-
-
-def scaling_run(
-    config: GPTConfig,
-    tokenizer: CharTokenizer | BPETokenizer,
-    train_ids: torch.Tensor,
-    val_text: str,
-    steps: int,
-    prompt: str,
-    seed: int = 1337,
-) -> dict[str, Any]:
-    """Train a fresh ``config`` model for ``steps`` of ``scaled_plan`` and return its cost
-    (parameters, FLOPs, CPU seconds of this thread) and quality (validation bpc, a sample)."""
-    torch.manual_seed(seed)
-    model = GPT(config)
-    cfg = scaled_plan(steps)
-    get_batch = book_batches({"train": train_ids}, config.block_size, cfg.batch_size)
-    start = time.thread_time()
-    train(model, get_batch, cfg, tokenizer=tokenizer, eval_splits=(), progress=False)
-    seconds = time.thread_time() - start
-    tokens = steps * cfg.batch_size * config.block_size
-    chars_per_token = len(tokenizer.decode(train_ids.tolist())) / len(train_ids)
-    return {
-        "config": asdict(config),
-        "parameters": model.num_parameters(),
-        "steps": steps,
-        "tokens": tokens,
-        "flops": flops_per_token(config) * tokens,
-        "cpu_seconds": seconds,
-        "tokens_per_s": tokens / seconds,
-        "characters_per_s": tokens * chars_per_token / seconds,
-        "context_characters": config.block_size * chars_per_token,
-        "val_bpc": bits_per_character(model, tokenizer, val_text),
-        "sample": generate(model, tokenizer, prompt, 200, temperature=0.8, seed=seed),
-    }
-
-
-def cpu_seconds_per_step(
-    config: GPTConfig, tokenizer: CharTokenizer | BPETokenizer, train_ids: torch.Tensor
-) -> float:
-    """CPU seconds of this thread per training step of a ``config`` model: five steps timed
-    after an untimed one (which pays the one-off costs of first calls)."""
-    get_batch = book_batches({"train": train_ids}, config.block_size, scaled_plan(1).batch_size)
-    seconds = []
-    for steps in (1, 5):
-        start = time.thread_time()
-        train(GPT(config), get_batch, scaled_plan(steps), tokenizer=tokenizer, eval_splits=(),
-              progress=False)  # fmt: skip
-        seconds.append(time.thread_time() - start)
-    return seconds[1] / 5
