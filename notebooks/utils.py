@@ -1221,7 +1221,7 @@ class FinetunePlan:
     """What defines a fine-tuning run besides its schedule; saved in the checkpoint."""
 
     mode: str = "both"  # "closed": question alone; "open": retrieved passage first; "both": both
-    book_fraction: float = 0.15  # share of steps that are book windows, against forgetting
+    book_fraction: float = 0.5  # share of steps that are book windows, against forgetting
     mask_question: bool = True  # grade only the answer and <end>
     reading: int = 0  # synthetic reading exercises (cloze) cut from the training text
     dev: bool = False  # train on the dev split's ``fit`` part only (to choose recipes)
@@ -1277,7 +1277,7 @@ def qa_batches(
     book_splits: dict[str, torch.Tensor],
     block_size: int = 256,
     batch_size: int = 16,
-    book_fraction: float = 0.15,
+    book_fraction: float = 0.5,
 ) -> BatchFn:
     """Fine-tuning batches: ``train`` makes a share ``book_fraction`` of the steps, drawn at
     random, whole-block book windows, so the book is not forgotten; the other steps, and
