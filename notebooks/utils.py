@@ -1408,6 +1408,8 @@ def evaluate_qa(
 ) -> dict[str, Any]:
     """Greedy answers to ``records``, closed-book or (with ``retriever``) open-book: mean exact
     match and F1, retrieval recall if open-book, and one row per question."""
+    if not records:
+        raise ValueError("records is empty: evaluate_qa needs at least one Q&A record to score.")
     rows = []
     for record in records:
         passage = retriever.search(record["question"]) if retriever else None
@@ -1418,7 +1420,7 @@ def evaluate_qa(
             "f1": f1_score(predicted, record["answer"]),
             **({"passage": passage, "found": evidence_found(record, passage)} if retriever else {}),
         })  # fmt: skip
-    n = max(1, len(rows))
+    n = len(rows)
     scores = {key: sum(r[key] for r in rows) / n for key in ("exact_match", "f1")}
     scores["n"] = len(rows)
     if retriever:

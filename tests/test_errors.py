@@ -234,3 +234,8 @@ def test_a_failed_checkpoint_write_keeps_the_old_one_and_no_temporary_file(
 def test_evaluation_data_too_short_to_grade(n):
     with pytest.raises(ValueError, match=rf"at least 2 tokens.*got {n}"):
         utils.evaluate_text(tiny_model(), torch.zeros(n, dtype=torch.long))
+
+
+def test_evaluate_qa_refuses_an_empty_split():
+    with pytest.raises(ValueError, match="records is empty"):
+        utils.evaluate_qa(None, None, [])
