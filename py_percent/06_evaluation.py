@@ -356,6 +356,13 @@ for split in ("unseen", "never_read"):
     print(f"On {split} facts the passage {verb} {points(gain)} (closed {em['closed'][split]:.0%}, "
           f"open {em['open'][split]:.0%}; the evidence was in the passage for "
           f"{ft['open'][split]['recall']:.0%}).")  # fmt: skip
+trained_with = {
+    "closed": "it never saw a passage in training, so open-book hands it a format it was not taught",
+    "open": "it always had a passage before the question; closed-book is a format it was not taught",
+    "both": "every training question came once without and once with a passage",
+}
+print(f"Lesson 5 fine-tuned with mode {utils.FINETUNE_PLAN.mode!r} (chosen on dev): "
+      f"{trained_with[utils.FINETUNE_PLAN.mode]}.")  # fmt: skip
 chars_seen = utils.PRETRAIN.max_steps * utils.PRETRAIN.batch_size * base.config.block_size
 epochs = chars_seen / len(corpus.train_text)
 times = f"{epochs:.0f} time{'' if round(epochs) == 1 else 's'}"
