@@ -357,8 +357,8 @@ for split in ("unseen", "never_read"):
           f"open {em['open'][split]:.0%}; the evidence was in the passage for "
           f"{ft['open'][split]['recall']:.0%}).")  # fmt: skip
 trained_with = {
-    "closed": "it never saw a passage in training, so open-book hands it a format it was not taught",
-    "open": "it always had a passage before the question; closed-book is a format it was not taught",
+    "closed": "it never saw a passage in training: open-book is a format it was not taught",
+    "open": "it always had a passage before the question: closed-book is new to it",
     "both": "every training question came once without and once with a passage",
 }
 print(f"Lesson 5 fine-tuned with mode {utils.FINETUNE_PLAN.mode!r} (chosen on dev): "
