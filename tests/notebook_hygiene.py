@@ -1,8 +1,8 @@
-"""Committed notebooks must read well on GitHub: no machine paths in any output, and no execution
-timestamps in cell metadata (they make every re-run a noisy diff).
+"""Committed notebooks must read well on GitHub: no machine paths in any output, no execution
+timestamps in cell metadata (they make every re-run a noisy diff), and one kernelspec for all.
 
     python tests/notebook_hygiene.py           # check notebooks/*.ipynb; exit 1 on a problem
-    python tests/notebook_hygiene.py --strip   # drop execution timestamps in place, then check
+    python tests/notebook_hygiene.py --strip   # drop timestamps, reset the kernelspec, then check
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ ABSOLUTE_PATH = re.compile(
     r"(?<![\w.~/:-])(?:/(?:work|tmp|home|root|content|Users|var|private|mnt|opt|srv)/"
     r"|[A-Za-z]:\\)[^\s'\"]*"
 )
+#: The kernelspec of every lesson (an executing Jupyter may rename it, e.g. "(ipykernel)").
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 TEXT_OUTPUTS = ("text/plain", "text/html", "text/markdown", "text/latex", "application/json")
 
 
@@ -39,8 +41,10 @@ def output_texts(cell: dict) -> list[str]:
 
 
 def problems(notebook: nbformat.NotebookNode, name: str) -> list[str]:
-    """Absolute paths in outputs and execution timestamps, one line each."""
+    """Absolute paths in outputs, execution timestamps and another kernelspec, one line each."""
     found = []
+    if dict(notebook.metadata.get("kernelspec", {})) != KERNELSPEC:
+        found.append(f"{name}: kernelspec is not {KERNELSPEC}")
     for index, cell in enumerate(notebook.cells):
         if "execution" in cell.get("metadata", {}):
             found.append(f"{name}, cell {index}: execution timestamps in the metadata")
@@ -51,8 +55,10 @@ def problems(notebook: nbformat.NotebookNode, name: str) -> list[str]:
 
 
 def strip_timestamps(notebook: nbformat.NotebookNode) -> int:
-    """Remove the ``execution`` metadata (start and end times) of every cell; return how many."""
-    stripped = 0
+    """Remove the ``execution`` metadata (start and end times) of every cell and reset the
+    kernelspec; return how many things changed."""
+    stripped = int(dict(notebook.metadata.get("kernelspec", {})) != KERNELSPEC)
+    notebook.metadata["kernelspec"] = dict(KERNELSPEC)
     for cell in notebook.cells:
         if cell.get("metadata", {}).pop("execution", None) is not None:
             stripped += 1
@@ -66,7 +72,7 @@ def main(argv: list[str]) -> int:
         if "--strip" in argv and strip_timestamps(notebook):
             nbformat.write(notebook, path)
         found += problems(notebook, f"notebooks/{path.name}")
-    print("\n".join(found) or "notebooks OK: no absolute paths in outputs, no timestamps")
+    print("\n".join(found) or "notebooks OK: no absolute paths, no timestamps, one kernelspec")
     return 1 if found else 0
 
 
