@@ -1,7 +1,7 @@
 """GPT-0.5M: the one shared helper module of the lesson series.
 
 Every lesson derives a piece step by step, checks its version against the one kept here, and then
-imports it. The code follows the lessons 01 to 07, one banner each, naming the section that
+imports it. The code follows the lessons 1 to 07, one banner each, naming the section that
 teaches it; the plumbing (settings and files at the top; checkpoints, precision, processes and
 load-or-train at the end) stays out of the way.
 """
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 # ---------------------------------------------------------------------------------------------
 # Plumbing, part 1: settings, paths, device; the book and the Q&A file on disk
-# (lesson 01 §0–2 and §4.2)
+# (lesson 1 §0–2 and §4.2)
 # ---------------------------------------------------------------------------------------------
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -338,7 +338,7 @@ class CharTokenizer:
         return f"CharTokenizer(vocab_size={self.vocab_size}, lowercase={self.lowercase})"
 
 
-#: The Q&A format's tags (lesson 05 §2), in the vocabulary from the start.
+#: The Q&A format's tags (lesson 5 §2), in the vocabulary from the start.
 PASSAGE_TAG, QUESTION_TAG, ANSWER_TAG, END_TAG = "<p>", "<q>", "<a>", "<end>"
 
 
@@ -509,7 +509,7 @@ class MLP(nn.Module):
 
 class FastDropout(nn.Module):
     """Dropout with a mask made of random bytes, eight per 64-bit draw: ``nn.Dropout``'s maths
-    with p rounded to a multiple of 1/256, meant to be cheaper on CPUs (lesson 02 §5.2 times it)."""
+    with p rounded to a multiple of 1/256, meant to be cheaper on CPUs (lesson 2 §5.2 times it)."""
 
     def __init__(self, p: float) -> None:
         super().__init__()
@@ -658,14 +658,14 @@ class TrainConfig:
         check_number(self, "grad_clip", finite=False, gt=0)  # math.inf: no clipping
 
 
-#: Pretraining plan of lesson 03 (quick mode: a few dozen steps that only prove the code runs).
+#: Pretraining plan of lesson 3 (quick mode: a few dozen steps that only prove the code runs).
 PRETRAIN = TrainConfig(
     max_steps=by_mode(full=3000, quick=40),
     warmup_steps=by_mode(full=200, quick=5),
     eval_interval=by_mode(full=250, quick=20),
     eval_iters=by_mode(full=20, quick=2),
 )
-#: A short pretraining for lessons run before lesson 03 has written the base checkpoint.
+#: A short pretraining for lessons run before lesson 3 has written the base checkpoint.
 PRETRAIN_SHORT = TrainConfig(
     max_steps=by_mode(full=600, quick=20),
     warmup_steps=by_mode(full=100, quick=5),
@@ -1227,9 +1227,9 @@ class FinetunePlan:
     dev: bool = False  # train on the dev split's ``fit`` part only (to choose recipes)
 
 
-#: The plan lesson 05 trains. Lesson 05 (§5.3) checks it against the dev-split winner in
-#: tests/qa_recipes.json; "both" lets one model answer closed-book and open-book.
-FINETUNE_PLAN = FinetunePlan()
+#: The plan lesson 5 trains: the dev-split winner in tests/qa_recipes.json (lesson 5 §5.3
+#: applies the rule and checks it).
+FINETUNE_PLAN = FinetunePlan(mode="closed")
 
 
 def reading_exercises(text: str, n: int, seed: int = 0) -> list[dict[str, Any]]:
@@ -1307,7 +1307,7 @@ def qa_batches(
     return get_batch
 
 
-#: Fine-tuning schedule of lesson 05.
+#: Fine-tuning schedule of lesson 5.
 FINETUNE = TrainConfig(
     max_steps=by_mode(full=2000, quick=30),
     lr=2e-3,
@@ -1370,7 +1370,7 @@ def finetune(
 
 # ---------------------------------------------------------------------------------------------
 # Lesson 6 — evaluation: §3 exact match and F1, §4 every split closed- and open-book
-# (lesson 05 §5 and §8.5 already use these)
+# (lesson 5 §5 and §8.5 already use these)
 # ---------------------------------------------------------------------------------------------
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -1443,7 +1443,7 @@ def flops_per_token(config: GPTConfig, with_backward: bool = True) -> int:
 
 
 def scaled_plan(steps: int) -> TrainConfig:
-    """Lesson 03's recipe fitted to ``steps``: same batch, LRs and warm-up share (200 of 3,000),
+    """Lesson 3's recipe fitted to ``steps``: same batch, LRs and warm-up share (200 of 3,000),
     a full cosine, no loss estimates (the study grades the whole validation text instead)."""
     return TrainConfig(max_steps=steps, warmup_steps=max(1, round(steps / 15)), eval_interval=steps)
 
@@ -1595,7 +1595,7 @@ class BPETokenizer:
 
 # ---------------------------------------------------------------------------------------------
 # Plumbing, part 2: mixed precision, several processes, the progress bar, checkpoints
-# (save, load, resume) and the load-or-train helpers of lessons 04–07
+# (save, load, resume) and the load-or-train helpers of lessons 4–07
 # ---------------------------------------------------------------------------------------------
 
 
@@ -1743,14 +1743,14 @@ def load_model(
 def load_or_pretrain(
     corpus: Corpus, device: torch.device | None = None, progress: bool = True
 ) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
-    """The base model of lesson 03; if it is missing, a short stand-in trained now (with
+    """The base model of lesson 3; if it is missing, a short stand-in trained now (with
     ``progress``: saying so and showing the run)."""
     device, path = device or pick_device(), BASE_CHECKPOINT
     if not path.exists():
         path = CHECKPOINT_DIR / "base_short.pt"
         if progress:
             print(
-                f"No base checkpoint at {display_path(BASE_CHECKPOINT)}: run lesson 03 for the "
+                f"No base checkpoint at {display_path(BASE_CHECKPOINT)}: run lesson 3 for the "
                 f"real one. Training a short stand-in ({PRETRAIN_SHORT.max_steps} steps) into "
                 f"{display_path(path)} instead."
             )
@@ -1759,7 +1759,7 @@ def load_or_pretrain(
     if tokenizer != corpus.tokenizer:
         raise ValueError(
             f"{path} was trained with another vocabulary than the current data builds. "
-            "Delete it and run lesson 03 again."
+            "Delete it and run lesson 3 again."
         )
     return model, tokenizer, state
 
@@ -1767,7 +1767,7 @@ def load_or_pretrain(
 def load_or_finetune(
     corpus: Corpus, device: torch.device | None = None, progress: bool = True
 ) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
-    """The fine-tuned model of lesson 05; if it is missing, a short stand-in fine-tuned now (with
+    """The fine-tuned model of lesson 5; if it is missing, a short stand-in fine-tuned now (with
     ``progress``: saying so and showing the run)."""
     device, path = device or pick_device(), FINETUNED_CHECKPOINT
     if not path.exists():
@@ -1775,7 +1775,7 @@ def load_or_finetune(
         short = replace(FINETUNE, max_steps=by_mode(full=300, quick=10))
         if progress:
             print(
-                f"No fine-tuned checkpoint at {display_path(FINETUNED_CHECKPOINT)}: run lesson 05 "
+                f"No fine-tuned checkpoint at {display_path(FINETUNED_CHECKPOINT)}: run lesson 5 "
                 f"for the real one. Fine-tuning a short stand-in ({short.max_steps} steps) into "
                 f"{display_path(path)} instead."
             )
