@@ -22,6 +22,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -117,7 +118,7 @@ def main() -> None:
             model, _ = utils.finetune(base, corpus, cfg, None, plan, progress=False)
         seconds = round(time.perf_counter() - start)
         entry = {
-            "command": " ".join(["python tests/qa_recipes.py", *sys.argv[1:]]),
+            "command": shlex.join(["python", "tests/qa_recipes.py", *sys.argv[1:]]),
             "qa_sha256": hashlib.sha256(utils.QA_PATH.read_bytes()).hexdigest()[:16],
             "base": f"{args.base.name} at step {base_state['step']}",
             "base_book_dev_loss": base_dev_loss,
