@@ -353,11 +353,11 @@ def test_a_changed_plan_is_never_resumed_silently(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the same plan resumes without a word
         utils.finetune(base, CORPUS, cfg, path, plan, progress=False)
-    changed = utils.FinetunePlan(mode="closed", book_fraction=0.5)
-    with pytest.warns(UserWarning, match=r"book_fraction 0\.15 -> 0\.5"):
+    changed = utils.FinetunePlan(mode="closed", book_fraction=0.25)
+    with pytest.warns(UserWarning, match=r"book_fraction 0\.5 -> 0\.25"):
         utils.finetune(base, CORPUS, cfg, path, changed, progress=False)
     origin = json.loads(utils.load_checkpoint(path)["extra"]["origin"])
-    assert origin["book_fraction"] == 0.5 and origin["base"] == utils.weights_fingerprint(base)
+    assert origin["book_fraction"] == 0.25 and origin["base"] == utils.weights_fingerprint(base)
     with pytest.raises(ValueError, match="mode must be"):
         utils.finetune(base, CORPUS, cfg, path, utils.FinetunePlan(mode="book"), progress=False)
 

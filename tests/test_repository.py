@@ -120,7 +120,9 @@ def notebook_with(output_text: str, timestamps: bool = False) -> nbformat.Notebo
     cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=output_text)]
     if timestamps:
         cell.metadata["execution"] = {"iopub.execute_input": "2026-11-25T03:55:53.819954Z"}
-    return nbformat.v4.new_notebook(cells=[cell])
+    notebook = nbformat.v4.new_notebook(cells=[cell])
+    notebook.metadata["kernelspec"] = dict(notebook_hygiene.KERNELSPEC)
+    return notebook
 
 
 @pytest.mark.parametrize(
@@ -179,3 +181,12 @@ def test_paths_are_printed_relative_to_the_repository(tmp_path):
     assert utils.display_path(utils.FINETUNED_CHECKPOINT).startswith("checkpoints/")
     assert utils.display_path(utils.REPO_ROOT / "data" / "alice.txt") == "data/alice.txt"
     assert utils.display_path(tmp_path / "x.pt") == str((tmp_path / "x.pt").resolve())
+
+
+def test_hygiene_check_finds_and_resets_another_kernelspec():
+    notebook = notebook_with("ok")
+    notebook.metadata["kernelspec"]["display_name"] = "Python 3 (ipykernel)"  # as nbconvert writes
+    (problem,) = notebook_hygiene.problems(notebook, "x.ipynb")
+    assert problem.startswith("x.ipynb: kernelspec is not")
+    assert notebook_hygiene.strip_timestamps(notebook) == 1
+    assert notebook_hygiene.problems(notebook, "x.ipynb") == []
