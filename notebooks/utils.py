@@ -1740,45 +1740,52 @@ def load_model(
     return model.to(device).eval(), tokenizer, state
 
 
-def load_or_pretrain(
-    corpus: Corpus, device: torch.device | None = None, progress: bool = True
+def stand_in(real: Path, lesson: int, steps: int, progress: bool) -> Path | None:
+    """``None`` if lesson ``lesson`` wrote ``real``; else the path of a short stand-in beside
+    it, to be trained (or resumed) now, saying so with ``progress``."""
+    if real.exists():
+        return None
+    path = real.with_name(f"{real.stem}_short.pt")
+    if progress:
+        print(
+            f"No checkpoint at {display_path(real)}: run lesson {lesson} for the real one. "
+            f"Training a short stand-in ({steps} steps) into {display_path(path)} instead."
+        )
+    return path
+
+
+def load_checked(
+    path: Path, corpus: Corpus, device: torch.device
 ) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
-    """The base model of lesson 3; if it is missing, a short stand-in trained now (with
-    ``progress``: saying so and showing the run)."""
-    device, path = device or pick_device(), BASE_CHECKPOINT
-    if not path.exists():
-        path = CHECKPOINT_DIR / "base_short.pt"
-        if progress:
-            print(
-                f"No base checkpoint at {display_path(BASE_CHECKPOINT)}: run lesson 3 for the "
-                f"real one. Training a short stand-in ({PRETRAIN_SHORT.max_steps} steps) into "
-                f"{display_path(path)} instead."
-            )
-        pretrain(corpus, PRETRAIN_SHORT, path, device, progress)
+    """``load_model``, refusing a checkpoint whose vocabulary is not the current data's."""
     model, tokenizer, state = load_model(path, device)
     if tokenizer != corpus.tokenizer:
         raise ValueError(
             f"{path} was trained with another vocabulary than the current data builds. "
-            "Delete it and run lesson 3 again."
+            "Delete it and run lessons 3 and 5 again."
         )
     return model, tokenizer, state
+
+
+def load_or_pretrain(
+    corpus: Corpus, device: torch.device | None = None, progress: bool = True
+) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
+    """The base model of lesson 3; if it is missing, a short stand-in trained now."""
+    device = device or pick_device()
+    short_path = stand_in(BASE_CHECKPOINT, 3, PRETRAIN_SHORT.max_steps, progress)
+    if short_path:
+        pretrain(corpus, PRETRAIN_SHORT, short_path, device, progress)
+    return load_checked(short_path or BASE_CHECKPOINT, corpus, device)
 
 
 def load_or_finetune(
     corpus: Corpus, device: torch.device | None = None, progress: bool = True
 ) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
-    """The fine-tuned model of lesson 5; if it is missing, a short stand-in fine-tuned now (with
-    ``progress``: saying so and showing the run)."""
-    device, path = device or pick_device(), FINETUNED_CHECKPOINT
-    if not path.exists():
-        path = CHECKPOINT_DIR / "finetuned_short.pt"
-        short = replace(FINETUNE, max_steps=by_mode(full=300, quick=10))
-        if progress:
-            print(
-                f"No fine-tuned checkpoint at {display_path(FINETUNED_CHECKPOINT)}: run lesson 5 "
-                f"for the real one. Fine-tuning a short stand-in ({short.max_steps} steps) into "
-                f"{display_path(path)} instead."
-            )
+    """The fine-tuned model of lesson 5; if it is missing, a short stand-in fine-tuned now."""
+    device = device or pick_device()
+    short = replace(FINETUNE, max_steps=by_mode(full=300, quick=10))
+    short_path = stand_in(FINETUNED_CHECKPOINT, 5, short.max_steps, progress)
+    if short_path:
         base, _, _ = load_or_pretrain(corpus, device, progress)
-        finetune(base, corpus, short, path, progress=progress)
-    return load_model(path, device)
+        finetune(base, corpus, short, short_path, progress=progress)
+    return load_checked(short_path or FINETUNED_CHECKPOINT, corpus, device)

@@ -45,12 +45,13 @@ RECIPES = {
 MIXED_QA_SHARE = 0.25
 
 
-def book_dev_loss(model: utils.GPT, corpus: utils.Corpus) -> float:
-    """Loss on the book's dev slice: the last tenth of the *training* text. Every recipe read it
-    in pretraining, so a rise over the base model's loss there is forgetting; the validation
-    text stays unread."""
+def with_dev_book(corpus: utils.Corpus) -> utils.Corpus:
+    """``corpus`` whose ``val`` split is the book's dev slice, the last tenth of the *training*
+    text: every recipe read it in pretraining, so a rise of its loss over the base model's is
+    forgetting, and the validation text stays unread."""
     dev_text = utils.split_text(corpus.train_text)[1]
-    return utils.evaluate_text(model, torch.tensor(corpus.tokenizer.encode(dev_text)))
+    dev_ids = torch.tensor(corpus.tokenizer.encode(dev_text))
+    return dataclasses.replace(corpus, splits={**corpus.splits, "val": dev_ids})
 
 
 def score(model: utils.GPT, corpus: utils.Corpus, n: int) -> dict:
@@ -59,7 +60,7 @@ def score(model: utils.GPT, corpus: utils.Corpus, n: int) -> dict:
     dev = utils.dev_split(corpus.qa)
     splits = {k: dev[k][:n] for k in ("fit", "dev_paraphrase", "dev_unseen")}
     book_index = utils.Retriever(corpus.book)
-    out: dict = {"book_dev_loss": book_dev_loss(model, corpus)}
+    out: dict = {"book_dev_loss": utils.evaluate_text(model, corpus.splits["val"])}
     for mode, retriever in (("closed", None), ("open", book_index)):
         for split, records in splits.items():
             result = utils.evaluate_qa(model, corpus.tokenizer, records, retriever)
@@ -105,11 +106,8 @@ def main() -> None:
         warmup_steps=min(utils.FINETUNE.warmup_steps, args.steps // 10),
         eval_interval=max(1, args.steps // 2),
     )
-    base_dev_loss = book_dev_loss(base, corpus)
-    dev_text = utils.split_text(corpus.train_text)[1]  # fine-tuning curves: never the val text
-    corpus = dataclasses.replace(
-        corpus, splits={**corpus.splits, "val": torch.tensor(tokenizer.encode(dev_text))}
-    )
+    corpus = with_dev_book(corpus)  # scores and fine-tuning curves: never the val text
+    base_dev_loss = utils.evaluate_text(base, corpus.splits["val"])
     for name in args.only:
         plan, start = RECIPES[name], time.perf_counter()
         if name == "mixed_pretraining":
