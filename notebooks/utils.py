@@ -636,10 +636,14 @@ def parameters_by_module(model: GPT) -> dict[str, int]:
 class TrainConfig:
     max_steps: int = 3000  # optimizer steps
     batch_size: int = 16  # sequences per step: 16 x 256 = 4,096 characters, as in the original
-    lr: float = 2e-3  # peak learning rate, reached after warm-up
-    min_lr: float = 1e-4  # learning rate at the end of the cosine decay
+    optimizer: str = "adamw"  # "adamw", or "muon": Muon on the blocks' matrices, AdamW elsewhere
+    lr: float = 2e-3  # AdamW's peak learning rate, reached after warm-up
+    muon_lr: float = 0.02  # Muon's peak learning rate (used only with optimizer="muon")
+    min_lr: float = 1e-4  # AdamW's learning rate at the end (Muon's falls in proportion)
+    schedule: str = "cosine"  # after warm-up: "cosine" decay, or "wsd" (stable, then linear decay)
+    decay_fraction: float = 0.3  # "wsd": share of the steps, at the end, spent decaying
     warmup_steps: int = 200  # linear warm-up from 0 to lr
-    weight_decay: float = 0.1  # AdamW decay on weight matrices (not biases, norms)
+    weight_decay: float = 0.1  # decay of weight matrices (not biases, norms)
     beta2: float = 0.99  # AdamW second-moment decay; small data, small batches
     grad_clip: float = 1.0  # clip the global gradient norm to this
     eval_interval: int = 250  # estimate train/val loss every this many steps
@@ -652,10 +656,17 @@ class TrainConfig:
         check_number(self, "warmup_steps", integer=True, ge=0, le=self.max_steps)
         check_number(self, "seed", integer=True)
         check_number(self, "lr", gt=0, lt=1)
+        check_number(self, "muon_lr", gt=0, lt=1)
         check_number(self, "min_lr", ge=0, le=self.lr)
+        check_number(self, "decay_fraction", ge=0, le=1)
         check_number(self, "weight_decay", ge=0)
         check_number(self, "beta2", ge=0, lt=1)
         check_number(self, "grad_clip", finite=False, gt=0)  # math.inf: no clipping
+        for name, allowed in (("optimizer", ("adamw", "muon")), ("schedule", ("cosine", "wsd"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"TrainConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}."
+                )
 
 
 #: Pretraining plan of lesson 3 (quick mode: a few dozen steps that only prove the code runs).
@@ -674,25 +685,85 @@ PRETRAIN_SHORT = TrainConfig(
 )
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW that decays only matrices (weights, embeddings); the fused kernel on CUDA, and on
-    the CPU from PyTorch 2.4 on; the ``foreach`` kernel elsewhere."""
-    params = [p for p in model.parameters() if p.requires_grad]
+def newton_schulz(update: torch.Tensor, steps: int = 5) -> torch.Tensor:
+    """``update`` with its singular values pushed towards 1 (its "orthogonalisation"), by the
+    quintic Newton–Schulz iteration of Muon; bf16 on a GPU, fp32 on the CPU (no fast bf16)."""
+    a, b, c = 3.4445, -4.7750, 2.0315
+    x = update.to(torch.bfloat16 if update.is_cuda else torch.float32)
+    tall = x.size(0) > x.size(1)
+    x = x.T if tall else x
+    x = x / x.norm().clamp(min=1e-7)  # all singular values now <= 1
+    for _ in range(steps):
+        gram = x @ x.T
+        x = torch.addmm(x, torch.addmm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
+    return x.T if tall else x
+
+
+class Muon(torch.optim.Optimizer):
+    """Momentum, then each matrix's step orthogonalised (Jordan et al., 2024): the maths of
+    ``torch.optim.Muon`` (PyTorch 2.9+), runnable on older PyTorch; 2-D parameters only."""
+
+    def __init__(self, params: Iterable, lr: float, momentum: float = 0.95, weight_decay=0.0):
+        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
+
+    @torch.no_grad()
+    def step(self, closure: None = None) -> None:
+        for group in self.param_groups:
+            for p in (p for p in group["params"] if p.grad is not None):
+                buf = self.state[p].setdefault("momentum_buffer", torch.zeros_like(p))
+                buf.lerp_(p.grad, 1 - group["momentum"])  # running mean of the gradients
+                update = newton_schulz(p.grad.lerp(buf, group["momentum"]))  # Nesterov
+                p.mul_(1 - group["lr"] * group["weight_decay"])
+                p.add_(update, alpha=-group["lr"] * max(1, p.size(0) / p.size(1)) ** 0.5)
+
+
+def make_optimizer(
+    model: nn.Module, cfg: TrainConfig, device: torch.device
+) -> list[torch.optim.Optimizer]:
+    """The optimizers of ``cfg``: AdamW, decaying only matrices (fused kernel on CUDA, and on
+    the CPU from PyTorch 2.4); with ``optimizer="muon"``, Muon takes the blocks' matrices.
+    Every group keeps its peak learning rate as ``"peak_lr"``, for the schedule."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    in_blocks = [p for n, p in named if p.dim() == 2 and ".blocks." in f".{n}"]  # DDP: "module."
+    to_muon = in_blocks if cfg.optimizer == "muon" else []
+    rest = [p for _, p in named if all(p is not q for q in to_muon)]
     groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        {"params": [p for p in rest if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in rest if p.dim() < 2], "weight_decay": 0.0},
     ]
     fused = device.type == "cuda" or (device.type == "cpu" and torch_version() >= (2, 4))
     kernel = {"fused": True} if fused else {"foreach": True}
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2), **kernel)
+    optimizers: list[torch.optim.Optimizer] = [
+        torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2), **kernel)
+    ]
+    if to_muon:
+        optimizers.append(Muon(to_muon, lr=cfg.muon_lr, weight_decay=cfg.weight_decay))
+    for optimizer in optimizers:
+        for group in optimizer.param_groups:
+            group["peak_lr"] = group["lr"]
+    return optimizers
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up to ``cfg.lr``, then cosine decay to ``cfg.min_lr`` at ``cfg.max_steps``."""
+    """AdamW's learning rate at ``step``: linear warm-up to ``cfg.lr``, then a cosine or a
+    warm-up/stable/decay (linear, over the last ``cfg.decay_fraction``) fall to ``cfg.min_lr``."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "wsd":
+        decay_start = cfg.max_steps - round(cfg.decay_fraction * cfg.max_steps)
+        decay_start = max(decay_start, cfg.warmup_steps)
+        progress = max(0.0, min(1.0, (step - decay_start) / max(1, cfg.max_steps - decay_start)))
+        return cfg.lr - progress * (cfg.lr - cfg.min_lr)
     progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
+
+
+def set_lr(optimizers: Sequence[torch.optim.Optimizer], step: int, cfg: TrainConfig) -> None:
+    """Every group's learning rate at ``step``: its peak times the schedule's share of the peak."""
+    share = lr_at(step, cfg) / cfg.lr
+    for optimizer in optimizers:
+        for group in optimizer.param_groups:
+            group["lr"] = group["peak_lr"] * share
 
 
 @torch.no_grad()
@@ -741,8 +812,9 @@ def train(
     progress: bool = True,
     device: torch.device | None = None,
 ) -> dict[str, list]:
-    """Train ``model`` for ``cfg.max_steps`` AdamW steps (warm-up + cosine, clipping, mixed
-    precision on CUDA, loss estimates every ``cfg.eval_interval``); return the history.
+    """Train ``model`` for ``cfg.max_steps`` steps of ``make_optimizer``'s optimizers (the
+    schedule of ``lr_at``, clipping, mixed precision on CUDA, loss estimates every
+    ``cfg.eval_interval``); return the history.
 
     ``checkpoint_path`` is saved atomically at each estimate, at the end and on Ctrl-C; with
     ``resume`` a matching checkpoint there (same ``origin``: the starting weights) is continued
@@ -758,7 +830,7 @@ def train(
             f"batch_size={cfg.batch_size} cannot be shared by {world} processes; "
             f"use a multiple of {world}."
         )
-    optimizer = make_optimizer(model, cfg, device)
+    optimizers = make_optimizer(model, cfg, device)
     dtype = autocast_dtype(device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     batch_rng = torch.Generator().manual_seed(cfg.seed)
@@ -768,7 +840,8 @@ def train(
         state = load_checkpoint(checkpoint_path, device)
         check_resumable(state, model, tokenizer, cfg, origin)
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        for optimizer, saved in zip(optimizers, state["optimizer"], strict=True):
+            optimizer.load_state_dict(saved)
         if state["scaler"]:
             scaler.load_state_dict(state["scaler"])
         batch_rng.set_state(state["rng"]["batch"])
@@ -788,7 +861,7 @@ def train(
             dist.all_gather_object(extra["rank_rng"], torch.get_rng_state())
         if rank == 0:
             save_checkpoint(
-                checkpoint_path, model, tokenizer, optimizer=optimizer, train_config=cfg,
+                checkpoint_path, model, tokenizer, optimizers=optimizers, train_config=cfg,
                 step=step, history=history, batch_rng=batch_rng, scaler=scaler, extra=extra,
             )  # fmt: skip
         if world > 1:  # no rank goes on (and perhaps reads the file) before it is written
@@ -819,8 +892,7 @@ def train(
     tick = clock()
     try:
         while keep_going():
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, cfg)
+            set_lr(optimizers, step, cfg)
             x, y = get_batch("train", batch_rng)
             x, y = x.chunk(world)[rank].to(device), y.chunk(world)[rank].to(device)
             with torch.autocast(device.type, dtype, enabled=dtype is not None):
@@ -834,11 +906,14 @@ def train(
                     f"The loss became {mean_loss.item()} at step {step}. Lower the learning rate "
                     f"(now {lr_at(step, cfg):.2e}) or the gradient clip, and train again."
                 )
-            optimizer.zero_grad(set_to_none=True)
+            for optimizer in optimizers:
+                optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
+            for optimizer in optimizers:
+                scaler.unscale_(optimizer)
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(optimizer)
+            for optimizer in optimizers:
+                scaler.step(optimizer)
             scaler.update()
             step += 1
             history["train_step_loss"].append(mean_loss.item())
@@ -1650,7 +1725,7 @@ def save_checkpoint(
     model: GPT,
     tokenizer: CharTokenizer,
     *,
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizers: Sequence[torch.optim.Optimizer] = (),
     train_config: TrainConfig | None = None,
     step: int = 0,
     history: dict[str, list] | None = None,
@@ -1664,7 +1739,7 @@ def save_checkpoint(
         "model_config": asdict(model.config),
         "tokenizer": tokenizer.to_dict(),
         "model": model.state_dict(),
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "optimizer": [optimizer.state_dict() for optimizer in optimizers] or None,
         "train_config": asdict(train_config) if train_config is not None else None,
         "step": step,
         "history": history if history is not None else new_history(),

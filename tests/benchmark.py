@@ -128,13 +128,13 @@ def time_training_steps(
     state = {}
     for name, (model, cfg) in models.items():
         model.to(device).train()
-        optimizer = utils.make_optimizer(model, cfg, device)
+        optimizers = utils.make_optimizer(model, cfg, device)
         scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
         get_batch = utils.book_batches(corpus.splits, model.config.block_size, cfg.batch_size)
-        state[name] = (model, cfg, optimizer, scaler, get_batch)
+        state[name] = (model, cfg, optimizers, scaler, get_batch)
     generator = torch.Generator().manual_seed(0)
     for round_ in range(rounds):
-        for name, (model, cfg, optimizer, scaler, get_batch) in state.items():
+        for name, (model, cfg, optimizers, scaler, get_batch) in state.items():
             n = steps // rounds + (warmup if round_ == 0 else 0)
             for i in range(n):
                 x, y = get_batch("train", generator)
@@ -143,12 +143,15 @@ def time_training_steps(
                 start = time.perf_counter()
                 with torch.autocast(device.type, dtype, enabled=dtype is not None):
                     _, loss = model(x, y)
-                optimizer.zero_grad(set_to_none=True)
+                for optimizer in optimizers:
+                    optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
+                for optimizer in optimizers:
+                    scaler.unscale_(optimizer)
                 if math.isfinite(cfg.grad_clip):
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                scaler.step(optimizer)
+                for optimizer in optimizers:
+                    scaler.step(optimizer)
                 scaler.update()
                 sync(device)
                 if round_ > 0 or i >= warmup:

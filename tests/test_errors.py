@@ -184,8 +184,8 @@ def test_a_book_like_file_is_accepted(tmp_path, monkeypatch):
 
 def saved_checkpoint(path, step=3):
     model = tiny_model()
-    optimizer = utils.make_optimizer(model, utils.TrainConfig(), torch.device("cpu"))
-    utils.save_checkpoint(path, model, TOKENIZER, optimizer=optimizer, step=step)
+    optimizers = utils.make_optimizer(model, utils.TrainConfig(), torch.device("cpu"))
+    utils.save_checkpoint(path, model, TOKENIZER, optimizers=optimizers, step=step)
 
 
 @pytest.mark.parametrize("key", ["model", "rng", "tokenizer"])

@@ -49,7 +49,7 @@ def test_precision_is_decided_only_by_utils_autocast_dtype():
 @pytest.mark.parametrize(("version", "kernel"), [((2, 3), "foreach"), ((2, 4), "fused")])
 def test_cpu_adamw_is_fused_only_from_pytorch_2_4(monkeypatch, version, kernel):
     monkeypatch.setattr(utils, "torch_version", lambda: version)
-    optimizer = utils.make_optimizer(tiny_model(), utils.TrainConfig(), torch.device("cpu"))
+    (optimizer,) = utils.make_optimizer(tiny_model(), utils.TrainConfig(), torch.device("cpu"))
     assert bool(optimizer.defaults["fused"]) == (kernel == "fused")
     assert bool(optimizer.defaults["foreach"]) == (kernel == "foreach")
 

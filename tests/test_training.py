@@ -20,6 +20,69 @@ def test_lr_schedule_warms_up_then_decays_to_min():
     assert lrs[-1] == pytest.approx(CFG.min_lr)
 
 
+def test_wsd_schedule_is_flat_then_decays_linearly_over_its_last_share():
+    cfg = utils.TrainConfig(**{**CFG.__dict__, "max_steps": 20, "schedule": "wsd",
+                               "decay_fraction": 0.25})  # fmt: skip
+    lrs = [utils.lr_at(s, cfg) for s in range(cfg.max_steps + 1)]
+    assert lrs[0] == pytest.approx(cfg.lr / 3)
+    assert lrs[2:16] == [pytest.approx(cfg.lr)] * 14  # stable until the last 5 of 20 steps
+    decay = lrs[15:]
+    steps = [a - b for a, b in itertools.pairwise(decay)]
+    assert steps == [pytest.approx(steps[0])] * len(steps) and steps[0] > 0  # a straight line
+    assert lrs[-1] == pytest.approx(cfg.min_lr)
+
+
+MUON = utils.TrainConfig(**{**CFG.__dict__, "optimizer": "muon", "schedule": "wsd"})
+
+
+def test_muon_takes_the_blocks_matrices_and_adamw_the_rest():
+    model = tiny_model()
+    adamw, muon = utils.make_optimizer(model, MUON, torch.device("cpu"))
+    names = {id(p): n for n, p in model.named_parameters()}
+    to_muon = [names[id(p)] for g in muon.param_groups for p in g["params"]]
+    to_adamw = [names[id(p)] for g in adamw.param_groups for p in g["params"]]
+    assert sorted(to_muon + to_adamw) == sorted(names.values())  # every tensor, once
+    assert all(n.startswith("blocks.") and n.endswith(".weight") for n in to_muon)
+    assert "tok_emb.weight" in to_adamw and not any(n.startswith("ln") for n in to_muon)
+    assert muon.param_groups[0]["peak_lr"] == MUON.muon_lr
+
+
+@pytest.mark.skipif(not hasattr(torch.optim, "Muon"), reason="torch.optim.Muon needs PyTorch 2.9")
+def test_our_muon_follows_torch_muon():
+    torch.manual_seed(0)
+    ours = torch.nn.Parameter(torch.randn(48, 16) * 0.1)
+    theirs = torch.nn.Parameter(ours.detach().clone())
+    opt_ours = utils.Muon([ours], lr=0.02, weight_decay=0.1)
+    opt_theirs = torch.optim.Muon([theirs], lr=0.02, weight_decay=0.1)
+    for _ in range(5):
+        ours.grad, theirs.grad = (g := torch.randn(48, 16)), g.clone()
+        opt_ours.step()
+        opt_theirs.step()
+    # theirs orthogonalises in bf16 on the CPU, ours in fp32: equal to bf16's precision
+    assert (ours - theirs).abs().max() < 1e-2 * theirs.abs().max()
+
+
+def test_newton_schulz_pushes_singular_values_towards_one():
+    u, _, v = torch.linalg.svd(torch.randn(64, 16), full_matrices=False)
+    g = u @ torch.diag(torch.logspace(-1, 1, 16)) @ v  # singular values 0.1 ... 10
+    s = torch.linalg.svdvals(utils.newton_schulz(g))
+    assert s.min() > 0.5 and s.max() < 1.5  # from a spread of 100x to within 0.5-1.5
+
+
+def test_muon_run_resumes_exactly(tmp_path):
+    straight = tiny_model(dropout=0.1)
+    h1 = utils.train(straight, tiny_batches(), MUON, tokenizer=TOKENIZER, progress=False)
+    path = tmp_path / "run.pt"
+    utils.train(tiny_model(dropout=0.1), tiny_batches(), MUON, tokenizer=TOKENIZER,
+                checkpoint_path=path, stop_at=6, progress=False)  # fmt: skip
+    second = tiny_model(dropout=0.1, seed=123)
+    h2 = utils.train(second, tiny_batches(), MUON, tokenizer=TOKENIZER, checkpoint_path=path,
+                     progress=False)  # fmt: skip
+    assert h2["train_step_loss"] == h1["train_step_loss"]
+    for a, b in zip(straight.state_dict().values(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
 def test_training_lowers_the_loss_and_records_history():
     model = tiny_model()
     cfg = utils.TrainConfig(**{**CFG.__dict__, "max_steps": 60, "eval_interval": 20})
