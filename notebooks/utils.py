@@ -8,9 +8,11 @@ load-or-train at the end) stays out of the way.
 
 from __future__ import annotations
 
+import bz2
 import hashlib
 import itertools
 import json
+import lzma
 import math
 import os
 import random
@@ -20,6 +22,7 @@ import tempfile
 import time
 import urllib.request
 import warnings
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -627,8 +630,8 @@ def parameters_by_module(model: GPT) -> dict[str, int]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Lesson 3 — pretraining: §1 and §8.1 the recipe, §3 AdamW, §4 warm-up + cosine, §6 loss
-# estimates, §7 the loop, §8.2 the run, §9 loss curves, §10 the number to report
+# Lesson 3 — pretraining: §1 and §8.1 the recipe, §3 AdamW and Muon, §4 the schedule, §6 loss
+# estimates, §7 the loop, §8.2 the run, §9 yardsticks, §10 loss curves, §11 the number to report
 # ---------------------------------------------------------------------------------------------
 
 
@@ -642,7 +645,7 @@ class TrainConfig:
     min_lr: float = 1e-4  # AdamW's learning rate at the end (Muon's falls in proportion)
     schedule: str = "cosine"  # after warm-up: "cosine" decay, or "wsd" (stable, then linear decay)
     decay_fraction: float = 0.3  # "wsd": share of the steps, at the end, spent decaying
-    warmup_steps: int = 200  # linear warm-up from 0 to lr
+    warmup_steps: int = 200  # linear warm-up, from lr / warmup_steps to lr
     weight_decay: float = 0.1  # decay of weight matrices (not biases, norms)
     beta2: float = 0.99  # AdamW second-moment decay; small data, small batches
     grad_clip: float = 1.0  # clip the global gradient norm to this
@@ -669,17 +672,21 @@ class TrainConfig:
                 )
 
 
-#: Pretraining plan of lesson 3 (quick mode: a few dozen steps that only prove the code runs).
+#: Pretraining plan of lesson 3, chosen by the speed-up ladder of lesson 7 (tests/ladder.py)
+#: on a dev slice of the training text (quick mode: a few dozen steps that only prove it runs).
 PRETRAIN = TrainConfig(
-    max_steps=by_mode(full=3000, quick=40),
-    warmup_steps=by_mode(full=200, quick=5),
-    eval_interval=by_mode(full=250, quick=20),
+    max_steps=by_mode(full=1400, quick=40),
+    optimizer="muon",
+    schedule="wsd",
+    warmup_steps=by_mode(full=90, quick=5),
+    eval_interval=by_mode(full=100, quick=20),
     eval_iters=by_mode(full=20, quick=2),
 )
 #: A short pretraining for lessons run before lesson 3 has written the base checkpoint.
-PRETRAIN_SHORT = TrainConfig(
-    max_steps=by_mode(full=600, quick=20),
-    warmup_steps=by_mode(full=100, quick=5),
+PRETRAIN_SHORT = replace(
+    PRETRAIN,
+    max_steps=by_mode(full=400, quick=20),
+    warmup_steps=by_mode(full=30, quick=5),
     eval_interval=by_mode(full=100, quick=10),
     eval_iters=by_mode(full=10, quick=2),
 )
@@ -1002,6 +1009,22 @@ def evaluate_text(model: GPT, data: torch.Tensor, batch_size: int = 64) -> float
         ).item()
     model.train(was_training)
     return total / (len(data) - 1)
+
+
+def baseline_bits_per_char(corpus: Corpus) -> dict[str, float]:
+    """Bits per validation character of yardsticks with no neural network: a bigram count
+    table (add-one smoothing) from the training split, and zlib, bz2 and lzma compressing the
+    validation text after the training text (the size of both, minus that of train alone)."""
+    train, val, vocab = corpus.splits["train"], corpus.splits["val"], corpus.tokenizer.vocab_size
+    counts = torch.ones(vocab, vocab).index_put_(
+        (train[:-1], train[1:]), torch.ones(len(train) - 1), accumulate=True
+    )
+    probs = counts / counts.sum(dim=1, keepdim=True)  # row: previous character, column: next
+    out = {"bigram": -probs[val[:-1], val[1:]].log2().mean().item()}
+    seen, new = (corpus.tokenizer.decode(ids.tolist()).encode() for ids in (train, val))
+    for name, compress in (("zlib", zlib.compress), ("bz2", bz2.compress), ("lzma", lzma.compress)):
+        out[name] = 8 * (len(compress(seen + new)) - len(compress(seen))) / len(val)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

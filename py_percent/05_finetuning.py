@@ -29,14 +29,14 @@
 #   trained if it is missing), the book, `data/alice_qa.jsonl` and the recipe comparison
 #   `tests/qa_recipes.json`.
 # - **Writes:** the fine-tuned model `checkpoints/full/finetuned.pt`, used by lesson 6.
-# - **Runtime:** on a 2-core CPU, about ten minutes (the main fine-tune plus three short
-#   ablation runs); a few minutes on a GPU. The progress bars show the estimate.
+# - **Runtime:** on a 2-core CPU, several minutes (the fine-tune); a few minutes on a GPU.
+#   The progress bars show the estimate.
 
 # %% [markdown]
 # **What the original notebook got wrong, and where this lesson fixes it**
 #
-# - *Fine-tuned on 20 pairs.* Here: a few hundred handcrafted pairs, every answer backed by a
-#   quote from the book (§1).
+# - *Fine-tuned on 20 pairs.* Here: the handcrafted records that §1.2 counts, every answer
+#   backed by a quote from the book (§1).
 # - *One vocabulary for pretraining, another for fine-tuning.* Here: one vocabulary, checked
 #   (§1.1).
 # - *Trained on `<q>`, prompted with `Q:`.* Here: one prompt function for training, generation
@@ -44,7 +44,7 @@
 # - *Answers never stopped.* Here: an `<end>` marker the model learns to write; generation stops
 #   there (§2, §8.5).
 # - *Graded the question too, measured nothing.* Here: an answer-only loss (§3), a recipe chosen
-#   on a dev split (§5), loss curves, a forgetting check and an ablation (§8–§10).
+#   on a dev split (§5), loss curves and a forgetting check (§8–§9).
 
 # %% [markdown]
 # ## 0. Setup
@@ -804,122 +804,6 @@ print("Fine-tuning cost some book knowledge: the loss went up." if change > 0 el
       "The fine-tuned model predicts the book at least as well as the base model.")  # fmt: skip
 
 # %% [markdown]
-# ## 10. Ablation: what do the mask and the book mixing buy?
-# Three short fine-tunes from the same base model, with the same seed and number of steps,
-# differing in one switch each:
-#
-# - **(a) mask + mix** — our plan.
-# - **(b) no question mask** — the loss grades the prompt too (`mask_question=False`).
-# - **(c) no book mixing** — every step is Q&A (`book_fraction=0.0`).
-#
-# Nothing is saved (`checkpoint_path=None`). For each we measure closed-book exact match on the
-# train and paraphrase questions, and the book validation loss. In quick mode only the first
-# few questions of each split are asked.
-
-# %%
-ABLATION_STEPS = utils.by_mode(full=200, quick=10)
-ablation_cfg = dataclasses.replace(utils.FINETUNE, max_steps=ABLATION_STEPS)
-n_ask = utils.by_mode(full=len(corpus.qa), quick=6)  # questions per split (all in full mode)
-variants = {
-    "(a) mask + mix": utils.FINETUNE_PLAN,
-    "(b) no mask": dataclasses.replace(utils.FINETUNE_PLAN, mask_question=False),
-    "(c) no mixing": dataclasses.replace(utils.FINETUNE_PLAN, book_fraction=0.0),
-}
-ablation = {}
-for name, variant in variants.items():
-    start = time.perf_counter()
-    model, _ = utils.finetune(base, corpus, ablation_cfg, None, variant, progress=False)
-    ablation[name] = {
-        f"{split}_em": utils.evaluate_qa(model, tokenizer, qa[split][:n_ask])["exact_match"]
-        for split in ("train", "paraphrase")
-    } | {"val_loss": utils.evaluate_text(model, corpus.splits["val"])}
-    print(f"{name}: {ABLATION_STEPS} steps, done in {time.perf_counter() - start:.0f} s")
-
-# %% [markdown]
-# The results as a table. Your numbers may differ slightly: random initialisation, hardware,
-# quick mode.
-
-# %%
-print(f"{'variant':<16} {'train EM':>9} {'paraphrase EM':>14} {'book val loss':>14}")
-for name, m in ablation.items():
-    print(f"{name:<16} {m['train_em']:>9.1%} {m['paraphrase_em']:>14.1%} {m['val_loss']:>14.4f}")
-print(f"{'base model':<16} {'':>9} {'':>14} {val_base:>14.4f}")
-print(f"{'uniform guess':<16} {'':>9} {'':>14} {uniform:>14.4f}")
-
-# %% [markdown]
-# And as a picture: exact match on the left, book loss on the right (lower is better; the
-# dashed line is the base model before fine-tuning, the dotted red line a uniform guess).
-
-# %%
-names = list(ablation)
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
-width = 0.38
-for k, (key, label) in enumerate((("train_em", "train"), ("paraphrase_em", "paraphrase"))):
-    xs = [i + (k - 0.5) * width for i in range(len(names))]
-    bars = ax1.bar(xs, [ablation[n][key] for n in names], width, label=label)
-    ax1.bar_label(bars, fmt="%.2f", fontsize=7)
-ax1.set_xticks(range(len(names)), names, fontsize=8)
-ax1.set(ylabel="exact match", ylim=(0, 1.1), title="Q&A exact match (closed-book)")
-ax1.legend()
-ax2.bar(range(len(names)), [ablation[n]["val_loss"] for n in names], color="tab:gray")
-ax2.axhline(val_base, color="black", linestyle="--", linewidth=1, label="base")
-ax2.axhline(uniform, color="tab:red", linestyle=":", linewidth=1.5, label="uniform guess")
-low = min([val_base] + [ablation[n]["val_loss"] for n in names])
-high = max([uniform] + [ablation[n]["val_loss"] for n in names])
-ax2.set_ylim(0.9 * low, 1.05 * high)
-ax2.set_xticks(range(len(names)), names, fontsize=8)
-ax2.set(ylabel="nats/char", title="book validation loss")
-ax2.legend(fontsize=8)
-fig.tight_layout()
-plt.show()
-
-# %% [markdown]
-# What the switches changed in this run, written by the code from the numbers above:
-
-# %%
-ours, no_mask, no_mix = (ablation[n] for n in names)
-
-
-def compare(a: float, b: float, tolerance: float = 1e-9) -> str:
-    return "higher" if a > b + tolerance else "lower" if a < b - tolerance else "the same"
-
-
-print(
-    f"Mixing: without book text the book loss is {no_mix['val_loss']:.4f}, "
-    f"{compare(no_mix['val_loss'], ours['val_loss'])} than with mixing ({ours['val_loss']:.4f}; "
-    f"base {val_base:.4f}), and {compare(no_mix['val_loss'], uniform)} than a uniform guess "
-    f"({uniform:.4f})."
-)
-print(
-    f"Mixing: train EM is {ours['train_em']:.1%} with mixing and {no_mix['train_em']:.1%} "
-    f"without; paraphrase EM {ours['paraphrase_em']:.1%} with and "
-    f"{no_mix['paraphrase_em']:.1%} without."
-)
-print(
-    f"Masking: without the mask, train EM is {compare(no_mask['train_em'], ours['train_em'])}"
-    f" ({no_mask['train_em']:.1%} vs {ours['train_em']:.1%}) and paraphrase EM is "
-    f"{compare(no_mask['paraphrase_em'], ours['paraphrase_em'])} "
-    f"({no_mask['paraphrase_em']:.1%} vs {ours['paraphrase_em']:.1%})."
-)
-n_para = len(qa["paraphrase"][:n_ask])
-print(f"Resolution: one paraphrase question is worth {1 / n_para:.1%} of paraphrase EM, and this "
-      "is one seed; a difference of one or two questions is noise.")  # fmt: skip
-
-# %% [markdown]
-# How to read this:
-#
-# - **Mixing** protects the book. Steps that see only Q&A rows pull the weights toward
-#   answering and away from predicting prose; the book steps pull back. When the sentence above
-#   says the loss without mixing is higher than a uniform guess, fine-tuning did not just blur
-#   the book: the model became *confidently wrong* about prose, because every row it saw ended
-#   in `<end>` after a few characters. The price of mixing is fewer Q&A steps, so with
-#   the same steps the answers are learned from fewer examples; the EM sentence says by how much.
-# - **Masking** decides what the gradient is spent on. Without it, most graded characters are
-#   prompt text (§3.3).
-# - This ablation reports paraphrase scores, but nothing was chosen by them: the plan was
-#   chosen on the dev split (§5).
-
-# %% [markdown]
 # ## Summary
 #
 # - One vocabulary and one prompt format (`qa_prompt` + `qa_completion`, ending in `<end>`),
@@ -937,8 +821,8 @@ print(f"Resolution: one paraphrase question is worth {1 / n_para:.1%} of paraphr
 # %% [markdown]
 # ## Exercises
 #
-# 1. **Half the book.** Fine-tune with half the plan's `book_fraction` for the ablation's step
-#    count and compare train EM and book validation loss with variant (a).
+# 1. **What the mask removes.** Encode one training record with `utils.encode_qa`, with and
+#    without `mask_question`, and count the graded targets (those that are not `-100`).
 # 2. **The original notebook's prompt.** Ask the fine-tuned model a question in the original
 #    notebook's format, `"Q: ...\nA:"`, instead of `utils.qa_prompt`. What does it write?
 # 3. **A changed plan.** Call `utils.finetune` with the lesson's checkpoint path but another
@@ -946,18 +830,18 @@ print(f"Resolution: one paraphrase question is worth {1 / n_para:.1%} of paraphr
 
 # %% [markdown]
 # ## Solutions
-# Solution 1 (the code runs a shortened version in quick mode):
+# Solution 1: the same record, with and without the answer-only mask.
 
 # %%
-half_book = dataclasses.replace(
-    utils.FINETUNE_PLAN, book_fraction=utils.FINETUNE_PLAN.book_fraction / 2
-)
-model, _ = utils.finetune(base, corpus, ablation_cfg, None, half_book, progress=False)
-em_half = utils.evaluate_qa(model, tokenizer, qa["train"][:n_ask])["exact_match"]
-loss_half = utils.evaluate_text(model, corpus.splits["val"])
-print(f"book_fraction {half_book.book_fraction}: train EM {em_half:.1%} "
-      f"(plan: {ours['train_em']:.1%}), book loss {loss_half:.4f} "
-      f"(plan: {ours['val_loss']:.4f})")  # fmt: skip
+record = qa["train"][0]
+graded = {}
+for mask in (True, False):
+    _, targets = utils.encode_qa([record], tokenizer, base.config.block_size, mask_question=mask)
+    graded[mask] = int((targets != -100).sum())
+answer_part = len(tokenizer.encode(utils.qa_completion(record["answer"])))
+print(f"graded targets: {graded[True]} with the mask, {graded[False]} without")
+print(f"the answer and <end> are {answer_part} characters: the mask grades exactly those")
+assert graded[True] == answer_part < graded[False]
 
 # %% [markdown]
 # Solution 2: the model never saw `Q:` / `A:` during fine-tuning, so the prompt looks like
@@ -982,7 +866,8 @@ with tempfile.TemporaryDirectory() as folder:
     copy = Path(folder) / "finetuned.pt"
     shutil.copy(utils.FINETUNED_CHECKPOINT, copy)
     one_step = dataclasses.replace(utils.FINETUNE, max_steps=1, warmup_steps=0)
-    other = dataclasses.replace(utils.FINETUNE_PLAN, book_fraction=half_book.book_fraction)
+    half = utils.FINETUNE_PLAN.book_fraction / 2
+    other = dataclasses.replace(utils.FINETUNE_PLAN, book_fraction=half)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         utils.finetune(base, corpus, one_step, copy, other, progress=False)

@@ -1,10 +1,10 @@
 """The speed-up ladder of lesson 7: each training trick measured on a dev slice, kept if it pays.
 
-Every run trains a fresh GPT-0.5M on the first 90% of the *training* text and is graded on the
-last 10% of it (the dev slice): the validation text is never read. A run's budget is a fixed
-number of CPU seconds of one thread (``time.thread_time``, which other jobs on a shared machine
-cannot eat into); its step count is fitted to that budget from a timed calibration, so its
-schedule ends with the budget.
+Every run trains a fresh GPT-0.5M on the first 90% of the *training* text for the same number of
+steps, and is graded on the last 10% of it (the dev slice): the validation text is never read.
+Quality is counted in steps, which a busy machine cannot change; time per step is measured
+separately, at the end, for every recipe in interleaved rounds on one thread
+(``time.thread_time``), so that a time is steps x seconds per step.
 
 Rungs, in order; each starts from the winner of the one before:
 
@@ -13,23 +13,26 @@ Rungs, in order; each starts from the winner of the one before:
 2. Muon on the blocks' matrices (AdamW on embeddings, norms, biases), its lr from a grid;
 3. regularisation retuned for a small book read many times (dropout, weight decay);
 4. an architecture bundle: rotary positions, QK-norm, ReLU², zero-initialised projections;
-5. ``torch.compile`` (speed only: the same maths, timed per step).
+5. ``torch.compile`` of the winner (speed only: the same maths, timed per step).
 
 Each candidate is run with seed 0; the winner (lowest dev loss) is re-run with seed 1, and a
-rung is kept only if its gain over the rung before is larger than the seed spread measured on
-both. Two worker processes share the queue. Not collected by pytest (no test_ prefix).
+rung is kept only if its gain over the rung before is larger than the seed spread of either.
+Two worker processes share the queue. Not collected by pytest (no test_ prefix).
 
-    python tests/ladder.py                               # the ladder (about 40 min, 2 cores)
-    GPT05M_QUICK=1 python tests/ladder.py --seconds 3 --out runs/ladder.json   # check it runs
+    python tests/ladder.py                  # the ladder (about 40 min on 2 cores)
+    python tests/ladder.py --original       # + the original notebook's recipe and the ceiling
+    GPT05M_QUICK=1 python tests/ladder.py --steps 4 --out runs/ladder.json   # check it runs
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import math
 import multiprocessing as mp
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -40,23 +43,39 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks"))
 import utils
-from benchmark import cpu_name
+from benchmark import ORIGINAL_BLOCK, ORIGINAL_RECIPE, OriginalGPT, cpu_name
 
 OUT = Path(__file__).with_name("ladder_cpu.json")
 #: Today's recipe (lesson 3 before the ladder): AdamW, cosine, dropout 0.15.
-BASELINE = {"optimizer": "adamw", "schedule": "cosine", "lr": 2e-3, "dropout": 0.15,
-            "weight_decay": 0.1, "arch": "gpt", "compile": False}  # fmt: skip
+BASELINE = {
+    "optimizer": "adamw",
+    "schedule": "cosine",
+    "lr": 2e-3,
+    "dropout": 0.15,
+    "weight_decay": 0.1,
+    "arch": "gpt",
+    "compile": False,
+}
 #: (rung name, what it changes, candidate settings tried on top of the previous winner).
 RUNGS = [
     ("today's recipe", "AdamW, warm-up + cosine", [{}]),
-    ("warm-up/stable/decay", "schedule, AdamW lr", [
-        {"schedule": "wsd", "lr": lr} for lr in (2e-3, 4e-3, 8e-3)]),
-    ("Muon", "Muon on the blocks' matrices, its lr", [
-        {"optimizer": "muon", "muon_lr": lr} for lr in (0.01, 0.02, 0.04)]),
-    ("regularisation", "dropout, weight decay", [
-        {"dropout": 0.05}, {"dropout": 0.1}, {"dropout": 0.1, "weight_decay": 0.3}]),
+    (
+        "warm-up/stable/decay",
+        "schedule, AdamW lr",
+        [{"schedule": "wsd", "lr": lr} for lr in (2e-3, 4e-3, 8e-3)],
+    ),
+    (
+        "Muon",
+        "Muon on the blocks' matrices, its lr",
+        [{"optimizer": "muon", "muon_lr": lr} for lr in (0.01, 0.02, 0.04)],
+    ),
+    (
+        "regularisation",
+        "dropout, weight decay",
+        [{"dropout": 0.05}, {"dropout": 0.1}, {"dropout": 0.1, "weight_decay": 0.3}],
+    ),
     ("architecture", "RoPE, QK-norm, ReLU², zero-init projections", [{"arch": "modern"}]),
-]  # fmt: skip
+]
 EVAL_EVERY = 50  # steps between dev-loss estimates
 EVAL_BATCHES = 8  # fixed-seed batches per estimate
 
@@ -143,54 +162,101 @@ def plan(settings: dict, steps: int) -> utils.TrainConfig:
     """Lesson 3's recipe with ``settings``, fitted to ``steps`` (warm-up: 200 of 3,000)."""
     fields = {f.name for f in dataclasses.fields(utils.TrainConfig)}
     chosen = {k: v for k, v in settings.items() if k in fields}
-    return utils.TrainConfig(**{
-        **chosen, "max_steps": steps, "warmup_steps": max(1, round(steps / 15)),
-        "eval_interval": EVAL_EVERY, "eval_iters": EVAL_BATCHES,
-    })  # fmt: skip
+    return utils.TrainConfig(
+        **{
+            **chosen,
+            "max_steps": steps,
+            "warmup_steps": max(1, round(steps / 15)),
+            "eval_interval": EVAL_EVERY,
+            "eval_iters": EVAL_BATCHES,
+        }
+    )
 
 
-def seconds_per_step(settings: dict, corpus: utils.Corpus, splits: dict, steps: int) -> float:
-    """CPU seconds of this thread per training step, timed after three untimed steps (which
-    pay the one-off costs, compilation included)."""
-    torch.manual_seed(0)
-    model = build(settings, corpus.tokenizer.vocab_size)
-    model = torch.compile(model) if settings["compile"] else model
-    cfg = dataclasses.replace(plan(settings, 3 + steps), eval_interval=3)
-    get_batch = utils.book_batches(splits, 256, cfg.batch_size)
-    seconds = utils.train(model, get_batch, cfg, tokenizer=corpus.tokenizer, eval_splits=(),
-                          progress=False, clock=time.thread_time)["seconds"]  # fmt: skip
-    return (seconds[-1] - seconds[0]) / steps
-
-
-def run(job: tuple[dict, int, float]) -> dict:
-    """Train one candidate with one seed for a budget of CPU seconds; return its curve."""
-    settings, seed, budget = job
+def run(job: tuple[dict, int, int]) -> dict:
+    """Train one candidate with one seed for ``steps`` steps; return its dev curve and loss."""
+    settings, seed, steps = job
     torch.set_num_threads(1)
     corpus, splits = dev_data()
-    per_step = seconds_per_step(settings, corpus, splits, steps=utils.by_mode(full=12, quick=2))
-    steps = max(10, int(budget / per_step))
     cfg = dataclasses.replace(plan(settings, steps), seed=seed)
     torch.manual_seed(seed)
     model = build(settings, corpus.tokenizer.vocab_size)
-    trained = torch.compile(model) if settings["compile"] else model
     get_batch = utils.book_batches(splits, 256, cfg.batch_size)
-    history = utils.train(trained, get_batch, cfg, tokenizer=corpus.tokenizer,
-                          eval_splits=("val",), progress=False, clock=time.thread_time)  # fmt: skip
+    history = utils.train(
+        model, get_batch, cfg, tokenizer=corpus.tokenizer, eval_splits=("val",), progress=False
+    )
     return {
-        "settings": settings, "seed": seed, "steps": steps, "seconds_per_step": per_step,
-        "curve": {"step": history["step"], "seconds": history["seconds"],
-                  "dev": history["losses"]["val"]},
+        "settings": settings,
+        "seed": seed,
+        "steps": steps,
+        "curve": {"step": history["step"], "dev": history["losses"]["val"]},
         "dev_loss": utils.evaluate_text(model, splits["val"]),
-    }  # fmt: skip
+    }
 
 
-def seconds_to(curve: dict, target: float) -> float | None:
-    """CPU seconds until the dev estimate first reaches ``target`` (linear between estimates)."""
-    points = list(zip(curve["seconds"], curve["dev"], strict=True))
-    for (t0, l0), (t1, l1) in zip([(0.0, math.inf), *points], points, strict=False):
+def steps_to(curve: dict, target: float) -> float | None:
+    """Steps until the dev estimate first reaches ``target`` (linear between estimates)."""
+    points = list(zip(curve["step"], curve["dev"], strict=True))
+    for (s0, l0), (s1, l1) in itertools.pairwise([(0, math.inf), *points]):
         if l1 <= target:
-            return t1 if not math.isfinite(l0) else t0 + (t1 - t0) * (l0 - target) / (l0 - l1)
+            return s1 if not math.isfinite(l0) else s0 + (s1 - s0) * (l0 - target) / (l0 - l1)
     return None
+
+
+def step_timings(
+    recipes: dict[str, dict], rounds: int, steps: int, original: bool = False
+) -> dict[str, dict]:
+    """CPU seconds of this thread per training step of each recipe (and, with ``original``, of
+    the original notebook's): ``rounds`` interleaved rounds (A, B, C, A, B, C, ...) of ``steps``
+    steps after three untimed ones; the median and the rounds' spread (a share of the median)."""
+    torch.set_num_threads(1)
+    corpus, splits = dev_data()
+    ours = utils.book_batches(splits, 256, 16)
+    state = {}
+    for name, settings in recipes.items():
+        torch.manual_seed(0)
+        model = build(settings, corpus.tokenizer.vocab_size)
+        model = torch.compile(model) if settings["compile"] else model
+        cfg = plan(settings, 10_000)
+        state[name] = (model, cfg, utils.make_optimizer(model, cfg, torch.device("cpu")), ours)
+    if original:
+        model = OriginalGPT(original_config(corpus))
+        cfg = dataclasses.replace(ORIGINAL_RECIPE, max_steps=10_000)
+        theirs = utils.book_batches(splits, ORIGINAL_BLOCK, cfg.batch_size)
+        state["original"] = (
+            model,
+            cfg,
+            utils.make_optimizer(model, cfg, torch.device("cpu")),
+            theirs,
+        )
+    rng = torch.Generator().manual_seed(0)
+    times: dict[str, list[float]] = {name: [] for name in state}
+    for round_ in range(rounds + 1):
+        for name, (model, cfg, optimizers, get_batch) in state.items():
+            start = time.thread_time()
+            for _ in range(steps if round_ else 3):  # round 0: untimed warm-up (and compile)
+                x, y = get_batch("train", rng)
+                _, loss = model(x, y)
+                for opt in optimizers:
+                    opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if math.isfinite(cfg.grad_clip):
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                for opt in optimizers:
+                    opt.step()
+            if round_:
+                times[name].append((time.thread_time() - start) / steps)
+    return {
+        name: {"median": statistics.median(t), "spread": (max(t) - min(t)) / statistics.median(t)}
+        for name, t in times.items()
+    }
+
+
+def original_config(corpus: utils.Corpus) -> utils.GPTConfig:
+    """The original notebook's model shape: ours without dropout, at its 128-character context."""
+    return utils.GPTConfig(
+        vocab_size=corpus.tokenizer.vocab_size, dropout=0.0, block_size=ORIGINAL_BLOCK
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,50 +266,63 @@ def seconds_to(curve: dict, target: float) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=240.0, help="CPU seconds per run")
+    parser.add_argument("--steps", type=int, default=500, help="training steps per run")
     parser.add_argument("--workers", type=int, default=2, help="processes of one thread each")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--original",
+        action="store_true",
+        help="add the original notebook's recipe and the FLOP ceiling to --out",
+    )
     args = parser.parse_args()
+    if args.original:
+        add_original(args)
+        return
     pool = mp.get_context("spawn").Pool(args.workers)
-    first = pool.map(run, [(BASELINE, seed, args.seconds) for seed in (0, 1)])
-    rungs = [{"name": RUNGS[0][0], "changes": RUNGS[0][1], "candidates": first[:1],
-              "seed0": first[0], "seed1": first[1]}]  # fmt: skip
+    first = pool.map(run, [(BASELINE, seed, args.steps) for seed in (0, 1)])
+    rungs = [
+        {
+            "name": RUNGS[0][0],
+            "changes": RUNGS[0][1],
+            "candidates": first[:1],
+            "seed0": first[0],
+            "seed1": first[1],
+        }
+    ]
     best, pending = first[0], None
     for name, changes, candidates in RUNGS[1:]:
-        results = pool.map(run, [({**best["settings"], **c}, 0, args.seconds) for c in candidates])
+        jobs = [({**best["settings"], **c}, 0, args.steps) for c in candidates]
+        results = pool.map(run, jobs)
         if pending is not None:  # the previous winner's second seed ran alongside
             rungs[-1]["seed1"] = pending.get()
         winner = min(results, key=lambda r: r["dev_loss"])
-        print(f"{name}: " + ", ".join(f"{r['dev_loss']:.4f}" for r in results)
-              + f" (before: {best['dev_loss']:.4f})", flush=True)  # fmt: skip
+        print(
+            f"{name}: "
+            + ", ".join(f"{r['dev_loss']:.4f}" for r in results)
+            + f" (before: {best['dev_loss']:.4f})",
+            flush=True,
+        )
         rungs.append({"name": name, "changes": changes, "candidates": results, "seed0": winner})
         if winner["dev_loss"] < best["dev_loss"]:
-            best, pending = winner, pool.apply_async(run, ((winner["settings"], 1, args.seconds),))
+            best, pending = winner, pool.apply_async(run, ((winner["settings"], 1, args.steps),))
         else:  # no candidate beat the rung before on seed 0: nothing to confirm
             rungs[-1]["seed1"], pending = None, None
     if pending is not None:
         rungs[-1]["seed1"] = pending.get()
-    best = best["settings"]
-    compiled = pool.apply(seconds_per_step_job, ((best, "compile"),))
-    eager = pool.apply(seconds_per_step_job, ((best, "eager"),))
     pool.close()
-    record = summarise(rungs, args, {"compiled": compiled, "eager": eager})
+    recipes = {r["name"]: r["seed0"]["settings"] for r in rungs if r["seed1"] is not None}
+    recipes["torch.compile"] = {**best["settings"], "compile": True}
+    timings = step_timings(recipes, args.rounds, steps=utils.by_mode(full=10, quick=1))
+    record = summarise(rungs, args, timings)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=1))
     print(json.dumps({k: v for k, v in record.items() if k != "rungs"}, indent=1))
 
 
-def seconds_per_step_job(job: tuple[dict, str]) -> float:
-    torch.set_num_threads(1)
-    settings, mode = job
-    corpus, splits = dev_data()
-    steps = utils.by_mode(full=30, quick=2)
-    return seconds_per_step({**settings, "compile": mode == "compile"}, corpus, splits, steps)
-
-
-def summarise(rungs: list[dict], args: argparse.Namespace, compile_timing: dict) -> dict:
-    """Each rung's mean dev loss over two seeds, its spread, the time to reach today's loss,
-    ratios to the rung before, and whether it was kept (gain larger than the seed spread)."""
+def summarise(rungs: list[dict], args: argparse.Namespace, timings: dict) -> dict:
+    """Each rung's mean dev loss over two seeds and its spread; the steps and CPU seconds to
+    reach today's best dev estimate; ratios to the rung before; kept if the gain beats the noise."""
     target = sum(min(rungs[0][k]["curve"]["dev"]) for k in ("seed0", "seed1")) / 2
     kept, previous = [], None
     for rung in rungs:
@@ -251,10 +330,14 @@ def summarise(rungs: list[dict], args: argparse.Namespace, compile_timing: dict)
             rung["kept"] = False
             continue
         losses = [rung[k]["dev_loss"] for k in ("seed0", "seed1")]
-        times = [seconds_to(rung[k]["curve"], target) for k in ("seed0", "seed1")]
+        steps = [steps_to(rung[k]["curve"], target) for k in ("seed0", "seed1")]
         rung["dev_loss_mean"] = sum(losses) / 2
         rung["seed_spread"] = abs(losses[0] - losses[1])
-        rung["seconds_to_target"] = None if None in times else sum(times) / 2
+        rung["seconds_per_step"] = timings[rung["name"]]["median"]
+        rung["steps_to_target"] = None if None in steps else sum(steps) / 2
+        rung["seconds_to_target"] = (
+            rung["steps_to_target"] * rung["seconds_per_step"] if rung["steps_to_target"] else None
+        )
         if previous is None:
             rung["kept"] = True
         else:
@@ -267,20 +350,88 @@ def summarise(rungs: list[dict], args: argparse.Namespace, compile_timing: dict)
         if rung["kept"]:
             previous = rung
             kept.append(rung["name"])
-    winner = previous["seed0"]["settings"]
-    speedup = compile_timing["eager"] / compile_timing["compiled"]
+    compiled, eager = timings["torch.compile"], timings[previous["name"]]
     return {
         "command": "python tests/ladder.py" + "".join(f" {a}" for a in sys.argv[1:]),
         "hardware": {"cpu": cpu_name(), "threads_per_run": 1, "torch": torch.__version__},
-        "budget_cpu_seconds": args.seconds,
+        "steps_per_run": args.steps,
         "dev": "last 10% of the training text; the validation text is never read",
         "target_dev_loss": target,
         "target": "the best dev estimate of today's recipe, mean of two seeds",
         "rungs": rungs,
         "kept": kept,
-        "winner": winner,
-        "compile": {**compile_timing, "speedup": speedup},
+        "winner": previous["seed0"]["settings"],
+        "timings": timings,
+        "compile": {
+            "speedup": eager["median"] / compiled["median"],
+            "noise": max(eager["spread"], compiled["spread"]),
+        },
     }
+
+
+def matmul_peak_cpu_seconds(n: int = 2048, repeats: int = 10) -> float:
+    """GFLOP/s of a large fp32 matmul on this thread's CPU time: the practical one-thread peak."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    start = time.thread_time()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.thread_time() - start) / 1e9
+
+
+def add_original(args: argparse.Namespace) -> None:
+    """The original notebook's recipe on the same dev slice, for twice the steps (its own 32 x
+    128 shape, graded on windows of its own context); every recipe timed again beside it, in
+    the same interleaved rounds; and the one-thread matmul peak for the ceiling."""
+    torch.set_num_threads(1)
+    record = json.loads(args.out.read_text())
+    corpus, splits = dev_data()
+    steps = 2 * record["steps_per_run"]
+    cfg = dataclasses.replace(
+        ORIGINAL_RECIPE, max_steps=steps, eval_interval=EVAL_EVERY, eval_iters=EVAL_BATCHES
+    )
+    torch.manual_seed(cfg.seed)
+    get_batch = utils.book_batches(splits, ORIGINAL_BLOCK, cfg.batch_size)
+    model = OriginalGPT(original_config(corpus))
+    history = utils.train(
+        model, get_batch, cfg, tokenizer=corpus.tokenizer, eval_splits=("val",), progress=False
+    )
+    curve = {"step": history["step"], "dev": history["losses"]["val"]}
+    recipes = {r["name"]: r["seed0"]["settings"] for r in record["rungs"] if r["seed1"]}
+    recipes["torch.compile"] = {**record["winner"], "compile": True}
+    timings = step_timings(recipes, args.rounds, utils.by_mode(full=10, quick=1), original=True)
+    for rung in record["rungs"]:
+        if rung["seed1"]:
+            rung["seconds_per_step"] = timings[rung["name"]]["median"]
+            reach = rung["steps_to_target"]
+            rung["seconds_to_target"] = reach * rung["seconds_per_step"] if reach else None
+    kept = [r for r in record["rungs"] if r["kept"]]
+    for before, rung in itertools.pairwise(kept):
+        if rung["seconds_to_target"] and before["seconds_to_target"]:
+            rung["time_ratio"] = rung["seconds_to_target"] / before["seconds_to_target"]
+    eager, compiled = timings[kept[-1]["name"]], timings["torch.compile"]
+    record["timings"] = timings
+    record["compile"] = {
+        "speedup": eager["median"] / compiled["median"],
+        "noise": max(eager["spread"], compiled["spread"]),
+    }
+    reach = steps_to(curve, record["target_dev_loss"])
+    per_step = timings["original"]["median"]
+    record["original"] = {
+        "steps": steps,
+        "curve": curve,
+        "seconds_per_step": per_step,
+        "seconds_to_target": reach * per_step if reach else None,
+        "best_dev_estimate": min(curve["dev"]),
+    }
+    winner = utils.GPTConfig(vocab_size=corpus.tokenizer.vocab_size)
+    record["ceiling"] = {
+        "matmul_peak_gflops_1_thread": matmul_peak_cpu_seconds(),
+        "training_flops_per_step": utils.flops_per_token(winner) * 16 * winner.block_size,
+    }
+    record["command"] += " && python tests/ladder.py --original"
+    args.out.write_text(json.dumps(record, indent=1))
+    print(json.dumps({k: record[k] for k in ("original", "ceiling", "compile")})[:600])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,52 @@
+"""The experiment scripts behind lesson 7's recorded files run, and compute what they claim."""
+
+import json
+import math
+
+import ladder
+import pytest
+import scaling
+import torch
+import utils
+
+
+@pytest.fixture(autouse=True)
+def keep_threads():
+    """The scripts' runs set one thread; give the rest of the test session its threads back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_steps_to_interpolates_between_estimates():
+    curve = {"step": [50, 100, 150], "dev": [3.0, 2.0, 1.5]}
+    assert ladder.steps_to(curve, 2.5) == pytest.approx(75)
+    assert ladder.steps_to(curve, 3.5) == 50  # reached at the first estimate
+    assert ladder.steps_to(curve, 1.0) is None
+
+
+def test_a_ladder_run_trains_and_grades_on_the_dev_slice():
+    result = ladder.run((ladder.BASELINE, 0, 3))
+    assert result["steps"] == 3 and result["curve"]["step"] == [3]
+    assert 0 < result["dev_loss"] < math.log(utils.load_corpus().tokenizer.vocab_size) + 0.5
+
+
+def test_the_architecture_rung_builds_a_model_that_trains():
+    result = ladder.run(({**ladder.BASELINE, "arch": "modern"}, 0, 2))
+    assert math.isfinite(result["dev_loss"])
+
+
+def test_a_scaling_run_keeps_its_best_dev_weights(tmp_path):
+    job = {"size": "0.05M", "tokenizer": "chars", "steps": 4, "eval_every": 2, "merges": 8}
+    job["scratch"] = str(tmp_path / "run.pt")
+    record = scaling.run(job)
+    assert record["best_dev_loss"] == min(record["dev_curve"]["dev"])
+    assert record["dev_curve"]["step"] == [2, 4] and record["best_step"] in (2, 4)
+    assert math.isfinite(record["val_bpc"]) and not (tmp_path / "run.pt").exists()
+    json.dumps(record)  # plain types: it goes into the recorded JSON
+
+
+def test_recorded_files_name_their_command():
+    for name in ("ladder_cpu.json", "scaling_cpu.json", "benchmark_cpu.json"):
+        record = json.loads((utils.REPO_ROOT / "tests" / name).read_text())
+        assert record["command"].startswith("python tests/"), name
