@@ -416,9 +416,10 @@ plt.show()
 # %% [markdown]
 # ### 5.1 Dropout: noise in training, nothing in use
 #
-# Every module above ends in `self.dropout`; `LessonGPT` (§7) adds one on the embeddings.
+# Every module above ends in `self.dropout` (and `LessonGPT`, §7, has one on the embeddings).
 # Dropout is a **regulariser**: it makes learning the training text by heart harder.
-#
+
+# %% [markdown]
 # - `train()` mode: each number becomes 0 with probability `p`; the survivors are multiplied by
 #   `1 / (1 - p)`, so each number keeps its **expected value**;
 # - `eval()` mode: the identity, so measuring and generating are deterministic.
@@ -445,8 +446,10 @@ assert torch.equal(dropout.eval()(ones), ones)  # eval mode: the identity
 # ### 5.2 The project's faster dropout
 #
 # `utils.FastDropout` draws random **bytes** instead of one random float per number: one random
-# 64-bit integer gives 8 bytes, 8 uniform numbers in 0..255. A byte below
-# `threshold = round(p × 256)` drops its number.
+# 64-bit integer gives 8 bytes, 8 uniform numbers in 0..255.
+
+# %% [markdown]
+# A byte below `threshold = round(p × 256)` drops its number:
 #
 # - the drop rate is `threshold / 256`: `p` rounded to a multiple of 1/256;
 # - survivors are scaled by `256 / (256 - threshold)`, the rule of `nn.Dropout` with that `p`.
@@ -920,15 +923,12 @@ print(f"the others: {others.min():.3f} to {others.max():.3f}; uniform {1 / V:.3f
 # %% [markdown]
 # ## Summary
 #
-# - Token and position embeddings turn `(B, T)` ids into `(B, T, C)` vectors; positions give
-#   order and cap the context at `block_size`.
-# - Softmax turns scores into weights that sum to 1; large scores saturate it.
-# - One head: `softmax(q kᵀ / √d)` with `-inf` above the diagonal, times `v`; it equals
-#   `F.scaled_dot_product_attention(..., is_causal=True)` and `utils.CausalSelfAttention`.
-# - Multi-head attention mixes positions; the MLP works on each position alone.
-# - Dropout zeroes numbers in training only; `utils.FastDropout` is the same rule with bytes.
-# - A pre-norm block: `x + attn(ln1(x))`, then `x + mlp(ln2(x))`. `LessonGPT` equals `utils.GPT`.
-# - Untrained, the loss starts near `ln V`, a little above it.
+# - Embeddings turn `(B, T)` ids into `(B, T, C)` vectors; positions give order.
+# - Softmax turns scores into weights summing to 1; large scores saturate it.
+# - One head: `softmax(q kᵀ / √d + mask) v`. Multi-head attention mixes positions; the MLP
+#   works on each position alone.
+# - Dropout acts in training only. A pre-norm block: `x + attn(ln1(x))`, `x + mlp(ln2(x))`.
+# - `LessonGPT` equals `utils.GPT`; untrained, its loss starts a little above `ln V`.
 
 # %% [markdown]
 # ## Exercises

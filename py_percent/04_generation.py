@@ -155,7 +155,8 @@ assert by_hand == from_utils
 # softmax:
 #
 # $$p_i(\tau) = \frac{e^{z_i / \tau}}{\sum_j e^{z_j / \tau}}$$
-#
+
+# %% [markdown]
 # - $\tau < 1$ sharpens the distribution (safer, more repetitive text);
 # - $\tau = 1$ leaves it as the model learned it;
 # - $\tau > 1$ flattens it (more surprising, more mistakes);
@@ -229,7 +230,8 @@ assert torch.allclose(probs_k, utils.next_token_probs(last, temperature=1.0, top
 #
 # **Top-p** keeps the *smallest* set of likeliest characters whose probabilities add up to at
 # least $p$. With $p = 0.9$:
-#
+
+# %% [markdown]
 # 1. sort the characters by probability, largest first;
 # 2. add up the probabilities as you go down the list (cumulative sum);
 # 3. keep a character if the mass **before** it is still below $p$ (so the character that
@@ -554,22 +556,19 @@ print(f"speed-up:      {speed[True] / speed[False]:8.2f}x  ({n_timed} characters
 #
 # ### 9.1 The policy
 #
-# The model has position embeddings for `block_size` positions only, so it can never look at
-# more than `block_size` characters at once. `utils.generate_ids` handles this with one policy,
-# used **both** with and without the cache:
+# The model has position embeddings for `block_size` positions only: it never sees more
+# characters at once. `utils.generate_ids` has one policy, **both** with and without the cache:
 #
 # - a prompt longer than `block_size` is cropped to its **last** `block_size` characters;
-# - when the context is full, the **oldest half** is dropped. With the cache, the cache is then
-#   **rebuilt** from the remaining half in one call.
-#
-# Why not just drop the single oldest character each step? Positions are absolute: a cached key
-# was computed with its position embedding ("I am position 100"). Sliding by one would shift
-# every position, making every cached key stale and forcing a full rebuild on *every* step
-# (which is what the no-cache path pays anyway). Dropping half at once pays for a rebuild only
-# every `block_size / 2` steps.
-#
-# The loop, written out for greedy decoding with the cache (the picture in §8.2 shows
-# the slide):
+# - a full context drops its **oldest half**; the cache is then **rebuilt** from the rest.
+
+# %% [markdown]
+# Why not drop just the oldest character each step? Positions are absolute: a cached key holds
+# its position embedding ("I am position 100"). Sliding by one shifts every position, so every
+# step would rebuild the whole cache. Dropping half rebuilds once every `block_size / 2` steps.
+
+# %% [markdown]
+# The loop, by hand, for greedy decoding with the cache (§8.2's picture shows the slide):
 
 
 # %%
@@ -626,12 +625,13 @@ plt.show()
 
 # %% [markdown]
 # Both runs see identical contexts at every step, and the model is deterministic in `eval()`
-# mode: that is why the texts of §8.3 are identical.
-#
+# mode: hence the identical texts of §8.3.
+
+# %% [markdown]
 # ### 9.2 A prompt longer than the context
 #
-# A prompt of `block_size + 100` characters of the book does not fit. That works: the model uses
-# the last `block_size` of them, so it writes exactly what it writes after those alone.
+# A book prompt of `block_size + 100` characters does not fit. The model uses its last
+# `block_size` characters, so it writes exactly what it writes after those alone.
 
 # %%
 begin = corpus.book.index("Alice was beginning")
@@ -661,10 +661,9 @@ assert from_nothing == utils.generate(model, tokenizer, "\n", n_empty, temperatu
 # %% [markdown]
 # ### 9.4 Characters the model has never seen
 #
-# The model has one embedding per vocabulary character and nothing else. Upper case is fine,
-# because the tokenizer lower-cases its input, but `&` and digits other than the few in the
-# book have no embedding. Rather than silently mapping them to some other character, the
-# tokenizer raises a `ValueError` that names them:
+# The model has one embedding per vocabulary character, nothing else. Capitals are fine (the
+# tokenizer lower-cases), but `&` and most digits have no embedding. The tokenizer raises a
+# `ValueError` that names them:
 
 # %%
 try:
@@ -685,9 +684,9 @@ print("alice's and alice’s both encode to", tokenizer.encode("alice's"))
 # %% [markdown]
 # ## 10. Stop strings
 #
-# Often we want text up to some marker, not a fixed number of characters: one paragraph, or
-# (in lesson 5) one answer ending in `<end>`. With `stop="\n\n"`, generation stops as soon as the
-# new text ends with a blank line, and the result is cut just before it.
+# Often we want text up to a marker: one paragraph, or (lesson 5) one answer ending in `<end>`.
+# With `stop="\n\n"`, generation stops once the new text ends with a blank line, and the result
+# is cut just before it.
 
 # %%
 n_max = utils.by_mode(full=500, quick=60)
@@ -816,15 +815,11 @@ for name in pairs:
 # %% [markdown]
 # ## Summary
 #
-# - Last-position logits through a softmax give the next-character distribution; generation
-#   repeats "predict, pick, append".
-# - Greedy takes the argmax (deterministic, loops easily). Temperature sharpens or flattens;
-#   top-k keeps a fixed number of candidates; top-p the smallest set covering $p$.
-# - The KV cache stores each layer's keys and values, which causal attention never changes: one
-#   character per step, the same text, faster. Several new characters need the mask shifted.
-# - One context policy (crop long prompts, drop the oldest half when full) serves both paths.
-# - Empty prompts start from a newline; unknown characters raise a `ValueError`; `stop` ends at
-#   a marker.
+# - Generation repeats "predict, pick, append".
+# - Greedy takes the argmax; temperature sharpens or flattens; top-k keeps `k` candidates; top-p
+#   the smallest set covering $p$.
+# - The KV cache keeps each layer's keys and values: one character per step, the same text.
+# - One context policy (crop, drop the oldest half) serves both paths.
 # - `utils.attention_maps` shows what the trained heads look at.
 
 # %% [markdown]
@@ -888,10 +883,9 @@ trend = "more" if variety[-1] > variety[0] else "not more"
 print(f"lowest τ {variety[0]:.2f} vs highest τ {variety[-1]:.2f}: {trend} variety at high τ")
 
 # %% [markdown]
-# Low temperatures tend to repeat the same few words (close to greedy loops), and the share of
-# distinct words tends to rise with temperature; at high temperature many of those "words" are
-# misspelt inventions. The printed line says whether this run followed the trend (a short
-# sample, and in quick mode an untrained model, can break it).
+# Low temperatures tend to repeat a few words (close to greedy loops); the share of distinct
+# words tends to rise with temperature, many of them misspelt inventions. The printed line says
+# whether this run followed the trend (a short sample can break it).
 #
 # **Solution 3.** An untrained model with twice the context, timed both ways:
 
@@ -911,11 +905,9 @@ print(f"context {block_size} (§8.4): speed-up {ratio:.2f}x")
 print(f"({n_wide} characters from a {len(PROMPT)}-character prompt)")
 
 # %% [markdown]
-# Without the cache, each step processes the whole context, which can now be twice as long;
-# with it, one position (plus a rebuild every `block_size / 2` steps). So the speed-up should
-# grow with the context, the more so once the text fills it. The printed lines show what this
-# run measured; timings vary between runs, so compare them only if they differ clearly. The
-# weights are random: the text is nonsense, the timing is what counts.
+# Without the cache a step processes the whole context, now up to twice as long; with it, one
+# position. So the speed-up should grow with the context. Timings vary between runs: compare the
+# printed speed-ups only if they differ clearly.
 #
 # **Solution 4.** Two of §11's patterns on another line, for the heads with §11's highest shares:
 
