@@ -556,9 +556,9 @@ print(f"batch {tuple(xs.shape)}")
 
 # %% [markdown]
 # Other programs on the machine make timings noisy. So the two variants **alternate** in rounds
-# (the order flips every round), and we compare medians. The noise is the spread of the
-# per-round savings (half their interquartile range); a saving below it is no measurable
-# difference.
+# (the order flips every round), and we compare medians. The noise: half the range that the
+# middle half of the per-round savings spans (half the interquartile range). A saving within
+# the noise is no measurable difference.
 
 # %%
 n_rounds, n_steps = utils.by_mode(full=12, quick=2), utils.by_mode(full=3, quick=1)
