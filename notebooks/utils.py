@@ -496,6 +496,15 @@ class CausalSelfAttention(nn.Module):
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
         return self.dropout(self.proj(y)), (k, v)
 
+    def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """Softmax weights (B, n_head, T, T) that ``forward`` gives ``x`` (B, T, C), no cache."""
+        B, T, C = x.shape
+        q, k, _ = self.qkv(x).split(C, dim=2)  # the same q and k as forward
+        q, k = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k))
+        scores = q @ k.transpose(-2, -1) / math.sqrt(C // self.n_head)  # (B, nh, T, T)
+        mask = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+        return scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+
 
 class MLP(nn.Module):
     """Position-wise feed-forward network: widen, GELU, project back."""
@@ -612,6 +621,20 @@ class GPT(nn.Module):
             logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100
         )
         return logits, loss
+
+
+@torch.no_grad()
+def attention_maps(model: GPT, idx: torch.Tensor) -> list[torch.Tensor]:
+    """Attention weights (B, n_head, T, T) of every layer, first to last, for ids ``idx`` (B, T)."""
+    inputs: list[torch.Tensor] = []  # what each block's attention receives in forward
+    capture = lambda module, args: inputs.append(args[0])  # args[0]: x (B, T, C)
+    hooks = [block.attn.register_forward_pre_hook(capture) for block in model.blocks]
+    try:
+        model(idx)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return [block.attn.attention_weights(x) for block, x in zip(model.blocks, inputs, strict=True)]
 
 
 def build_model(tokenizer: CharTokenizer, **overrides: Any) -> GPT:

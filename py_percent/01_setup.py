@@ -69,13 +69,12 @@ print(f"device: {device} | quick mode: {utils.QUICK}")
 # %% [markdown]
 # ## 1. Check the environment
 #
-# Before we train anything, it pays to know what we are running on:
+# What are we running on?
 #
-# - **Python and PyTorch versions**: the lessons need PyTorch 2.3 or newer (`utils.MIN_TORCH`).
-# - **Device**: `utils.pick_device()` picks a CUDA GPU if there is one, then Apple's MPS, else the
-#   CPU. Everything in this series also runs on a plain CPU, just slower.
-# - **Colab or not**: Colab clones the repository for you (see the cell above).
-# - **CPU threads**: on a CPU, PyTorch spreads each matrix multiplication over this many threads.
+# - **Versions**: the lessons need PyTorch `utils.MIN_TORCH` or newer (checked below).
+# - **Device**: `utils.pick_device()` picks a CUDA GPU, else Apple's MPS, else the CPU; every
+#   lesson also runs on a CPU, just slower.
+# - **CPU threads**: PyTorch spreads each matrix multiplication over them.
 
 # %%
 import platform
@@ -93,18 +92,22 @@ print(f"Colab       {'yes' if in_colab else 'no'}")
 print(f"CPU threads {torch.get_num_threads()} used by PyTorch, {os.cpu_count()} logical cores")
 
 # %% [markdown]
-# The version check below fails loudly instead of letting a very old PyTorch break later with a
+# The version check fails loudly, instead of letting a very old PyTorch break later with a
 # strange error.
 
 # %%
 oldest = ".".join(map(str, utils.MIN_TORCH))
 assert utils.torch_version() >= utils.MIN_TORCH, f"PyTorch {torch.__version__}: need >= {oldest}"
+print(f"PyTorch {torch.__version__}: at least {oldest}, OK")
 
 # %% [markdown]
 # ## 2. Get the book
 #
 # We train on *Alice's Adventures in Wonderland* by Lewis Carroll (Project Gutenberg eBook #11,
-# public domain). `utils.load_alice()` finds it in this order:
+# public domain).
+
+# %% [markdown]
+# `utils.load_alice()` finds it in this order:
 #
 # 1. **`$GPT05M_BOOK`**: if this environment variable names a file, that file is the book
 #    (useful on a machine without internet).
@@ -112,7 +115,8 @@ assert utils.torch_version() >= utils.MIN_TORCH, f"PyTorch {torch.__version__}: 
 # 3. **A download from Project Gutenberg**: the raw file is wrapped in a licence header and
 #    footer; the wrapper is stripped, then the clean text is saved to the cache.
 # 4. **A clear error** that says where to put a copy by hand, if all of the above fail.
-#
+
+# %% [markdown]
 # This cell tells you which of these the next call will use.
 
 # %%
@@ -133,12 +137,13 @@ print(type(book).__name__)
 # %% [markdown]
 # ### 2.1 The Gutenberg wrapper
 #
-# A fresh download starts with a licence header and ends with a licence footer. The book itself
-# sits between two marker lines, `*** START OF THE PROJECT GUTENBERG EBOOK ... ***` and
-# `*** END OF THE PROJECT GUTENBERG EBOOK ... ***`. We don't want the model to learn licence text,
-# so `utils.strip_gutenberg` keeps only what lies between the markers. Here it is on a tiny
-# made-up file (with the Windows line endings `\r\n` and the byte-order mark `\ufeff` that real
-# downloads carry):
+# A fresh download wraps the book in a licence header and footer. The book sits between two
+# marker lines, `*** START OF THE PROJECT GUTENBERG EBOOK ... ***` and `*** END OF ... ***`.
+
+# %% [markdown]
+# The model should not learn licence text, so `utils.strip_gutenberg` keeps only what lies
+# between the markers. On a tiny made-up file, with the Windows line ends `\r\n` and the
+# byte-order mark `\ufeff` of real downloads:
 
 # %%
 wrapped = (
@@ -171,13 +176,13 @@ else:
 # %% [markdown]
 # ### 2.2 The download path, without the internet
 #
-# `load_alice` takes the cache path, the URLs and the function that fetches a URL as arguments,
-# so we can watch steps 3 and 4 happen with a fake "download" in a temporary folder:
+# `load_alice` takes the cache path, the URLs and the fetch function as arguments. So a fake
+# "download" in a temporary folder shows steps 3 and 4:
 #
-# - a fetch that returns our tiny wrapped file: the text is stripped **and cached**;
-# - a fetch that fails (as with no internet): a `FileNotFoundError` that explains what to do.
+# - a fetch returning our tiny file: the text is stripped **and cached**;
+# - a failing fetch (no internet): a `FileNotFoundError` that says what to do.
 #
-# (We hide `$GPT05M_BOOK` for the duration of the cell, because step 1 would win otherwise.)
+# The cell hides `$GPT05M_BOOK` meanwhile, or step 1 would win.
 
 # %%
 import tempfile
@@ -186,8 +191,8 @@ saved_book_env = os.environ.pop(utils.BOOK_ENV, None)
 try:
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "alice.txt"
-        text = utils.load_alice(cache=cache, urls=["https://example.org/tiny.txt"],
-                                fetch=lambda url: wrapped)  # fmt: skip
+        urls = ["https://example.org/tiny.txt"]
+        text = utils.load_alice(cache=cache, urls=urls, fetch=lambda url: wrapped)
         print(f"downloaded: {text!r}")
         print(f"cached:     {cache.read_text(encoding='utf-8')!r}")
         assert text == stripped and cache.read_text(encoding="utf-8") == stripped
@@ -196,8 +201,7 @@ try:
             raise OSError("no internet (simulated)")
 
         try:
-            utils.load_alice(cache=Path(tmp) / "missing.txt", urls=["https://example.org/tiny.txt"],
-                             fetch=no_internet)  # fmt: skip
+            utils.load_alice(cache=Path(tmp) / "missing.txt", urls=urls, fetch=no_internet)
         except FileNotFoundError as error:
             print("\nFileNotFoundError:", str(error).replace(str(Path(tmp).resolve()), "<tmp>"))
 finally:
@@ -228,9 +232,9 @@ first_paragraph_end = book.index("\n\n", book.index("Alice was beginning", story
 print(book[story_start:first_paragraph_end].strip())
 
 # %% [markdown]
-# How many **different** characters occur? Capital letters double the alphabet, so we count
-# before and after lower-casing. Like the original GPT-0.5M notebook, we lower-case everything:
-# a small model then doesn't have to learn that `A` and `a` are almost the same thing.
+# How many **different** characters occur, before and after lower-casing? Like the original
+# GPT-0.5M notebook, we lower-case everything: a small model then need not learn that `A` and
+# `a` are almost the same thing.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -240,10 +244,10 @@ print(f"distinct characters after lower-casing: {len(set(book.lower()))}")
 # %% [markdown]
 # ### 3.1 Which characters are common?
 #
-# A bar plot of the most frequent characters (lower-cased). Space and newline are invisible, so
-# we draw them as `␣` and `↵`. Note the curly quotes `“ ” ’`: this edition of the book uses them
-# instead of the straight `"` and `'` you type on a keyboard. We will meet them again. The
-# underscore `_` is how Project Gutenberg marks italics: `_very_` means *very*.
+# The most frequent characters (lower-cased), with space and newline drawn as `␣` and `↵`:
+#
+# - the curly quotes `“ ” ’`: this edition uses them instead of a keyboard's `"` and `'` (§4.5);
+# - the underscore `_`: Project Gutenberg's italics, `_very_` means *very*.
 
 # %%
 from collections import Counter
@@ -266,8 +270,8 @@ plt.show()
 
 # %%
 rare = [(ch, n) for ch, n in counts.most_common() if n < 10]
-print(f"{len(rare)} characters occur fewer than 10 times:",
-      ", ".join(f"{utils.visible_char(ch)!r}: {n}" for ch, n in rare))  # fmt: skip
+listed = ", ".join(f"{utils.visible_char(ch)!r}: {n}" for ch, n in rare)
+print(f"{len(rare)} characters occur fewer than 10 times: {listed}")
 assert rare, "the sentence above promises some rare characters"
 
 # %% [markdown]
@@ -275,7 +279,8 @@ assert rare, "the sentence above promises some rare characters"
 #
 # A neural network works with numbers, not letters. A **tokenizer** maps text to a list of
 # integer ids and back. Ours is the simplest there is: **one id per character**.
-#
+
+# %% [markdown]
 # ### 4.1 Step by step
 #
 # 1. The vocabulary: every distinct character, sorted (so the order never depends on chance).
@@ -315,10 +320,9 @@ print(f"{len(qa)} records; the first one:")
 print(qa[0])
 
 # %% [markdown]
-# The fine-tuning text also uses three tags that never occur in the book: `<q>` starts a
-# question, `<a>` starts the answer, `<end>` ends it. So the tokenizer we use everywhere,
-# `utils.build_tokenizer(book, qa)`, builds **one** vocabulary from the book, the Q&A records and
-# the tags. Let's build the same thing by hand and check that it matches.
+# Fine-tuning also uses three tags the book never has: `<q>` starts a question, `<a>` the
+# answer, `<end>` ends it. `utils.build_tokenizer(book, qa)` builds **one** vocabulary from the
+# book, the Q&A records and the tags. We build it by hand and compare.
 
 # %%
 tags = utils.QUESTION_TAG + utils.ANSWER_TAG + utils.END_TAG
@@ -332,10 +336,11 @@ assert tokenizer.chars == all_chars
 assert tokenizer.stoi == {ch: i for i, ch in enumerate(all_chars)}
 
 # %% [markdown]
-# Why insist on **one** vocabulary? The original GPT-0.5M notebook built two: one from the book
-# for pretraining and another from the Q&A text for fine-tuning. An id is just a position in a
-# sorted list, so when the lists differ, **the same character gets a different id**. The
-# fine-tuned model then reads every letter as some other letter it learned during pretraining.
+# Why **one** vocabulary? The original notebook built two: the book's for pretraining, the Q&A
+# text's for fine-tuning. An id is a position in a sorted list, so in two lists **the same
+# character gets different ids**: the fine-tuned model reads each letter as another one.
+
+# %% [markdown]
 # See for yourself with a vocabulary built from the Q&A text alone:
 
 # %%
@@ -345,9 +350,8 @@ for ch in "a?z":
     print(f"{ch!r:>4}  {chars.index(ch):>12}  {qa_only.index(ch):>11}  {tokenizer.stoi[ch]:>9}")
 
 # %% [markdown]
-# The vocabulary is also saved inside every checkpoint (lesson 3), so a model is always loaded
-# together with the exact table it was trained with. Its size is the number of rows of the
-# model's embedding table:
+# Every checkpoint (lesson 3) saves the vocabulary, so a model always loads with the table it
+# was trained with. Its size is the number of rows of the model's embedding table (lesson 2):
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -356,9 +360,8 @@ print(f"vocabulary size: {tokenizer.vocab_size}")
 # %% [markdown]
 # ### 4.3 The round trip
 #
-# `decode(encode(text))` must give back the (lower-cased) text, for the whole book. Our
-# hand-made tokenizer from 4.1 must agree with `utils` too. Its ids differ (its table lacks the
-# tag characters), so we compare the decoded text.
+# `decode(encode(text))` must give back the lower-cased book. Our tokenizer of §4.1 must agree
+# with `utils` too; its ids differ (no tag characters), so we compare decoded text.
 
 # %%
 book_ids = tokenizer.encode(book)
@@ -370,9 +373,9 @@ print(book_ids[:20], "->", repr(tokenizer.decode(book_ids[:20])))
 # %% [markdown]
 # ### 4.4 Unknown characters fail loudly
 #
-# What if you type a character that is not in the vocabulary, say `&`, a digit, or a straight
-# apostrophe `'` (the book only has the curly `’`)? `encode` raises a `ValueError` that **names**
-# the unknown characters, so you can fix your input:
+# What if you type a character that is not in the vocabulary, say `&` or the digit `7`?
+# `encode` raises a `ValueError` that **names** them, so you can fix your input. (The straight
+# apostrophe `'` is not refused: §4.5 turns it into the book's `’`.)
 
 # %%
 try:
@@ -383,9 +386,8 @@ else:
     raise AssertionError("unknown characters must raise ValueError")
 
 # %% [markdown]
-# The original notebook instead mapped every unknown character to id 0 without a word. Id 0 is
-# the first character of the sorted vocabulary, which here is the newline. So the model quietly
-# received a different text than you typed:
+# The original notebook mapped every unknown character to id 0, silently. Id 0 is the first
+# character of the sorted vocabulary, here the newline. So the model quietly got another text:
 
 # %%
 prompt = "alice & the 7 dwarves"
@@ -399,20 +401,22 @@ print(f"the model got:    {tokenizer.decode(silent_ids)!r}")
 # ### 4.5 Normalisation, the step real tokenizers have
 #
 # A keyboard types `'`, `"` and `--`; this edition of the book writes `’`, `“ ”` and `—`.
-# Refusing a question because of *how* it was typed would be unfriendly, so before encoding, the
-# tokenizer **normalises** the text: it maps what a keyboard produces to the characters the book
-# uses.
-# Real tokenizers have the same step (Hugging Face's `tokenizers` calls it the *normalizer*:
-# Unicode normalisation, lower-casing, accent stripping). Ours, `CharTokenizer.normalize`, does:
+# Refusing a question for *how* it was typed would be unfriendly. So before encoding, the
+# tokenizer **normalises**: it maps what a keyboard produces to the book's characters.
+
+# %% [markdown]
+# Real tokenizers have this step too (Hugging Face's `tokenizers` calls it the *normalizer*).
+# Ours, `CharTokenizer.normalize`, does:
 #
 # - `'` → `’` (an apostrophe or a closing quote), or `‘` where a quote opens (after a space);
 # - `"` → `“` where a quote opens and `”` where it closes;
 # - `--` and the other dashes (`–`) → the book's `—`, without the spaces around them;
 # - `…` → `...`; tabs, non-breaking spaces and Windows line ends → a space and `\n`;
 # - then lower-casing, as before.
-#
-# Runs of spaces are left alone: the book itself has them (indented poems), and a question is
-# squeezed to single spaces by the Q&A prompt format (lesson 5).
+
+# %% [markdown]
+# Runs of spaces stay: the book has them (indented poems). The Q&A prompt format squeezes a
+# question's spaces (lesson 5).
 
 # %%
 typed = 'Alice said "I\'m late -- very late…"'
@@ -423,9 +427,11 @@ assert normalised == "alice said “i’m late—very late...”"
 assert tokenizer.encode(typed) == tokenizer.encode("Alice said “I’m late—very late...”")
 
 # %% [markdown]
-# Two promises keep this safe. The book's own text passes through unchanged, so the model trains
-# on exactly the book; and a character with no counterpart in the book still raises the
-# `ValueError` of 4.4 (here `&` and `7`, while the apostrophe is simply normalised):
+# Two promises keep this safe:
+#
+# - the book passes through unchanged, so the model trains on exactly the book;
+# - a character with no counterpart in the book still raises §4.4's `ValueError`: here `&` and
+#   `7`, while the apostrophe is normalised.
 
 # %%
 assert tokenizer.normalize(book) == book.lower()
@@ -440,9 +446,9 @@ else:
 # %% [markdown]
 # ## 5. Train and validation split
 #
-# We hold back part of the book to measure how well the model does on text it never trained on.
-# `utils.split_text` cuts **by position**: the first 90% is the training text, the last 10% the
-# validation text.
+# We hold back part of the book to measure how the model does on text it never trained on.
+# `utils.split_text` cuts **by position**: the start is the training text, the last
+# `val_fraction` of it the validation text.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -451,9 +457,15 @@ print(f"train: {len(train_text):,} characters")
 print(f"val:   {len(val_text):,} characters")
 
 # %% [markdown]
-# Why not pick random windows of text and put some of them in the validation set? Because
-# **neighbouring windows overlap**. A window (as long as the model's context, `block_size`)
-# starting at character 1000 and one starting at 1001 share all but one character:
+# As shares of the book:
+
+# %%
+print(f"train {len(train_text) / len(book):.0%}, validation {len(val_text) / len(book):.0%}")
+
+# %% [markdown]
+# Why not put some random windows of text in the validation set? **Neighbouring windows
+# overlap.** Two windows of the model's context length (`block_size`), one starting a character
+# after the other, share all but one character:
 
 # %%
 window = utils.GPTConfig().block_size  # the model's context length, in characters
@@ -475,9 +487,8 @@ print("...", train_text[-120:], "⟂", val_text[:120], "...", sep="")
 # %% [markdown]
 # ## 6. `load_corpus`: all of the above in one line
 #
-# Every later lesson starts with `corpus = utils.load_corpus()`. It does exactly what we did by
-# hand: load the book and the Q&A file, build the one tokenizer, split the book, and encode both
-# parts as tensors of ids.
+# Every later lesson starts with `corpus = utils.load_corpus()`. It does what we did by hand:
+# load the book and the Q&A file, build the one tokenizer, split the book, encode both parts.
 
 # %%
 corpus = utils.load_corpus()
@@ -489,18 +500,18 @@ for split, ids in corpus.splits.items():
 # %% [markdown]
 # ## 7. What is a batch?
 #
-# A GPT learns one thing: **predict the next character**. A training example is a window of
-# `T` characters `x`, and the target `y` is the same window **shifted one character to the
-# right**: `y[t]` is the character that follows `x[t]`. We cut `B` such windows at random
-# places, which gives two tensors of shape `(B, T)`.
-#
-# `utils.random_windows` does this. Here is a tiny batch (B = 4 windows of T = 24 characters).
-# The generator is seeded, so you get the same windows every time.
+# A GPT learns one thing: **predict the next character**. An example is a window `x` of `T`
+# characters; its target `y` is the window **one character further on** in the book: `y[t]` is
+# the character that follows `x[t]`. `B` windows at random places give two `(B, T)` tensors.
+
+# %% [markdown]
+# `utils.random_windows` cuts them. A tiny batch of `B = 4` windows of `T = 24` characters, with
+# a seeded generator, so you get the same windows every time:
 
 # %%
 generator = torch.Generator().manual_seed(0)
-x, y = utils.random_windows(corpus.splits["train"], block_size=24, batch_size=4,
-                            generator=generator)  # fmt: skip
+train_ids = corpus.splits["train"]
+x, y = utils.random_windows(train_ids, block_size=24, batch_size=4, generator=generator)
 print(f"x: {tuple(x.shape)}  y: {tuple(y.shape)}")  # (B, T) each
 print(x[0])
 print(y[0])
@@ -525,8 +536,8 @@ for t in range(8):
     print(f"{context!r:>12} -> {tokenizer.decode(y[0, t : t + 1])!r}")
 
 # %% [markdown]
-# The same picture as a grid: the top row is `x`, the bottom row is `y`. Every arrow shows that
-# the target at position `t` is the input at position `t + 1`.
+# The same as a grid: `x` on top, `y` below. Each arrow shows that the target at position `t`
+# is the input at position `t + 1`.
 
 # %%
 row_x = [utils.visible_char(ch) for ch in tokenizer.decode(x[0])]
@@ -538,8 +549,8 @@ for t in range(T):
         ax.add_patch(plt.Rectangle((t, level * 1.6), 0.9, 0.9, color=colour))
         ax.text(t + 0.45, level * 1.6 + 0.45, ch, ha="center", va="center", fontsize=9)
     if t > 0:
-        ax.annotate("", xy=(t - 0.55, 0.95), xytext=(t + 0.45, 1.55),
-                    arrowprops={"arrowstyle": "->", "color": "gray", "lw": 0.7})  # fmt: skip
+        arrow = {"arrowstyle": "->", "color": "gray", "lw": 0.7}
+        ax.annotate("", xy=(t - 0.55, 0.95), xytext=(t + 0.45, 1.55), arrowprops=arrow)
 ax.text(-0.3, 2.05, "x", ha="right", va="center", fontsize=11, weight="bold")
 ax.text(-0.3, 0.45, "y", ha="right", va="center", fontsize=11, weight="bold")
 ax.set(xlim=(-1, T), ylim=(-0.2, 2.7), title="y is x shifted by one character")
@@ -550,9 +561,9 @@ plt.show()
 # %% [markdown]
 # ### 7.1 The batches of lesson 3
 #
-# Training uses `utils.book_batches`: it wraps `random_windows` into a function
-# `get_batch(split, generator)` over the encoded train and validation text, with the model's
-# context length (the *block size*) and the batch size of the training recipe.
+# Training uses `utils.book_batches`. It wraps `random_windows` into `get_batch(split,
+# generator)`, with the model's context length (`block_size`) and the training recipe's batch
+# size.
 
 # %%
 block_size = utils.GPTConfig().block_size  # the longest context the model sees
@@ -566,17 +577,13 @@ assert x.shape == (batch_size, block_size) and torch.equal(x[:, 1:], y[:, :-1])
 # %% [markdown]
 # ## Summary
 #
-# - `utils.pick_device()` picks CUDA, then MPS, then the CPU; every lesson runs on a CPU.
-# - `utils.load_alice()` reads `$GPT05M_BOOK`, else the cache `data/alice.txt`, else downloads
-#   the book and strips the Gutenberg wrapper, else fails with a message that says what to do.
-# - The tokenizer maps each (lower-cased) character to an id. There is **one** vocabulary, built
-#   from the book, the Q&A file and the Q&A tags, so pretraining and fine-tuning agree on every id.
-# - Unknown characters raise a `ValueError` that names them; nothing is silently mapped to id 0.
-# - The book is split by position (90% train, 10% validation), so no validation text leaks into
-#   training through overlapping windows.
-# - A batch is `B` random windows `x` of `T` characters and the same windows shifted by one, `y`:
-#   `B × T` next-character predictions at once.
-#
+# - `utils.load_alice()`: `$GPT05M_BOOK`, else the cache, else a download, else a clear error.
+# - **One** vocabulary (book, Q&A, tags), one id per lower-cased character.
+# - Keyboard characters are normalised; anything still unknown raises a `ValueError`.
+# - The split is by position, so overlapping windows cannot leak validation text.
+# - A batch: `B` windows `x` and the windows one character further on, `y`.
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. **Keep the capitals.** Build a case-sensitive tokenizer with
@@ -592,8 +599,8 @@ assert x.shape == (batch_size, block_size) and torch.equal(x[:, 1:], y[:, :-1])
 # %% [markdown]
 # ## Solutions
 #
-# Each solution is a code cell that runs with the lesson (the tests execute it too). In Jupyter
-# its code starts collapsed: click the cell to open it.
+# Each solution is a code cell that runs with the lesson (the tests run it too). In Jupyter its
+# code starts collapsed: click the cell to open it.
 #
 # **Solution 1.** The case-sensitive vocabulary from the same texts, and what it adds:
 
@@ -610,10 +617,9 @@ n_rarest = book.count(rarest_capital)
 print(f"rarest capital: {rarest_capital!r}, {n_rarest} time{'s' * (n_rarest != 1)} in the book")
 
 # %% [markdown]
-# The vocabulary grows by the capital letters only. The model could then write "Alice" and
-# "CHAPTER" correctly, but it would have to learn each capital from far fewer examples (the
-# rarest one above), and `A`/`a` would start as unrelated ids. For a 0.5M-parameter model
-# trained on one book, lower-casing is a cheap way to make the task easier.
+# Only capital letters are added. The model could write "Alice" and "CHAPTER", but would learn
+# each capital from far fewer examples (the rarest above), and `A`/`a` would start unrelated.
+# For a small model and one book, lower-casing makes the task easier.
 #
 # **Solution 2.** The last chapter heading before the split point, for two fractions:
 
@@ -626,9 +632,9 @@ for fraction in (0.1, 0.2):
     cut = len(utils.split_text(book, fraction)[0])
     seam_chapter[fraction] = sum(m.start() < cut for m in headings) - 1
     unseen = [m.group(1) for m in headings if m.start() >= cut]
-    print(f"val_fraction={fraction}: validation starts inside chapter "
-          f"{headings[seam_chapter[fraction]].group(1)}; whole chapters never trained on: "
-          f"{', '.join(unseen) or 'none'}")  # fmt: skip
+    seam = headings[seam_chapter[fraction]].group(1)
+    print(f"val_fraction={fraction}: validation starts inside chapter {seam}; ", end="")
+    print(f"whole chapters never trained on: {', '.join(unseen) or 'none'}")
 assert len(headings) == 12 and seam_chapter[0.2] <= seam_chapter[0.1]
 
 # %% [markdown]
@@ -640,8 +646,9 @@ assert len(headings) == 12 and seam_chapter[0.2] <= seam_chapter[0.1]
 # %% jupyter={"source_hidden": true}
 n_train = len(corpus.splits["train"])
 n_windows = n_train - block_size  # start positions: the target needs one character more
-print(f"{n_windows:,} windows x {block_size} predictions each = "
-      f"{n_windows * block_size:,} predictions, from only {n_train:,} characters")  # fmt: skip
+n_predictions = n_windows * block_size
+print(f"{n_windows:,} windows x {block_size} predictions each = {n_predictions:,} predictions")
+print(f"from only {n_train:,} characters")
 
 # %% [markdown]
 # Windows that start one character apart overlap in all but one character, so the number of

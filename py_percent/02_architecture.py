@@ -18,14 +18,13 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/02_architecture.ipynb)
 #
-# **What you will learn:** every part of GPT-0.5M, built up from small tensors: embeddings,
-# causal self-attention written out by hand, multi-head attention, the MLP, the pre-norm
-# residual block and the whole model. At each step we **prove** that our code computes the same
-# numbers as PyTorch's built-in attention and as the model in `utils.py`.
+# **What you will learn:** every part of GPT-0.5M, built from small tensors: embeddings, the
+# softmax, causal self-attention by hand, multi-head attention, the MLP, dropout, the pre-norm
+# block and the whole model. Each piece is **proven** equal to PyTorch's or `utils.py`'s.
 #
 # - **Reads:** the book and `data/alice_qa.jsonl` (for the vocabulary and real text).
 # - **Writes:** nothing.
-# - **Runtime:** well under a minute on a CPU; nothing is trained here.
+# - **Runtime:** about a minute on a CPU; nothing is trained (§5.2 times a few training steps).
 
 # %% [markdown]
 # ## 0. Setup
@@ -67,10 +66,10 @@ device = utils.pick_device()
 print(f"device: {device} | quick mode: {utils.QUICK}")
 
 # %% [markdown]
-# This lesson keeps every tensor on the **CPU**, whatever `device` says: the tensors are tiny, and
-# on a GPU some kernels use lower-precision arithmetic that would blur our exact comparisons.
+# This lesson keeps every tensor on the **CPU**, whatever `device` says. The tensors are tiny,
+# and some GPU kernels use lower precision, which would blur our exact comparisons.
 #
-# We load the corpus of lesson 1 (book, tokenizer, encoded split) and the imports we need.
+# We load lesson 1's corpus (book, tokenizer, encoded split) and the imports we need.
 
 # %%
 import math
@@ -87,18 +86,23 @@ print(tokenizer)
 # %% [markdown]
 # ## 1. The plan
 #
-# GPT-0.5M turns a window of `T` character ids into `T` predictions of the next character:
+# GPT-0.5M turns a window of `T` character ids into `T` rows of **logits**: one score per
+# vocabulary character, for the character that comes next.
 #
 # ```
 # ids (B, T)
 #  → token embedding + position embedding          (B, T, C)
-#  → 4 × block:  x = x + attention(layernorm(x))   (B, T, C)
-#                x = x + mlp(layernorm(x))
-#  → final layernorm → linear head                 (B, T, vocab)   "logits"
+#  → n_layer × block:  x = x + attention(layernorm(x))
+#                      x = x + mlp(layernorm(x))   (B, T, C)
+#  → final layernorm → linear head                 (B, T, vocab)   logits
 # ```
+
+# %% [markdown]
+# - `B`: the batch size (windows at once);
+# - `T`: the characters in a window;
+# - `C`: the width of every vector inside the model.
 #
-# `B` is the batch size, `T` the number of characters in the window, `C` the width of every
-# vector inside the model. All sizes live in one config object; here is the default one:
+# All sizes live in one config object. The default one:
 
 # %%
 config = utils.GPTConfig(vocab_size=tokenizer.vocab_size)
@@ -122,9 +126,8 @@ print(ids)
 # %% [markdown]
 # ### 2.1 Token embedding
 #
-# An `nn.Embedding(vocab_size, C)` is a table with one learnable row of `C` numbers per
-# character. Looking up an id returns its row. The same character always gets the same vector,
-# wherever it stands.
+# `nn.Embedding(vocab_size, C)` is a table with one learnable row of `C` numbers per character.
+# An id looks up its row, so the same character always gets the same vector.
 
 # %%
 torch.manual_seed(0)
@@ -137,10 +140,9 @@ assert torch.equal(tok[0, first_a], tok[0, second_a])  # both are the letter 'a'
 # %% [markdown]
 # ### 2.2 Position embedding
 #
-# Attention (next section) compares every vector with every other one, but it has no built-in
-# idea of **order**: without help, "alice was" and "saw ecila" would look alike. So we add a
-# second table with one learned vector per **position** `0 .. block_size-1`. This also sets the
-# longest context the model can read: `block_size` characters.
+# Attention (§3) has no built-in idea of **order**: "alice was" and "saw ecila" would look alike.
+# So a second table adds one learned vector per **position** `0 .. block_size-1`. It also caps
+# the context at `block_size` characters.
 
 # %%
 pos_emb = nn.Embedding(config.block_size, C)
@@ -152,16 +154,16 @@ assert not torch.equal(x[0, first_a], x[0, second_a])  # same letter, different 
 # %% [markdown]
 # ## 3. One attention head, by hand
 #
-# Attention lets each position gather information from other positions. Each position makes
-# three vectors from its own `x` with three linear layers:
+# Attention lets each position gather information from earlier positions. Each position makes
+# three vectors from its own `x`, with three linear layers:
 #
 # - a **query** `q`: "what am I looking for?"
 # - a **key** `k`: "what do I contain?"
 # - a **value** `v`: "what do I hand over if you pick me?"
-#
-# Position `t` scores every position `s` with the dot product `q[t] · k[s]`, turns the scores into
-# weights with a softmax, and takes the weighted sum of the values. GPT-0.5M splits `C` into
-# `n_head` heads; one head works in `head_size = C / n_head` dimensions.
+
+# %% [markdown]
+# GPT-0.5M splits `C` into `n_head` heads. One head works in `head_size = C / n_head`
+# dimensions:
 
 # %%
 head_size = C // config.n_head
@@ -173,12 +175,35 @@ q, k, v = query(x), key(x), value(x)  # (B, T, hs) each
 print(f"head_size = {head_size}; q, k, v: {tuple(q.shape)}")
 
 # %% [markdown]
-# ### 3.1 Scores, scaled by √head_size
+# Position `t` scores every position `s` with the dot product `q[t] · k[s]`, turns the scores
+# into weights with a **softmax** (§3.1), and takes the weighted sum of the values `v[s]`.
 #
-# `q @ kᵀ` computes all `T × T` dot products at once. Why divide by `√head_size`? A dot product
-# of `d` random numbers of variance 1 has variance `d`. Large scores make the softmax put almost
-# all weight on one position, and its gradients vanish. Dividing by `√d` brings the spread back
-# to about 1, as this quick experiment shows:
+# ### 3.1 Softmax: scores to weights
+#
+# The softmax turns any vector of scores `z` into positive weights that sum to 1:
+#
+# $$\mathrm{softmax}(z)_i = \frac{e^{z_i}}{\sum_j e^{z_j}}$$
+
+# %%
+z = torch.tensor([2.0, 1.0, 0.0, -1.0])
+by_hand = z.exp() / z.exp().sum()
+print(f"softmax({z.tolist()}) = {by_hand.numpy().round(3)}, sum {by_hand.sum():.1f}")
+assert torch.allclose(by_hand, F.softmax(z, dim=-1))
+
+# %% [markdown]
+# A larger score gets a larger weight. Multiply the same scores by 10, and almost all the weight
+# lands on one entry: the softmax **saturates** to nearly one-hot.
+
+# %%
+print(f"softmax(10 z) = {F.softmax(10 * z, dim=-1).numpy().round(3)}")
+
+# %% [markdown]
+# ### 3.2 Scores, scaled by √head_size
+#
+# `q @ kᵀ` computes all `T × T` dot products at once. A dot product of `d` random numbers of
+# variance 1 has variance `d`. Such large scores would saturate the softmax (§3.1) before
+# training starts, and a near one-hot choice barely changes when the weights change a little:
+# training learns slowly. Dividing by `√d` brings the spread back to about 1:
 
 # %%
 torch.manual_seed(0)
@@ -188,20 +213,18 @@ print(f"std of raw dot products: {raw.std():.2f}  (√{head_size} = {math.sqrt(h
 print(f"std after dividing by √{head_size}: {(raw / math.sqrt(head_size)).std():.2f}")
 
 # %% [markdown]
-# Now the scores of our head on the sentence: one row per position `t`, one column per position
-# `s`.
+# The scores of our head on the sentence: one row per position `t`, one column per `s`.
 
 # %%
 scores = q @ k.transpose(-2, -1) / math.sqrt(head_size)  # (B, T, T)
 print(f"scores: {tuple(scores.shape)}")
 
 # %% [markdown]
-# ### 3.2 The causal mask
+# ### 3.3 The causal mask
 #
-# The model must predict character `t + 1` using only characters `0 .. t`. If position `t`
-# could look at position `t + 1`, it would simply copy the answer. So we set every score
-# **above the diagonal** to `-inf`; after the softmax, `e^-inf = 0`, so the future gets exactly
-# zero weight.
+# The model predicts character `t + 1` from characters `0 .. t` only. If position `t` could look
+# at `t + 1`, it would simply copy the answer. So every score **above the diagonal** becomes
+# `-inf`: `e^-inf = 0`, and the future gets exactly zero weight.
 
 # %%
 mask = torch.tril(torch.ones(T, T, dtype=torch.bool))  # (T, T): True = may look
@@ -214,27 +237,22 @@ assert (weights[0][~mask] == 0).all()  # no weight on the future
 assert weights[0, 0, 0] == 1  # the first character can only look at itself
 
 # %% [markdown]
-# On the left the mask: row `t` (the position that asks) may look at the columns `s ≤ t` (in
-# dark). On the right the attention weights of our head on the real sentence. The weights are
-# **random and untrained**, so the pattern inside the triangle means nothing yet; only its shape
-# matters: every row spreads a total weight of 1 over the characters up to itself, and nothing
-# above the diagonal.
+# Left, the mask: row `t` (the position that looks) may use the columns `s ≤ t` (dark). Right,
+# our head's weights. They are **random and untrained**, so only the shape matters: each row
+# spreads a weight of 1 over the characters up to itself.
 
 
 # %%
 labels = [utils.visible_char(ch) for ch in sentence]
 
 
-def show_matrix(ax, matrix, title, cmap="viridis", ticks=True):
+def show_matrix(ax, matrix, title, cmap="viridis"):
     """Draw a (T, T) matrix with the sentence's characters on both axes."""
     image = ax.imshow(matrix, cmap=cmap, vmin=0, vmax=1)
     ax.set_title(title, fontsize=10)
-    if ticks:
-        ax.set_xticks(range(len(labels)), labels, fontsize=6)
-        ax.set_yticks(range(len(labels)), labels, fontsize=6)
-        ax.set(xlabel="looked at (s)", ylabel="looking (t)")
-    else:
-        ax.set(xticks=[], yticks=[])
+    ax.set_xticks(range(len(labels)), labels, fontsize=6)
+    ax.set_yticks(range(len(labels)), labels, fontsize=6)
+    ax.set(xlabel="looked at (s)", ylabel="looking (t)")
     return image
 
 
@@ -248,16 +266,14 @@ plt.show()
 # %% [markdown]
 # ## 4. Multi-head attention
 #
-# One head can only look for one kind of thing at a time. **Multi-head** attention runs
-# `n_head` heads side by side, each with its own queries, keys and values of size `head_size`,
-# and concatenates their outputs back to width `C`. Two tricks make it fast:
+# **Multi-head** attention runs `n_head` heads side by side, each with its own queries, keys and
+# values, and concatenates their outputs back to width `C`. Two tricks:
 #
-# - One `Linear(C, 3C)` called `qkv` computes queries, keys and values of **all** heads at once.
-# - We reshape `(B, T, C)` to `(B, n_head, T, head_size)`, so the heads become one more batch
-#   dimension and a single matrix multiplication serves them all.
-#
-# First the attention itself, as a function of q, k and v. It is §3 written for any
-# number of leading dimensions:
+# - one `Linear(C, 3C)`, `qkv`, computes queries, keys and values of **all** heads at once;
+# - a reshape to `(B, n_head, T, head_size)` makes the heads one more batch dimension.
+
+# %% [markdown]
+# First the attention itself: §3 written for any number of leading dimensions.
 
 
 # %%
@@ -273,8 +289,8 @@ def causal_attention(q, k, v):
 assert torch.allclose(causal_attention(q, k, v)[0], out)  # the same as §3
 
 # %% [markdown]
-# Now the module. Its two linear layers are called `qkv` and `proj`, like in `utils.py`, so the
-# two can exchange weights. `proj` mixes the concatenated heads back together.
+# Now the module. Its two linear layers are named `qkv` and `proj` as in `utils.py`, so the two
+# can exchange weights. `proj` mixes the concatenated heads.
 
 
 # %%
@@ -307,24 +323,23 @@ attn = MultiHeadAttention(config).eval()  # eval(): dropout off, so outputs are 
 print(f"{tuple(x.shape)} -> {tuple(attn(x).shape)}")
 
 # %% [markdown]
-# Each head has its own weights, so each draws its own pattern on the same sentence (still
-# untrained and random).
+# Each head has its own weights, so each draws its own (still random) pattern on the sentence.
 
 # %%
 with torch.no_grad():
     _, head_weights = causal_attention(*attn.heads(x))  # (B, nh, T, T)
-fig, axes = plt.subplots(1, config.n_head, figsize=(8, 2.4))
-for h, ax in enumerate(axes):
-    show_matrix(ax, head_weights[0, h], f"head {h}", ticks=False)
+rows = math.ceil(config.n_head / 2)
+fig, axes = plt.subplots(rows, 2, figsize=(8, 4 * rows), squeeze=False)
+for h, ax in zip(range(config.n_head), axes.flat, strict=False):
+    show_matrix(ax, head_weights[0, h], f"head {h} (untrained)")
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
 # ### 4.1 Proof 1: our attention equals PyTorch's
 #
-# PyTorch has a fast built-in, `F.scaled_dot_product_attention(q, k, v, is_causal=True)`. It must
-# give the same result as our hand-written version. We test on a real batch: 4 random windows
-# of `block_size` characters from the book, embedded with the tables of §2.
+# PyTorch's fast built-in `F.scaled_dot_product_attention(q, k, v, is_causal=True)` must agree
+# with ours. The test batch: 4 random windows of `block_size` characters, embedded as in §2.
 
 # %%
 get_batch = utils.book_batches(corpus.splits, config.block_size, batch_size=4)
@@ -341,9 +356,8 @@ assert diff < 1e-5
 # %% [markdown]
 # ### 4.2 Proof 2: our module equals `utils.CausalSelfAttention`
 #
-# `utils.CausalSelfAttention` is the attention the real model uses (it calls the fast built-in
-# and also supports the KV cache of lesson 4). We copy our weights into it with
-# `load_state_dict` (same parameter names) and compare outputs.
+# `utils.CausalSelfAttention` is the model's attention: the fast built-in, plus lesson 4's KV
+# cache. We copy our weights into it (same names) and compare outputs.
 
 # %%
 reference_attn = utils.CausalSelfAttention(config).eval()
@@ -356,9 +370,9 @@ assert diff < 1e-5
 # %% [markdown]
 # ## 5. The MLP
 #
-# Attention moves information **between** positions. The MLP (multi-layer perceptron) then
-# works on **each position on its own**: widen to `mlp_hidden` numbers, apply a non-linearity,
-# project back to `C`. Without the non-linearity the whole model would be one big linear map.
+# Attention moves information **between** positions. The MLP (multi-layer perceptron) works on
+# **each position on its own**: widen to `mlp_hidden` numbers, apply a non-linearity, project
+# back to `C`. Without the non-linearity, the whole model would be one linear map.
 
 
 # %%
@@ -385,8 +399,8 @@ with torch.no_grad():
 print(f"{tuple(emb.shape)} -> hidden {config.mlp_hidden} -> {tuple(mlp(emb).shape)}")
 
 # %% [markdown]
-# GPT models use **GELU** rather than ReLU as the non-linearity: it is a smooth version of ReLU
-# that lets a little signal (and gradient) through for small negative inputs.
+# The non-linearity is **GELU**, as in GPT-2: a smooth version of ReLU that lets a little
+# signal through for small negative inputs.
 
 # %%
 z = torch.linspace(-4, 4, 200)
@@ -402,16 +416,17 @@ plt.show()
 # %% [markdown]
 # ### 5.1 Dropout: noise in training, nothing in use
 #
-# Every module above ends in `self.dropout`, and `LessonGPT` (§7) applies one more to the
-# embeddings. Dropout is a regulariser that acts **only in training mode**:
-#
-# - in `train()` mode each number is set to 0 with probability `p`, and the survivors are
-#   multiplied by `1 / (1 - p)`, so the **expected value** of every number is unchanged;
-# - in `eval()` mode it is the identity, so measuring and generating are deterministic.
-#
-# Every training step thus trains a randomly thinned network, and no single unit can carry a
-# memorised detail on its own: a brake on learning a small book by heart. Our rate is
-# `config.dropout`. On a long vector of ones:
+# Every module above ends in `self.dropout` (and `LessonGPT`, §7, has one on the embeddings).
+# Dropout is a **regulariser**: it makes learning the training text by heart harder.
+
+# %% [markdown]
+# - `train()` mode: each number becomes 0 with probability `p`; the survivors are multiplied by
+#   `1 / (1 - p)`, so each number keeps its **expected value**;
+# - `eval()` mode: the identity, so measuring and generating are deterministic.
+
+# %% [markdown]
+# Each training step thus trains a randomly thinned network, so no single number can carry a
+# memorised detail alone. Our rate is `config.dropout`. On a long vector of ones:
 
 # %%
 p_drop = config.dropout
@@ -430,14 +445,16 @@ assert torch.equal(dropout.eval()(ones), ones)  # eval mode: the identity
 # %% [markdown]
 # ### 5.2 The project's faster dropout
 #
-# On a CPU, drawing one random float per number is a noticeable share of a training step.
-# `utils.FastDropout` draws random **bytes** instead: one random 64-bit integer is 8 bytes, i.e. 8
-# uniform numbers in 0..255 at once. A byte below `threshold = round(p × 256)` drops its number.
+# `utils.FastDropout` draws random **bytes** instead of one random float per number: one random
+# 64-bit integer gives 8 bytes, 8 uniform numbers in 0..255.
+
+# %% [markdown]
+# A byte below `threshold = round(p × 256)` drops its number:
 #
-# - The drop rate is `threshold / 256`: `p` rounded to a multiple of 1/256.
-# - Survivors are scaled by `256 / (256 - threshold)` = `1 / (1 - threshold / 256)`: the rule of
-#   `nn.Dropout`, with the rounded `p`.
-#
+# - the drop rate is `threshold / 256`: `p` rounded to a multiple of 1/256;
+# - survivors are scaled by `256 / (256 - threshold)`, the rule of `nn.Dropout` with that `p`.
+
+# %% [markdown]
 # Written out by hand, and checked against `utils.FastDropout` on the same random draws:
 
 
@@ -465,10 +482,9 @@ print(f"dropped by FastDropout: {(fast(ones) == 0).float().mean():.4f} of {len(o
 assert abs((fast(ones) == 0).float().mean() - p_rounded) < 0.005
 
 # %% [markdown]
-# "The same maths" means: given the **same mask**, `nn.Dropout` with the rounded `p` computes
-# exactly what `FastDropout` computes; only the way the mask is drawn differs. We read the mask
-# `nn.Dropout` drew (the zeros of its output; `emb` has no zeros of its own) and apply the
-# byte-dropout rule with it. In eval mode both are the identity.
+# Given the **same mask**, `nn.Dropout` with the rounded `p` computes exactly what `FastDropout`
+# computes. We read the mask `nn.Dropout` drew (the zeros of its output; `emb` has none of its
+# own) and apply the byte rule with it. In eval mode both are the identity.
 
 # %%
 torch.manual_seed(2)
@@ -482,40 +498,109 @@ assert diff < 1e-6
 assert torch.equal(fast.eval()(emb), emb) and torch.equal(nn.Dropout(p_drop).eval()(emb), emb)
 
 # %% [markdown]
-# Why bother? `FastDropout` is meant to be cheaper on a CPU, where random numbers are costly.
-# Measure it: the ratio below comes from this process, on a tensor the size of one training
-# batch's activations. It depends on your machine and on what else runs on it (on a busy
-# machine with several threads the byte trick can lose). On a GPU `FastDropout` simply calls
-# PyTorch's dropout.
+# Is it worth a custom module? The project's rule: keep `FastDropout` only if it saves at least
+# 10% of a whole **training step** on a CPU. (A training step, lesson 3: run the model, compute
+# how each weight should change, update the weights.) On a GPU `FastDropout` calls PyTorch's
+# dropout.
+#
+# To measure it, a copy of the default model with every `FastDropout` swapped for `nn.Dropout`:
 
 # %%
+import copy
+
+
+def with_nn_dropout(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` in which every FastDropout is an nn.Dropout of the same p."""
+    twin = copy.deepcopy(model)
+    for module in list(twin.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, utils.FastDropout):
+                setattr(module, name, nn.Dropout(child.p))
+    return twin
+
+
+torch.manual_seed(0)
+variants = {"FastDropout": utils.build_model(tokenizer).train()}
+variants["nn.Dropout"] = with_nn_dropout(variants["FastDropout"])
+assert not any(isinstance(m, utils.FastDropout) for m in variants["nn.Dropout"].modules())
+
+# %% [markdown]
+# One timed step is a forward pass, a backward pass and an AdamW update (all from lesson 3) on a
+# batch of the training recipe's size, with 2 CPU threads:
+
+# %%
+import statistics
 import time
 
-activations = torch.randn(utils.TrainConfig().batch_size, config.block_size, C)  # (B, T, C)
-seconds = {}
-for name, layer in (("nn.Dropout", nn.Dropout(p_drop)), ("FastDropout", fast.train())):
-    layer(activations)  # warm-up
+train_cfg = utils.TrainConfig()
+xs, ys = utils.book_batches(corpus.splits, config.block_size, train_cfg.batch_size)(
+    "train", torch.Generator().manual_seed(0)
+)  # (batch_size, block_size) each
+cpu = torch.device("cpu")
+optimizers = {name: utils.make_optimizer(m, train_cfg, cpu) for name, m in variants.items()}
+
+
+def seconds_per_step(name: str, n_steps: int) -> float:
+    """Mean wall-clock seconds of ``n_steps`` training steps of one variant."""
+    model, optimizer = variants[name], optimizers[name]
     start = time.perf_counter()
-    for _ in range(20):
-        layer(activations)
-    seconds[name] = (time.perf_counter() - start) / 20
-print(", ".join(f"{name} {s * 1e3:.2f} ms" for name, s in seconds.items()))
-ratio = seconds["FastDropout"] / seconds["nn.Dropout"]
-print(f"FastDropout took {ratio:.2f}x the time of nn.Dropout here: "
-      f"{'faster' if ratio < 1 else 'not faster'} on this machine, "
-      f"with {torch.get_num_threads()} threads")  # fmt: skip
+    for _ in range(n_steps):
+        _, loss = model(xs, ys)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return (time.perf_counter() - start) / n_steps
+
+
+print(f"batch {tuple(xs.shape)}")
+
+# %% [markdown]
+# Other programs on the machine make timings noisy. So the two variants **alternate** in rounds
+# (the order flips every round), and we compare medians. The noise: half the range that the
+# middle half of the per-round savings spans (half the interquartile range). A saving within
+# the noise is no measurable difference.
+
+# %%
+n_rounds, n_steps = utils.by_mode(full=12, quick=2), utils.by_mode(full=3, quick=1)
+threads = torch.get_num_threads()
+torch.set_num_threads(2)
+try:
+    for name in variants:
+        seconds_per_step(name, 1)  # warm-up
+    timed = {name: [] for name in variants}
+    for r in range(n_rounds):
+        for name in list(variants)[:: 1 if r % 2 == 0 else -1]:  # alternate the order
+            timed[name].append(seconds_per_step(name, n_steps))
+finally:
+    torch.set_num_threads(threads)
+per_round = [1 - f / p for f, p in zip(timed["FastDropout"], timed["nn.Dropout"], strict=True)]
+q1, _, q3 = statistics.quantiles(per_round, n=4) if n_rounds > 1 else (0.0, 0.0, 0.0)
+saving, noise = statistics.median(per_round), (q3 - q1) / 2
+for name, seconds in timed.items():
+    print(f"{name:12} median {statistics.median(seconds) * 1e3:6.1f} ms per step")
+print(f"FastDropout saves {saving:+.1%} of a step (noise ±{noise:.1%}, {n_rounds} rounds)")
+
+# %% [markdown]
+# The verdict applies the rule to this run:
+
+# %%
+if abs(saving) <= noise:
+    print("no measurable difference on this machine")
+elif saving >= 0.10:
+    print(f"saves {saving:.1%} ≥ 10% of a step: by the rule, FastDropout stays")
+else:
+    print(f"saves {saving:.1%} < 10% of a step here: by the rule, nn.Dropout would do")
 
 # %% [markdown]
 # ## 6. The residual block, pre-norm
 #
-# A block chains attention and MLP, each wrapped in two helpers:
-#
-# - A **residual connection** `x = x + f(x)`: each part only *adds* a correction to the vector
-#   flowing through the model (the "residual stream"), instead of replacing it. The `+` passes
-#   gradients straight through, so deep stacks still learn.
-# - **Layer normalisation** rescales each position's vector to mean 0 and variance 1 (then
-#   applies a learned scale and shift), which keeps the numbers in a range where training is
-#   stable.
+# A block chains attention and the MLP, each wrapped in two helpers. The first is a **residual
+# connection** `x = x + f(x)`: each part only *adds* a correction to the vector flowing through
+# the model, the **residual stream**. The input reaches the output unchanged through the `+`.
+
+# %% [markdown]
+# The second is **layer normalisation**: it rescales each position's vector to mean 0 and
+# variance 1, then applies a learned scale and shift. This keeps the numbers in a steady range.
 
 # %%
 ln = nn.LayerNorm(C)
@@ -532,68 +617,22 @@ assert torch.allclose(normed.mean(-1), torch.zeros(1), atol=1e-5)
 # |---|---|---|
 # | **post-norm** | `x = layernorm(x + f(x))` | the original Transformer (2017) |
 # | **pre-norm** | `x = x + f(layernorm(x))` | GPT-2 and most models since; GPT-0.5M |
-#
-# - In **post-norm**, every block normalises the residual stream itself, so the path from the
-#   input to the output goes through a LayerNorm per block. Deep post-norm models are touchy:
-#   they usually need a careful learning-rate warm-up to train at all.
-# - In **pre-norm**, only the *input* of `f` is normalised; the stream `x` flows from the
-#   embeddings to the output through nothing but additions. Training is more stable.
-# - Because the stream itself is never normalised, pre-norm models add one **final LayerNorm**
-#   (`ln_f`) before the output head.
-#
-# The data flow through one pre-norm block: the residual stream runs straight through along the
-# bottom; each branch reads a normalised copy of it and adds its result back.
+
+# %% [markdown]
+# - **Post-norm** normalises the stream itself, once per block. Deep post-norm models are known
+#   to be hard to train without a slow start (a "warm-up", lesson 3).
+# - **Pre-norm** normalises only the *input* of `f`; the stream flows from the embeddings to the
+#   output through additions alone.
+# - So pre-norm needs one **final LayerNorm** (`ln_f`) before the output head.
+
+# %% [markdown]
+# One pre-norm block: the residual stream runs along the bottom; each branch reads a normalised
+# copy and adds its result back (drawn by `tests/draw_figures.py`).
 
 # %%
-import itertools
+from IPython.display import Image
 
-from matplotlib.patches import FancyBboxPatch
-
-fig, ax = plt.subplots(figsize=(9, 2.6))
-stream_y, branch_y = 0.0, 1.3
-
-
-def draw_box(x, y, text, colour, w):
-    ax.add_patch(FancyBboxPatch((x - w / 2, y - 0.3), w, 0.6, boxstyle="round,pad=0.05",
-                                facecolor=colour, edgecolor="black"))  # fmt: skip
-    ax.text(x, y, text, ha="center", va="center", fontsize=9)
-
-
-def draw_path(points):
-    """Straight segments through ``points``, with an arrow head at the last one."""
-    for i, (start, end) in enumerate(itertools.pairwise(points)):
-        style = "-|>" if i == len(points) - 2 else "-"  # arrow head on the last segment
-        props = {"arrowstyle": style, "lw": 1.2, "shrinkA": 0, "shrinkB": 0}
-        ax.annotate("", xy=end, xytext=start, arrowprops=props)
-
-
-branches = [  # (fork, LayerNorm, sub-layer, plus) x-positions, labels, colour
-    (0.8, 1.8, 3.5, 4.8, "LayerNorm\nln1", "attention\n(mixes positions)", "#c6dbef"),
-    (5.6, 6.6, 8.3, 9.6, "LayerNorm\nln2", "MLP\n(per position)", "#fdd0a2"),
-]
-for fork, ln_x, f_x, plus, ln_name, f_name, colour in branches:
-    draw_path([(fork, stream_y), (fork, branch_y), (ln_x - 0.6, branch_y)])
-    draw_box(ln_x, branch_y, ln_name, "#e5e5e5", w=1.1)
-    draw_path([(ln_x + 0.6, branch_y), (f_x - 0.9, branch_y)])
-    draw_box(f_x, branch_y, f_name, colour, w=1.7)
-    draw_path([(f_x + 0.9, branch_y), (plus, branch_y), (plus, stream_y + 0.17)])
-    ax.add_patch(plt.Circle((plus, stream_y), 0.17, facecolor="white", edgecolor="black"))
-    ax.text(plus, stream_y, "+", ha="center", va="center", fontsize=12)
-draw_path([(-0.4, stream_y), (4.8 - 0.17, stream_y)])
-draw_path([(4.8 + 0.17, stream_y), (9.6 - 0.17, stream_y)])
-draw_path([(9.6 + 0.17, stream_y), (10.7, stream_y)])
-ax.text(-0.5, stream_y, "x\n(B, T, C)", ha="right", va="center", fontsize=10)
-ax.text(10.8, stream_y, "out\n(B, T, C)", ha="left", va="center", fontsize=10)
-ax.text(2.4, stream_y - 0.3, "residual stream: only additions", ha="center", va="top",
-        fontsize=8, color="dimgray", style="italic")  # fmt: skip
-ax.text(4.8, stream_y - 0.3, "x + attn(ln1(x))", ha="center", va="top", fontsize=8)
-ax.text(9.6, stream_y - 0.3, "x + mlp(ln2(x))", ha="center", va="top", fontsize=8)
-ax.set(xlim=(-1.4, 11.9), ylim=(-0.7, 1.8))
-ax.set_title("One pre-norm block: LayerNorm only on the branches", fontsize=11)
-ax.set_aspect("equal")
-ax.axis("off")
-plt.tight_layout()
-plt.show()
+Image(filename=str(utils.REPO_ROOT / "notebooks/figures/prenorm_block.png"))
 
 # %% [markdown]
 # The same block in code:
@@ -626,13 +665,12 @@ print(f"{tuple(emb.shape)} -> {tuple(block(emb).shape)}; max |ours - utils.Block
 assert diff < 1e-5
 
 # %% [markdown]
-# The block's output has the same shape as its input, so blocks can be stacked: GPT-0.5M stacks
-# `n_layer` of them.
+# The output has the shape of the input, so blocks stack: GPT-0.5M stacks `n_layer` of them.
 #
 # ## 7. The whole GPT
 #
-# Now we put everything together. The parameter names (`tok_emb`, `pos_emb`, `blocks`, `ln_f`,
-# `head`) are the ones `utils.GPT` uses, so both models can load each other's weights.
+# Everything together. The parameter names (`tok_emb`, `pos_emb`, `blocks`, `ln_f`, `head`) are
+# those of `utils.GPT`, so both models can load each other's weights.
 
 
 # %%
@@ -662,10 +700,9 @@ class LessonGPT(nn.Module):
 # %% [markdown]
 # ### 7.1 Proof 3: `LessonGPT` equals `utils.GPT`
 #
-# `utils.build_model(tokenizer)` builds the model that lessons 3 to 7 train and use. We copy its
-# weights into our `LessonGPT`. `load_state_dict` is strict: it would fail if a single name or
-# shape differed. Then both models, in eval mode (dropout off), must produce the same logits on
-# the same batch.
+# `utils.build_model(tokenizer)` builds the model of lessons 3 to 7. We copy its weights into
+# `LessonGPT` (`load_state_dict` fails if one name or shape differs). In eval mode, both must
+# give the same logits.
 
 # %%
 torch.manual_seed(1337)
@@ -680,8 +717,8 @@ print(f"logits: {tuple(ours.shape)}; max |LessonGPT - utils.GPT| = {diff:.2e}")
 assert diff < 1e-5
 
 # %% [markdown]
-# And the whole model is **causal**: changing the last character of a window must not change
-# any prediction before it.
+# The whole model is **causal**: changing the last character of a window must not change any
+# prediction before it.
 
 # %%
 changed = xb.clone()
@@ -695,13 +732,11 @@ print("causal: changing the last character changes only the last prediction")
 # %% [markdown]
 # ### 7.2 Weight tying
 #
-# The token embedding is a `(vocab, C)` table that turns a character into a vector. The output
-# head is a `Linear(C, vocab)` whose weight is also a `(vocab, C)` table: it scores each
-# character by the dot product of the final vector with that character's row. GPT-2 (and
-# GPT-0.5M) use **one** table for both jobs:
+# The token embedding is a `(vocab, C)` table. The output head, a `Linear(C, vocab)`, also holds
+# a `(vocab, C)` table: it scores each character by a dot product with that character's row.
+# GPT-2 and GPT-0.5M use **one** table for both jobs:
 #
-# - a character that is read as vector `e` is predicted when the model's output points
-#   towards `e`: input and output share one meaning per character;
+# - input and output share one vector per character;
 # - it saves `vocab × C` parameters.
 
 # %%
@@ -730,9 +765,11 @@ for name, n in counts.items():
 print(f"total: {total:,} parameters")
 
 # %% [markdown]
-# The count follows from the config. Per block: attention has `C × 3C + 3C` (qkv) plus
-# `C × C + C` (proj); the MLP has `C × H + H` (fc) plus `H × C + C` (proj); each LayerNorm a scale
-# and a shift of `C` numbers. We check the formula against both models.
+# The count follows from the config (`H` = `mlp_hidden`). Per block:
+#
+# - attention: `C × 3C + 3C` (qkv) plus `C × C + C` (proj);
+# - MLP: `C × H + H` (fc) plus `H × C + C` (proj);
+# - each LayerNorm: a scale and a shift of `C` numbers.
 
 # %%
 V, H, L = config.vocab_size, config.mlp_hidden, config.n_layer
@@ -746,8 +783,7 @@ print(f"attention + MLP of the {L} blocks: {in_blocks:,} = {in_blocks / total:.1
 assert in_blocks / total > 0.8  # "almost everything", as the chart below shows
 
 # %% [markdown]
-# The same table as a chart: almost everything sits in the attention and MLP layers of the
-# blocks; the embeddings and LayerNorms are small.
+# The same table as a chart: almost everything sits in the blocks' attention and MLP layers.
 
 # %%
 from matplotlib.patches import Patch
@@ -775,14 +811,24 @@ plt.show()
 # %% [markdown]
 # ## 9. The loss before training
 #
-# The model outputs **logits**: one score per character of the vocabulary at every position.
-# The softmax turns them into probabilities, and the training loss is the **cross-entropy**:
-# `-ln p(correct next character)`, averaged over all `B × T` positions.
-#
-# What loss should an untrained model have? `utils.GPT` starts with small random weights
-# (standard deviation 0.02), so all logits are close to 0 and the softmax is close to
-# **uniform**: every character gets probability `1 / vocab_size`. The loss is then
-# `-ln(1 / vocab_size) = ln(vocab_size)`.
+# The softmax (§3.1) turns the logits into probabilities. The training loss is the
+# **cross-entropy**: `-ln p(correct next character)`, averaged over all `B × T` positions.
+
+# %% [markdown]
+# `utils.GPT` starts from small random weights (GPT-2's recipe): standard deviation 0.02, and
+# less for the `proj` layers that add to the residual stream, `0.02 / √(2 · n_layer)`.
+
+# %%
+residual_std = 0.02 / math.sqrt(2 * config.n_layer)
+print(f"0.02 / √(2 · {config.n_layer}) = {residual_std:.4f}")
+for name in ("blocks.0.attn.qkv.weight", "blocks.0.mlp.fc.weight", "blocks.0.attn.proj.weight"):
+    print(f"{name:26} std {model.get_parameter(name).std():.4f}")
+assert abs(model.get_parameter("blocks.0.mlp.proj.weight").std() - residual_std) < 1e-3
+
+# %% [markdown]
+# With such weights the logits stay small (§9.1 measures them), so the softmax is close to
+# **uniform**: every character gets about `1 / V` (`V` = `vocab_size`), and the loss about
+# `-ln(1 / V) = ln V`.
 
 # %%
 with torch.no_grad():
@@ -796,20 +842,19 @@ assert abs(loss.item() - math.log(V)) < 0.1
 # %% [markdown]
 # ### 9.1 Where the small gap comes from
 #
-# The measured loss is a little **above** `ln(V)`. Write the cross-entropy at one position, with
-# logits `z_1..z_V`, target `y` and mean logit `z̄`, as two terms:
+# The loss is a little **above** `ln V`. Split the cross-entropy at one position (logits
+# `z_1..z_V`, target `y`, mean logit `z̄`) into two terms:
 #
 # $$-\ln p_y = \underbrace{\ln \sum_j e^{z_j} - \bar z}_{\text{spread}}
 # \;-\; \underbrace{(z_y - \bar z)}_{\text{target advantage}}$$
+
+# %% [markdown]
+# - **spread:** `ln V` when all logits are equal, larger otherwise. For logits scattered with
+#   standard deviation `σ`, the mean of `e^{z_j - z̄}` is about `e^{σ²/2}`, so the spread is about
+#   `ln V + σ²/2`.
+# - **target advantage:** how far the correct logit stands above the mean; about 0 untrained.
 #
-# - **spread:** equals `ln V` when all logits are equal, and is larger otherwise. If the logits
-#   scatter randomly with standard deviation `σ`, then on average `e^{z_j - z̄} ≈ e^{σ²/2}` (the
-#   mean of `e^{σε}` for a standard normal `ε`), so the spread is about `ln V + σ²/2`.
-# - **target advantage:** how far the correct character's logit stands above the mean; an
-#   untrained model knows nothing, so it is about 0.
-#
-# So we expect `loss ≈ ln V + σ²/2`. The cell checks the exact split, then the approximation:
-# it must close most of the gap.
+# So we expect `loss ≈ ln V + σ²/2`. The cell checks the exact split, then the approximation.
 
 # %%
 z = logits.float()  # (B, T, V)
@@ -821,41 +866,39 @@ assert math.isclose(spread - target_advantage, loss.item(), abs_tol=1e-4)  # the
 sigma = z.std(-1, correction=0).mean().item()  # typical spread of the logits at one position
 approx = math.log(V) + sigma**2 / 2
 gap, left = loss.item() - math.log(V), loss.item() - approx
+explained = 1 - abs(left) / abs(gap)
 print(f"logit std σ = {sigma:.3f}; spread {spread:.4f}, target advantage {target_advantage:+.4f}")
 print(f"ln V + σ²/2 = {math.log(V):.4f} + {sigma**2 / 2:.4f} = {approx:.4f}")
-print(f"gap to ln V: {gap:.4f}; left after adding σ²/2: {left:.4f} "
-      f"({1 - abs(left) / abs(gap):.0%} of the gap explained)")  # fmt: skip
+print(f"gap to ln V: {gap:.4f}; left after adding σ²/2: {left:.4f} ({explained:.0%} explained)")
 assert abs(left) < 0.5 * abs(gap)  # σ²/2 explains most of the gap
 
 # %% [markdown]
-# A simulation confirms the `σ²/2` rule on its own: random normal logits with the same `σ`,
-# and a target picked at random.
+# A simulation checks the `σ²/2` rule alone: random normal logits with the same `σ`, and random
+# targets.
 
 # %%
 gen = torch.Generator().manual_seed(0)
 fake = sigma * torch.randn(100_000, V, generator=gen)  # (N, V) random logits
 fake_targets = torch.randint(V, (100_000,), generator=gen)
-simulated = F.cross_entropy(fake, fake_targets).item()
-print(f"simulated loss - ln V = {simulated - math.log(V):.4f}   σ²/2 = {sigma**2 / 2:.4f}")
-assert abs((simulated - math.log(V)) - sigma**2 / 2) < 0.25 * sigma**2 / 2
+simulated = F.cross_entropy(fake, fake_targets).item() - math.log(V)
+print(f"simulated loss - ln V = {simulated:.4f}   σ²/2 = {sigma**2 / 2:.4f}")
+assert abs(simulated - sigma**2 / 2) < 0.25 * sigma**2 / 2
 
 # %% [markdown]
-# What is left is mostly one logit: **weight tying**. The input character's own embedding is
-# part of the vector that the tied head scores, so at every position the character just read
-# gets a logit above the rest, and the distribution is a little less flat than random logits
-# of the same `σ`:
+# The real gap is larger than the simulated one. One logit stands out: the character just read.
+# With weight tying, its own embedding is part of the vector the head scores, so its logit sits
+# above the rest:
 
 # %%
 own_logit = (z.gather(-1, xb[..., None]) - mean_logit).mean().item()
+print(f"gap: real {gap:.4f}, random logits {simulated:.4f}")
 print(f"the character just read: logit {own_logit:+.2f} above the mean on average")
-assert own_logit > 0
+assert own_logit > 0 and gap > simulated
 
 # %% [markdown]
-# The predicted distribution for one position, next to the uniform `1 / vocab_size`: nearly
-# flat, except for the character just read (in orange; its numbers are printed below the
-# plot). Training (lesson 3) will pile the probability on the right characters and push the
-# loss far below this starting point. (Your exact numbers may differ slightly from the
-# committed notebook: they depend on the random initialisation.)
+# One position's predicted distribution, beside the uniform `1 / V`: the character just read in
+# orange (its numbers under the plot). Training (lesson 3) moves the probability to the right
+# characters and the loss far below this start.
 
 # %%
 probs = F.softmax(logits[0, -1], dim=-1)  # (vocab,)
@@ -869,51 +912,43 @@ ax.set(ylabel="probability", title="Next-character distribution before training"
 ax.legend(loc="upper right")
 plt.tight_layout()
 plt.show()
-print(f"just read: {utils.visible_char(tokenizer.chars[just_read])!r}, probability "
-      f"{probs[just_read]:.3f}; the others {probs.min():.3f} to "
-      f"{probs[torch.arange(V) != just_read].max():.3f}; uniform {1 / V:.3f}")  # fmt: skip
+others = probs[torch.arange(V) != just_read]
+print(f"just read: {utils.visible_char(tokenizer.chars[just_read])!r}, p = {probs[just_read]:.3f}")
+print(f"the others: {others.min():.3f} to {others.max():.3f}; uniform {1 / V:.3f}")
 
 # %% [markdown]
-# This starting value is a useful check for any new model: if the first training loss is far
-# above `ln(vocab_size)`, the initialisation is broken (the model is confidently wrong before it
-# has learned anything).
-#
+# A useful check for any new model: a first training loss far above `ln V` means a broken
+# initialisation (confidently wrong before learning anything).
+
+# %% [markdown]
 # ## Summary
 #
-# - Token and position embeddings turn `(B, T)` ids into `(B, T, C)` vectors; the position table
-#   is what tells the model about order, and it limits the context to `block_size`.
-# - One attention head: `softmax(q kᵀ / √d)` with `-inf` above the diagonal, times `v`. The mask
-#   keeps every position from seeing the future. Our version equals
-#   `F.scaled_dot_product_attention(..., is_causal=True)` and `utils.CausalSelfAttention`.
-# - Multi-head attention runs `n_head` heads as one extra batch dimension and mixes them with
-#   `proj`; the MLP then works on each position on its own.
-# - A pre-norm block is `x + attn(ln1(x))`, then `x + mlp(ln2(x))`; a final `ln_f` and a head tied
-#   to the token embedding turn the stream into logits.
-# - Our `LessonGPT` loads the weights of `utils.build_model(...)` and gives the same logits; the
-#   model has about half a million parameters, almost all in attention and MLP.
-# - Untrained, the model guesses almost uniformly, so its loss starts near `ln(vocab_size)`;
-#   the small excess is about `σ²/2` for logits of spread `σ`.
-# - Dropout zeroes numbers with probability `p` in training (survivors scaled by `1/(1-p)`) and
-#   does nothing in eval mode; `utils.FastDropout` is the same rule with a mask made of bytes.
-#
+# - Embeddings turn `(B, T)` ids into `(B, T, C)` vectors; positions give order.
+# - Softmax turns scores into weights summing to 1; large scores saturate it.
+# - One head: `softmax(q kᵀ / √d + mask) v`. Multi-head attention mixes positions; the MLP
+#   works on each position alone.
+# - Dropout acts in training only. A pre-norm block: `x + attn(ln1(x))`, `x + mlp(ln2(x))`.
+# - `LessonGPT` equals `utils.GPT`; untrained, its loss starts a little above `ln V`.
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. **Remove the mask.** Call `F.scaled_dot_product_attention(q4, k4, v4)` without
-#    `is_causal=True` and show that the output at position 0 now changes when you change the
-#    *last* character. Why would such a model reach a very low training loss and still be useless
-#    for generation?
-# 2. **Untie the head.** How many parameters would GPT-0.5M have with a separate output head?
-#    Build it: `LessonGPT` with the tying line removed.
-# 3. **A bigger model.** Use the formula of §8 to predict the parameter count for
-#    `n_layer=6, n_embd=192, mlp_hidden=384`, then check it with `utils.build_model`.
+#    `is_causal=True`: show that position 0's output now changes when the *last* character
+#    changes. Why would such a model reach a very low training loss, yet be useless for
+#    generation?
+# 2. **Untie the head.** How many parameters would GPT-0.5M have with its own output table?
+#    Build it: `LessonGPT` without the tying line.
+# 3. **A bigger model.** Predict with §8's formula the parameter count for
+#    `n_layer=6, n_embd=192, mlp_hidden=384`; check it with `utils.build_model`.
 
 # %% [markdown]
 # ## Solutions
 #
-# Each solution is a code cell that runs with the lesson (the tests execute it too). In Jupyter
-# its code starts collapsed: click the cell to open it.
+# Each solution is a code cell that runs with the lesson (the tests run it too). In Jupyter its
+# code starts collapsed: click the cell to open it.
 #
-# **Solution 1.** Attention without the mask, before and after changing only the last position:
+# **Solution 1.** Attention without the mask, before and after changing the last position:
 
 # %% jupyter={"source_hidden": true}
 with torch.no_grad():
@@ -929,11 +964,12 @@ print(f"position 0 moved by {leak:.2e} without the mask, {no_leak:.2e} with it")
 assert leak > 1e-4 and no_leak < 1e-6
 
 # %% [markdown]
-# Without the mask, position `t` can read character `t + 1`, which is exactly its target. The
-# model learns to copy it and the training loss drops towards 0. At generation time the next
-# character does not exist yet, so there is nothing to copy and the output is garbage.
+# Without the mask, position `t` can read character `t + 1`, its own target. The model learns to
+# copy it, and the training loss drops towards 0. When generating, the next character does not
+# exist yet: there is nothing to copy.
 #
 # **Solution 2.** The same model with its own output table:
+
 
 # %% jupyter={"source_hidden": true}
 class UntiedGPT(LessonGPT):
@@ -946,18 +982,17 @@ class UntiedGPT(LessonGPT):
 
 untied = UntiedGPT(config)
 n_untied = sum(p.numel() for p in untied.parameters())
-print(f"untied: {n_untied:,} parameters, {n_untied - total:,} more = {V} x {C}, "
-      f"{(n_untied - total) / total:.1%} of the tied model")  # fmt: skip
-assert n_untied - total == V * C
-gpt2_saving = 50_257 * 768  # GPT-2 small: vocabulary x width
-print(f"in GPT-2 small, tying saves {gpt2_saving:,} parameters")
+extra = n_untied - total
+print(f"untied: {n_untied:,} parameters, {extra:,} more = {V} x {C}, {extra / total:.1%} more")
+assert extra == V * C
+gpt2_vocab, gpt2_width = 50_257, 768  # GPT-2 small
+print(f"GPT-2 small, {gpt2_vocab:,} tokens x {gpt2_width}: tying saves {gpt2_vocab * gpt2_width:,}")
 
 # %% [markdown]
-# The separate head adds one `(vocab, C)` table. With a vocabulary of a few dozen characters
-# that is a small share of the model; in GPT-2, with 50,257 tokens of width 768, tying saves
-# tens of millions (both printed above).
+# The separate head adds one `(vocab, C)` table: small here, with a few dozen characters; tens
+# of millions of parameters in GPT-2 (both printed above).
 #
-# **Solution 3.** The formula of §8 for a bigger model, checked against `utils`:
+# **Solution 3.** §8's formula for a bigger model, checked against `utils`:
 
 # %% jupyter={"source_hidden": true}
 big = dict(n_layer=6, n_embd=192, mlp_hidden=384)
@@ -967,8 +1002,9 @@ predicted = (V + config.block_size) * C2 + L2 * per_block_2 + 2 * C2
 actual = utils.build_model(tokenizer, **big).num_parameters()
 print(f"{predicted:,} predicted, {actual:,} actual: {actual / total:.1f}x GPT-0.5M")
 assert predicted == actual
+block_growth = L2 * per_block_2 / (L * per_block)
+print(f"blocks grow {block_growth:.2f}x, embeddings {C2 / C:.2f}x")
 
 # %% [markdown]
-# Most parameters scale with `n_layer × C²`: 1.5× wider and 1.5× deeper gives
-# 1.5² × 1.5 ≈ 3.4× the block parameters; the embeddings grow only 1.5×, so the whole model
-# grows a little less (the ratio printed above).
+# Block parameters grow with `n_layer × C²`, the embeddings only with `C`. So the whole model
+# grows less than its blocks (the ratios printed above).

@@ -92,3 +92,31 @@ def test_fast_dropout_drops_about_p_and_keeps_the_mean():
     out = drop.train()(ones)
     out.sum().backward()
     assert torch.equal(ones.grad, out.detach())  # gradient flows only through kept elements
+
+
+def test_attention_maps_are_causal_rows_that_reproduce_forward():
+    model = tiny_model(block_size=16).eval()
+    generator = torch.Generator().manual_seed(0)
+    idx = torch.randint(model.config.vocab_size, (2, 12), generator=generator)
+    inputs, before_proj = [], []  # what each attention layer receives, and feeds to proj
+    hooks = []
+    for block in model.blocks:
+        hooks.append(block.attn.register_forward_pre_hook(lambda m, a: inputs.append(a[0])))
+        hooks.append(
+            block.attn.proj.register_forward_pre_hook(lambda m, a: before_proj.append(a[0]))
+        )
+    with torch.no_grad():
+        model(idx)
+    for hook in hooks:
+        hook.remove()
+    maps = utils.attention_maps(model, idx)
+    assert len(maps) == len(model.blocks)
+    B, T = idx.shape
+    n_head = model.config.n_head
+    for block, weights, x, y in zip(model.blocks, maps, inputs, before_proj, strict=True):
+        assert weights.shape == (B, n_head, T, T)
+        assert torch.allclose(weights.sum(-1), torch.ones(B, n_head, T))  # rows sum to 1
+        assert (weights.triu(diagonal=1) == 0).all()  # causal: nothing above the diagonal
+        C = x.size(-1)
+        v = block.attn.qkv(x).split(C, dim=2)[2].view(B, T, n_head, C // n_head).transpose(1, 2)
+        assert torch.allclose((weights @ v).transpose(1, 2).reshape(B, T, C), y, atol=1e-6)
