@@ -21,6 +21,7 @@ Two worker processes share the queue. Not collected by pytest (no test_ prefix).
 
     python tests/ladder.py                  # the ladder (about 40 min on 2 cores)
     python tests/ladder.py --original       # + the original notebook's recipe and the ceiling
+    python tests/ladder.py --confirm 1300   # + the winner's regularisation at the full length
     GPT05M_QUICK=1 python tests/ladder.py --steps 4 --out runs/ladder.json   # check it runs
 """
 
@@ -275,7 +276,17 @@ def main() -> None:
         action="store_true",
         help="add the original notebook's recipe and the FLOP ceiling to --out",
     )
+    parser.add_argument(
+        "--confirm",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="add to --out: the winner at STEPS steps, with today's dropout too",
+    )
     args = parser.parse_args()
+    if args.confirm:
+        confirm(args)
+        return
     if args.original:
         add_original(args)
         return
@@ -321,23 +332,16 @@ def main() -> None:
 
 
 def summarise(rungs: list[dict], args: argparse.Namespace, timings: dict) -> dict:
-    """Each rung's mean dev loss over two seeds and its spread; the steps and CPU seconds to
-    reach today's best dev estimate; ratios to the rung before; kept if the gain beats the noise."""
-    target = sum(min(rungs[0][k]["curve"]["dev"]) for k in ("seed0", "seed1")) / 2
+    """Each rung's mean dev loss over two seeds and its spread; kept if its gain over the last
+    kept rung beats the larger of their seed spreads; then the times (``add_times``)."""
     kept, previous = [], None
     for rung in rungs:
         if rung["seed1"] is None:  # lost to the rung before on seed 0
             rung["kept"] = False
             continue
         losses = [rung[k]["dev_loss"] for k in ("seed0", "seed1")]
-        steps = [steps_to(rung[k]["curve"], target) for k in ("seed0", "seed1")]
         rung["dev_loss_mean"] = sum(losses) / 2
         rung["seed_spread"] = abs(losses[0] - losses[1])
-        rung["seconds_per_step"] = timings[rung["name"]]["median"]
-        rung["steps_to_target"] = None if None in steps else sum(steps) / 2
-        rung["seconds_to_target"] = (
-            rung["steps_to_target"] * rung["seconds_per_step"] if rung["steps_to_target"] else None
-        )
         if previous is None:
             rung["kept"] = True
         else:
@@ -345,28 +349,74 @@ def summarise(rungs: list[dict], args: argparse.Namespace, timings: dict) -> dic
             noise = max(previous["seed_spread"], rung["seed_spread"])
             rung["gain"], rung["noise"], rung["kept"] = gain, noise, gain > noise
             rung["loss_ratio"] = rung["dev_loss_mean"] / previous["dev_loss_mean"]
-            if rung["seconds_to_target"] and previous["seconds_to_target"]:
-                rung["time_ratio"] = rung["seconds_to_target"] / previous["seconds_to_target"]
         if rung["kept"]:
             previous = rung
             kept.append(rung["name"])
-    compiled, eager = timings["torch.compile"], timings[previous["name"]]
-    return {
+    record = {
         "command": "python tests/ladder.py" + "".join(f" {a}" for a in sys.argv[1:]),
         "hardware": {"cpu": cpu_name(), "threads_per_run": 1, "torch": torch.__version__},
         "steps_per_run": args.steps,
         "dev": "last 10% of the training text; the validation text is never read",
-        "target_dev_loss": target,
-        "target": "the best dev estimate of today's recipe, mean of two seeds",
         "rungs": rungs,
         "kept": kept,
         "winner": previous["seed0"]["settings"],
-        "timings": timings,
-        "compile": {
-            "speedup": eager["median"] / compiled["median"],
-            "noise": max(eager["spread"], compiled["spread"]),
-        },
     }
+    add_times(record, timings)
+    return record
+
+
+def add_times(record: dict, timings: dict) -> None:
+    """The target (today's best dev estimate, the worse of its two seeds, so both reach it);
+    each rung's steps and CPU seconds to reach it, and ratios from one kept rung to the next."""
+    today = record["rungs"][0]
+    target = max(min(today[k]["curve"]["dev"]) for k in ("seed0", "seed1"))
+    record["target_dev_loss"] = target
+    record["target"] = "today's best dev estimate, the worse of two seeds (both reach it)"
+    for rung in record["rungs"]:
+        if rung["seed1"] is None:
+            continue
+        steps = [steps_to(rung[k]["curve"], target) for k in ("seed0", "seed1")]
+        rung["seconds_per_step"] = timings[rung["name"]]["median"]
+        rung["steps_to_target"] = None if None in steps else sum(steps) / 2
+        reach = rung["steps_to_target"]
+        rung["seconds_to_target"] = reach * rung["seconds_per_step"] if reach else None
+    kept = [rung for rung in record["rungs"] if rung["kept"]]
+    for before, rung in itertools.pairwise(kept):
+        if rung["seconds_to_target"] and before["seconds_to_target"]:
+            rung["time_ratio"] = rung["seconds_to_target"] / before["seconds_to_target"]
+    eager, compiled = timings[kept[-1]["name"]], timings["torch.compile"]
+    record["timings"] = timings
+    record["compile"] = {
+        "speedup": eager["median"] / compiled["median"],
+        "noise": max(eager["spread"], compiled["spread"]),
+    }
+
+
+def confirm(args: argparse.Namespace) -> None:
+    """The winner trained at the full recipe's length, beside the same with today's dropout and
+    weight decay: a regularisation chosen on short runs must still win when the book is read
+    many more times."""
+    record = json.loads(args.out.read_text())
+    winner = record["winner"]
+    variants = [
+        winner,
+        {**winner, "dropout": BASELINE["dropout"], "weight_decay": BASELINE["weight_decay"]},
+    ]
+    with mp.get_context("spawn").Pool(args.workers) as pool:
+        runs = pool.map(run, [(v, 0, args.confirm) for v in variants])
+    noise = max(r["seed_spread"] for r in record["rungs"] if r.get("seed_spread") is not None)
+    gain = runs[1]["dev_loss"] - runs[0]["dev_loss"]
+    record["confirmation"] = {
+        "steps": args.confirm,
+        "runs": runs,
+        "gain": gain,
+        "noise": noise,
+        "holds": gain > -noise,
+    }
+    record["command"] += f" && python tests/ladder.py --confirm {args.confirm}"
+    args.out.write_text(json.dumps(record, indent=1))
+    print(json.dumps({k: v for k, v in record["confirmation"].items() if k != "runs"}))
+    print([r["dev_loss"] for r in runs])
 
 
 def matmul_peak_cpu_seconds(n: int = 2048, repeats: int = 10) -> float:
@@ -400,21 +450,7 @@ def add_original(args: argparse.Namespace) -> None:
     recipes = {r["name"]: r["seed0"]["settings"] for r in record["rungs"] if r["seed1"]}
     recipes["torch.compile"] = {**record["winner"], "compile": True}
     timings = step_timings(recipes, args.rounds, utils.by_mode(full=10, quick=1), original=True)
-    for rung in record["rungs"]:
-        if rung["seed1"]:
-            rung["seconds_per_step"] = timings[rung["name"]]["median"]
-            reach = rung["steps_to_target"]
-            rung["seconds_to_target"] = reach * rung["seconds_per_step"] if reach else None
-    kept = [r for r in record["rungs"] if r["kept"]]
-    for before, rung in itertools.pairwise(kept):
-        if rung["seconds_to_target"] and before["seconds_to_target"]:
-            rung["time_ratio"] = rung["seconds_to_target"] / before["seconds_to_target"]
-    eager, compiled = timings[kept[-1]["name"]], timings["torch.compile"]
-    record["timings"] = timings
-    record["compile"] = {
-        "speedup": eager["median"] / compiled["median"],
-        "noise": max(eager["spread"], compiled["spread"]),
-    }
+    add_times(record, timings)
     reach = steps_to(curve, record["target_dev_loss"])
     per_step = timings["original"]["median"]
     record["original"] = {
