@@ -698,10 +698,12 @@ class TrainConfig:
 #: Pretraining plan of lesson 3, chosen by the speed-up ladder of lesson 7 (tests/ladder.py)
 #: on a dev slice of the training text (quick mode: a few dozen steps that only prove it runs).
 PRETRAIN = TrainConfig(
-    max_steps=by_mode(full=1400, quick=40),
+    max_steps=by_mode(full=1300, quick=40),
     optimizer="muon",
+    lr=8e-3,
+    muon_lr=0.04,
     schedule="wsd",
-    warmup_steps=by_mode(full=90, quick=5),
+    warmup_steps=by_mode(full=87, quick=5),
     eval_interval=by_mode(full=100, quick=20),
     eval_iters=by_mode(full=20, quick=2),
 )

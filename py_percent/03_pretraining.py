@@ -426,7 +426,7 @@ assert all(0 < lr <= cfg.lr for lr in lrs)
 assert math.isclose(lr_schedule(cfg.max_steps, cfg), cfg.min_lr)  # floor at the end
 
 # %% [markdown]
-# Which shape, and which peaks? Lesson 7 §8 shows the **speed-up ladder** that chose them:
+# Which shape, and which peaks? Lesson 7 §4.2 shows the **speed-up ladder** that chose them:
 # each change measured on a dev slice of the training text (never the validation text), and
 # kept only if its gain beat the spread between two seeds.
 #

@@ -413,6 +413,8 @@ def confirm(args: argparse.Namespace) -> None:
         "noise": noise,
         "holds": gain > -noise,
     }
+    # the recipe the lessons use: the winner, unless its regularisation lost at full length
+    record["recipe"] = runs[0]["settings"] if gain > -noise else runs[1]["settings"]
     record["command"] += f" && python tests/ladder.py --confirm {args.confirm}"
     args.out.write_text(json.dumps(record, indent=1))
     print(json.dumps({k: v for k, v in record["confirmation"].items() if k != "runs"}))

@@ -11,7 +11,7 @@ Time is the CPU time of the training thread with ``torch.set_num_threads(1)``: o
 a shared machine slow the wall clock, not this count. Runs go to ``--workers`` processes. Not
 collected by pytest (no test_ prefix); tests/test_scaling.py runs a miniature.
 
-    python tests/scaling.py                 # the full study (about 30 min on 2 cores)
+    python tests/scaling.py                 # the full study (about 15 min on 2 cores)
     python tests/scaling.py --sizes 0.05M,0.12M --steps 4 --eval-every 2 --merges 16 \\
         --bpe-size 0.05M --out runs/mini.json
 """
@@ -40,7 +40,6 @@ SIZES = {
     "0.12M": (64, 3, 2),
     "0.57M": (128, 4, 4),  # lesson 3's model
     "1.2M": (192, 4, 6),
-    "2.2M": (256, 4, 8),
 }
 PROMPT = "alice was beginning to"
 
@@ -127,7 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "scaling_cpu.json")
     parser.add_argument("--sizes", default=",".join(SIZES), help="comma-separated names")
-    parser.add_argument("--steps", type=int, default=1000, help="most steps per run")
+    parser.add_argument("--steps", type=int, default=800, help="most steps per run")
     parser.add_argument("--eval-every", type=int, default=50, help="steps between dev estimates")
     parser.add_argument("--merges", type=int, default=256, help="BPE merges (fixed in advance)")
     parser.add_argument("--bpe-size", default="0.57M", help="model size of the BPE comparison")

@@ -50,3 +50,11 @@ def test_recorded_files_name_their_command():
     for name in ("ladder_cpu.json", "scaling_cpu.json", "benchmark_cpu.json"):
         record = json.loads((utils.REPO_ROOT / "tests" / name).read_text())
         assert record["command"].startswith("python tests/"), name
+
+
+def test_the_lessons_recipe_is_the_ladders():
+    recipe = json.loads((utils.REPO_ROOT / "tests" / "ladder_cpu.json").read_text())["recipe"]
+    for name in ("optimizer", "schedule", "lr", "muon_lr", "weight_decay"):
+        assert getattr(utils.PRETRAIN, name) == recipe[name], name
+    assert utils.GPTConfig().dropout == recipe["dropout"]
+    assert recipe["arch"] == "gpt" and not recipe["compile"]  # utils.GPT, not compiled
