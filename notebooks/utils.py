@@ -1846,7 +1846,7 @@ def stand_in(real: Path, lesson: int, steps: int) -> Path:
     path = real.with_name(f"{real.stem}_short.pt")
     lines = [
         f"STAND-IN MODEL: no checkpoint {display_path(real)} (lesson {lesson} writes it)",
-        f"and no released weights {display_path(RELEASED_DIR / real.name)}.",
+        f"and no usable released weights {display_path(RELEASED_DIR / real.name)}.",
         f"Training a short stand-in ({steps} steps) into {display_path(path)} instead:",
         "the numbers and samples below will NOT match the text of this lesson.",
     ]
