@@ -14,10 +14,12 @@ import itertools
 import json
 import lzma
 import math
+import numbers
 import os
 import random
 import re
 import string
+import sys
 import tempfile
 import time
 import urllib.request
@@ -52,6 +54,9 @@ QUICK = os.environ.get("GPT05M_QUICK", "0").strip().lower() not in ("", "0", "fa
 CHECKPOINT_DIR = REPO_ROOT / "checkpoints" / ("quick" if QUICK else "full")
 BASE_CHECKPOINT = CHECKPOINT_DIR / "base.pt"
 FINETUNED_CHECKPOINT = CHECKPOINT_DIR / "finetuned.pt"
+#: The final full run's models, committed model-only (``tests/release_weights.py`` writes them):
+#: what a lesson loads when this machine has no checkpoint of its own. Nothing else writes here.
+RELEASED_DIR = DATA_DIR / "released_weights"
 #: ``GPT05M_PROGRESS=text`` turns the live progress bar off and keeps the printed step lines: for
 #: runs whose outputs are saved (a widget bar shows on GitHub as a frozen "0%" line).
 TEXT_PROGRESS = os.environ.get("GPT05M_PROGRESS", "").strip().lower() == "text"
@@ -74,6 +79,17 @@ def torch_version() -> tuple[int, int]:
     """The installed PyTorch as (major, minor), e.g. (2, 13) for 2.13.0+cpu."""
     major, minor = re.match(r"(\d+)\.(\d+)", torch.__version__).groups()
     return int(major), int(minor)
+
+
+def setup_lesson(repository: str = "", branch: str = "") -> torch.device:
+    """The end of every lesson's first cell: in Colab, move into the clone's notebooks folder;
+    print the one line (clone, device, quick mode) and return the device to run on."""
+    device, clone = pick_device(), ""
+    if "google.colab" in sys.modules:
+        os.chdir(REPO_ROOT / "notebooks")
+        clone = f"Colab: {repository} ({branch}) cloned into {REPO_ROOT.name}/ | "
+    print(f"{clone}device: {device} | quick mode: {QUICK}")
+    return device
 
 
 def pick_device() -> torch.device:
@@ -199,6 +215,33 @@ def load_alice(
 
 
 QA_FIELDS = ("question", "answer", "chapter", "evidence", "split", "fact")
+QA_SPLITS = ("train", "paraphrase", "unseen", "never_read")
+
+
+def check_arg(
+    name: str, value: Any, ok: bool, allowed: str, error: type[Exception] = ValueError
+) -> None:
+    """Unless ``ok``, raise ``error`` naming the argument ``name``, its ``value`` and what is
+    ``allowed``: the one checker of the public helpers' arguments."""
+    if not ok:
+        raise error(f"{name} must be {allowed}, got {value!r:.80} ({type(value).__name__}).")
+
+
+def check_text(name: str, value: Any, empty: bool = True) -> None:
+    """``TypeError`` unless ``value`` is a string; ``ValueError`` if blank and not ``empty``."""
+    check_arg(name, value, isinstance(value, str), "a string", TypeError)
+    check_arg(name, value, empty or bool(value.strip()), "a non-empty string")
+
+
+def token_ids(name: str, ids: Any) -> list[int]:
+    """``ids`` (a sequence or 1-D tensor of integers) as a list of ints, else a ``TypeError``."""
+    if isinstance(ids, torch.Tensor) and ids.dim() == 1:
+        ids = ids.tolist()
+    ok = isinstance(ids, Iterable) and not isinstance(ids, (str, bytes, dict, torch.Tensor))
+    ids = list(ids) if ok else ids
+    ok = ok and all(isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in ids)
+    check_arg(name, ids, ok, "a sequence of integer token ids", TypeError)
+    return [int(i) for i in ids]
 
 
 def require_keys(
@@ -229,6 +272,8 @@ def load_qa(path: Path = QA_PATH) -> list[dict[str, Any]]:
             if not isinstance(record, dict):
                 raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}.")
             require_keys(record, QA_FIELDS, where)
+            check_arg(f"{where}: 'split'", record["split"], record["split"] in QA_SPLITS,
+                      f"one of {', '.join(QA_SPLITS)}")  # fmt: skip
             records.append(record)
     return records
 
@@ -287,6 +332,7 @@ class CharTokenizer:
     def normalize(self, text: str) -> str:
         """Typed text mapped to the book's characters (straight quotes to curly, ``--`` to —, …
         to ..., CR LF to LF, tabs and odd spaces to a space), lower-cased if the tokenizer is."""
+        check_text("text", text)
         text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_KEYBOARD)
         text = _STRAIGHT_QUOTE.sub(_curl_quote, _DASH.sub("—", text))
         return text.lower() if self.lowercase else text
@@ -305,7 +351,7 @@ class CharTokenizer:
 
     def decode(self, ids: Iterable[int]) -> str:
         """Ids back to text; raise ``ValueError`` for an id outside the vocabulary."""
-        ids = [int(i) for i in ids]
+        ids = token_ids("ids", ids)
         bad = [i for i in ids if not 0 <= i < self.vocab_size]
         if bad:
             raise ValueError(
@@ -599,7 +645,9 @@ class GPT(nn.Module):
                 f"Input of {past + T} tokens is longer than the block size "
                 f"{self.config.block_size}; crop it to the last {self.config.block_size} tokens."
             )
-        low, high = (int(idx.min()), int(idx.max())) if idx.numel() else (0, 0)
+        # Checked on the CPU only: reading the ids would make a GPU wait on every call. On a GPU,
+        # text encoded by the tokenizer (which refuses unknown characters) is in range anyway.
+        low, high = (int(idx.min()), int(idx.max())) if idx.is_cpu and idx.numel() else (0, 0)
         if low < 0 or high >= self.config.vocab_size:
             raise ValueError(
                 f"Token ids must lie in 0..{self.config.vocab_size - 1} (the vocabulary), got "
@@ -1107,6 +1155,9 @@ def generate(
 ) -> str:
     """The text that continues ``prompt``, cut before ``stop`` if it appears; an empty prompt
     starts from a newline, as a paragraph does."""
+    check_text("prompt", prompt)
+    check_arg("stop", stop, stop is None or (isinstance(stop, str) and stop != ""),
+              "None or a non-empty string", TypeError)  # fmt: skip
     ids = tokenizer.encode(prompt) or tokenizer.encode("\n")
     new = generate_ids(
         model, ids, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
@@ -1131,40 +1182,45 @@ def generate_ids(
 ) -> list[int]:
     """Up to ``max_new_tokens`` new tokens after ``ids``, ending early after ``stop_ids``. With and
     without the cache alike, a long prompt keeps its last ``block_size`` tokens and a full context
-    drops its oldest half (the cache is rebuilt), so both give identical tokens."""
+    drops its oldest half (the cache is rebuilt), so both give identical tokens. Tokens stay on
+    the model's device: on a GPU the host reads them only every few tokens, to look for the stop."""
+    ids, stop = token_ids("ids", ids), token_ids("stop_ids", stop_ids or [])
     if not ids:
-        raise ValueError("generate_ids needs at least one token to start from.")
-    if not (is_number(max_new_tokens, integer=True) and max_new_tokens >= 0):
-        raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}.")
+        raise ValueError("generate_ids needs at least one token to start from (ids is empty).")
+    count = is_number(max_new_tokens, integer=True) and max_new_tokens >= 0
+    check_arg("max_new_tokens", max_new_tokens, count, "an integer >= 0")
+    check_arg("seed", seed, seed is None or is_number(seed, integer=True), "None or an integer")
     check_sampling(temperature, top_k, top_p)
     block = model.config.block_size
     device = next(model.parameters()).device
-    generator = torch.Generator(device="cpu")
+    generator = torch.Generator(device=device)  # sampling where the logits are: no copy per token
     generator.manual_seed(seed) if seed is not None else generator.seed()
+    look_every = 1 if device.type == "cpu" else 16  # how often the host looks for the stop
     was_training = model.training
     model.eval()
-    tokens = list(ids)
-    start = max(0, len(tokens) - block)
+    tokens = torch.tensor(ids, device=device)
+    start = max(0, len(ids) - block)
     cache: KVCache = []
     fed = start  # tokens[start:fed] are already in the cache
-    new: list[int] = []
-    for _ in range(max_new_tokens):
-        if len(tokens) - start > block:  # the window is full: keep its newer half
-            start, cache, fed = len(tokens) - block // 2, [], len(tokens) - block // 2
+    for step in range(max_new_tokens):
+        n = len(ids) + step  # tokens so far
+        if n - start > block:  # the window is full: keep its newer half
+            start, cache, fed = n - block // 2, [], n - block // 2
         if use_cache:
-            context = torch.tensor([tokens[fed:]], device=device)
-            logits, _ = model(context, cache=cache)
-            fed = len(tokens)
+            logits, _ = model(tokens[None, fed:], cache=cache)
+            fed = n
         else:
-            logits, _ = model(torch.tensor([tokens[start:]], device=device))
-        probs = next_token_probs(logits[0, -1], temperature, top_k, top_p).cpu()
-        token = int(torch.multinomial(probs, 1, generator=generator))
-        tokens.append(token)
-        new.append(token)
-        if stop_ids and new[-len(stop_ids) :] == list(stop_ids):
-            break
+            logits, _ = model(tokens[None, start:])
+        probs = next_token_probs(logits[0, -1], temperature, top_k, top_p)
+        tokens = torch.cat([tokens, torch.multinomial(probs, 1, generator=generator)])
+        if stop and (step % look_every == look_every - 1 or step == max_new_tokens - 1):
+            new = tokens[len(ids) :].tolist()
+            ends = [i for i in range(len(stop), len(new) + 1) if new[i - len(stop) : i] == stop]
+            if ends:
+                model.train(was_training)
+                return new[: ends[0]]
     model.train(was_training)
-    return new
+    return tokens[len(ids) :].tolist()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1175,6 +1231,7 @@ def generate_ids(
 
 def qa_split(records: Sequence[dict[str, Any]], split: str) -> list[dict[str, Any]]:
     """The Q&A records of one split (``train``, ``paraphrase``, ``unseen``, ``never_read``)."""
+    check_arg("split", split, split in QA_SPLITS, f"one of {', '.join(QA_SPLITS)}")
     return [r for r in records if r["split"] == split]
 
 
@@ -1191,6 +1248,9 @@ PASSAGE_CHARS = 120
 def qa_prompt(question: str, passage: str | None = None) -> str:
     """The one prompt format, in fine-tuning, generation and evaluation alike: closed-book
     ``<q>question⏎<a>``, or open-book with ``<p>passage⏎`` before it."""
+    check_text("question", question, empty=False)
+    check_arg("passage", passage, passage is None or isinstance(passage, str),
+              "None or a string", TypeError)  # fmt: skip
     closed = f"{QUESTION_TAG}{' '.join(question.split())}\n{ANSWER_TAG}"
     return closed if passage is None else f"{PASSAGE_TAG}{' '.join(passage.split())}\n{closed}"
 
@@ -1229,6 +1289,8 @@ def encode_qa(
     xs = torch.full((len(records), block_size), pad, dtype=torch.long)
     ys = torch.full((len(records), block_size), -100, dtype=torch.long)
     for row, record in enumerate(records):
+        check_arg(f"records[{row}]", record, isinstance(record, dict), "a dict", TypeError)
+        require_keys(record, ("question", "answer"), f"encode_qa: records[{row}]")
         prompt = tokenizer.encode(qa_prompt(record["question"], record.get("passage")))
         ids = prompt + tokenizer.encode(qa_completion(record["answer"]))
         if len(ids) > block_size + 1:
@@ -1260,6 +1322,10 @@ def book_windows(
 ) -> list[str]:
     """Overlapping passages of at most ``width`` characters every ``stride`` characters, with
     whitespace folded and both ends cut at word boundaries."""
+    check_text("text", text)
+    check_arg("width", width, is_number(width, integer=True) and width >= 1, "an integer >= 1")
+    check_arg("stride", stride, is_number(stride, integer=True) and 1 <= stride <= width,
+              f"an integer from 1 to width ({width})")  # fmt: skip
     flat = " ".join(text.split())
     passages = []
     for start in range(0, max(1, len(flat) - width + stride), stride):
@@ -1277,6 +1343,9 @@ class Retriever:
     holds c times, idf(w) · c (k1 + 1) / (c + k1 (1 - b + b · length / mean length))."""
 
     def __init__(self, text: str, k1: float = 1.2, b: float = 0.75) -> None:
+        check_text("text", text, empty=False)
+        check_arg("k1", k1, is_number(k1) and 0 <= k1 < math.inf, "a finite number >= 0")
+        check_arg("b", b, is_number(b) and 0 <= b <= 1, "a number from 0 to 1")
         self.passages = book_windows(text)
         self.counts = [Counter(words(p)) for p in self.passages]
         self.lengths = [sum(c.values()) for c in self.counts]
@@ -1291,6 +1360,7 @@ class Retriever:
 
     def scores(self, question: str) -> dict[int, float]:
         """BM25 score of every passage that shares a word with ``question`` (by index)."""
+        check_text("question", question)
         scores: dict[int, float] = {}
         for w in set(words(question)):
             for i in self.postings.get(w, []):
@@ -1312,6 +1382,9 @@ class Retriever:
 
 def evidence_found(record: dict[str, Any], passage: str) -> bool:
     """Retrieval recall of one record: is its evidence quote inside the passage?"""
+    check_arg("record", record, isinstance(record, dict), "a Q&A record (a dict)", TypeError)
+    require_keys(record, ("evidence",), "evidence_found: record")
+    check_text("passage", passage)
     return squash(record["evidence"]) in squash(passage)
 
 
@@ -1349,6 +1422,15 @@ class FinetunePlan:
     reading: int = 0  # synthetic reading exercises (cloze) cut from the training text
     dev: bool = False  # train on the dev split's ``fit`` part only (to choose recipes)
 
+    def __post_init__(self) -> None:
+        check_arg("FinetunePlan.mode", self.mode, self.mode in ("closed", "open", "both"),
+                  "'closed', 'open' or 'both'")  # fmt: skip
+        check_number(self, "book_fraction", ge=0, lt=1)
+        check_number(self, "reading", integer=True, ge=0)
+        for name in ("mask_question", "dev"):
+            check_arg(f"FinetunePlan.{name}", getattr(self, name),
+                      isinstance(getattr(self, name), bool), "True or False")  # fmt: skip
+
 
 #: The plan lesson 5 trains: the dev-split winner in tests/qa_recipes.json (lesson 5 §5.3
 #: applies the rule and checks it).
@@ -1379,8 +1461,6 @@ def with_passages(records: Sequence[dict[str, Any]], retriever: Retriever) -> li
 
 def finetune_examples(corpus: Corpus, plan: FinetunePlan) -> list[dict[str, Any]]:
     """The examples ``plan`` trains on; passages come from the training text only."""
-    if plan.mode not in ("closed", "open", "both"):
-        raise ValueError(f"mode must be 'closed', 'open' or 'both', got {plan.mode!r}.")
     records = dev_split(corpus.qa)["fit"] if plan.dev else qa_split(corpus.qa, "train")
     retriever = Retriever(corpus.train_text)
     examples = [] if plan.mode == "open" else list(records)
@@ -1533,6 +1613,12 @@ def evaluate_qa(
     match and F1, retrieval recall if open-book, and one row per question."""
     if not records:
         raise ValueError("records is empty: evaluate_qa needs at least one Q&A record to score.")
+    check_arg("retriever", retriever, retriever is None or isinstance(retriever, Retriever),
+              "None or a utils.Retriever", TypeError)  # fmt: skip
+    for i, record in enumerate(records):
+        check_arg(f"records[{i}]", record, isinstance(record, dict), "a Q&A record", TypeError)
+        require_keys(record, ("question", "answer", *(["evidence"] if retriever else [])),
+                     f"evaluate_qa: records[{i}]")  # fmt: skip
     rows = []
     for record in records:
         passage = retriever.search(record["question"]) if retriever else None
@@ -1636,11 +1722,15 @@ _CHUNK = re.compile(r" ?\w+| ?[^\w\s]+|\s+")
 def split_chunks(text: str) -> list[str]:
     """Words with their leading space, runs of punctuation, runs of whitespace: BPE merges
     never cross these borders, so no token spans two words."""
+    check_text("text", text)
     return _CHUNK.findall(text)
 
 
 def merge_pair(ids: Sequence[int], pair: tuple[int, int], new_id: int) -> list[int]:
     """``ids`` with each occurrence of ``pair``, read left to right, replaced by ``new_id``."""
+    ids, pair = token_ids("ids", ids), tuple(token_ids("pair", pair))
+    check_arg("pair", pair, len(pair) == 2, "two token ids (a, b)")
+    check_arg("new_id", new_id, is_number(new_id, integer=True), "an integer token id", TypeError)
     out, i = [], 0
     while i < len(ids):
         if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
@@ -1657,8 +1747,12 @@ class BPETokenizer:
     tokens into the new token ``chars.vocab_size + i``; unknown characters still raise."""
 
     def __init__(self, chars: CharTokenizer, merges: Sequence[tuple[int, int]]) -> None:
+        check_arg("chars", chars, isinstance(chars, CharTokenizer), "a CharTokenizer", TypeError)
         self.chars = chars
-        self.merges = [(int(a), int(b)) for a, b in merges]
+        self.merges = [tuple(token_ids(f"merges[{i}]", m)) for i, m in enumerate(merges)]
+        for i, merge in enumerate(self.merges):  # a merge fuses tokens that exist before it
+            known = len(merge) == 2 and min(merge) >= 0 and max(merge) < chars.vocab_size + i
+            check_arg(f"merges[{i}]", merge, known, f"two ids below {chars.vocab_size + i}")
         self.ranks = {pair: rank for rank, pair in enumerate(self.merges)}
         self.pieces = list(chars.chars)  # the text of every token id
         for a, b in self.merges:
@@ -1668,6 +1762,9 @@ class BPETokenizer:
     @classmethod
     def train(cls, text: str, chars: CharTokenizer, num_merges: int) -> BPETokenizer:
         """Learn ``num_merges`` merges from ``text``: each time, fuse the most frequent pair."""
+        check_arg("chars", chars, isinstance(chars, CharTokenizer), "a CharTokenizer", TypeError)
+        check_arg("num_merges", num_merges, is_number(num_merges, integer=True) and num_merges >= 0,
+                  "an integer >= 0")  # fmt: skip
         words = Counter(tuple(chars.encode(chunk)) for chunk in split_chunks(chars.normalize(text)))
         merges: list[tuple[int, int]] = []
         for _ in range(num_merges):
@@ -1709,8 +1806,11 @@ class BPETokenizer:
         return [i for chunk in chunks for i in self._encode_chunk(chunk)]
 
     def decode(self, ids: Iterable[int]) -> str:
-        """Token ids back to text."""
-        return "".join(self.pieces[int(i)] for i in ids)
+        """Token ids back to text; an id outside the vocabulary is a ``ValueError``."""
+        ids = token_ids("ids", ids)
+        bad = [i for i in ids if not 0 <= i < self.vocab_size]
+        check_arg("ids", bad[:3], not bad, f"ids from 0 to {self.vocab_size - 1}; these are not")
+        return "".join(self.pieces[i] for i in ids)
 
     def __repr__(self) -> str:
         return f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)})"
@@ -1863,17 +1963,19 @@ def load_model(
     return model.to(device).eval(), tokenizer, state
 
 
-def stand_in(real: Path, lesson: int, steps: int, progress: bool) -> Path | None:
-    """``None`` if lesson ``lesson`` wrote ``real``; else the path of a short stand-in beside
-    it, to be trained (or resumed) now, saying so with ``progress``."""
-    if real.exists():
-        return None
+def stand_in(real: Path, lesson: int, steps: int) -> Path:
+    """Say, in a banner that cannot be missed, that lesson ``lesson``'s model is missing and a
+    short stand-in of ``steps`` steps is trained (or resumed) now; return the stand-in's path."""
     path = real.with_name(f"{real.stem}_short.pt")
-    if progress:
-        print(
-            f"No checkpoint at {display_path(real)}: run lesson {lesson} for the real one. "
-            f"Training a short stand-in ({steps} steps) into {display_path(path)} instead."
-        )
+    lines = [
+        f"STAND-IN MODEL: no checkpoint {display_path(real)} (lesson {lesson} writes it)",
+        f"and no usable released weights {display_path(RELEASED_DIR / real.name)}.",
+        f"Training a short stand-in ({steps} steps) into {display_path(path)} instead:",
+        "the numbers and samples below will NOT match the text of this lesson.",
+    ]
+    width = max(map(len, lines))
+    print("\n".join(["+" + "-" * (width + 2) + "+", *(f"| {s:<{width}} |" for s in lines),
+                     "+" + "-" * (width + 2) + "+"]))  # fmt: skip
     return path
 
 
@@ -1884,31 +1986,69 @@ def load_checked(
     model, tokenizer, state = load_model(path, device)
     if tokenizer != corpus.tokenizer:
         raise ValueError(
-            f"{path} was trained with another vocabulary than the current data builds. "
-            "Delete it and run lessons 3 and 5 again."
+            f"{display_path(path)} was trained with another vocabulary than the current data "
+            "builds (the book or the Q&A file changed)."
         )
     return model, tokenizer, state
+
+
+def load_existing(
+    real: Path, corpus: Corpus, device: torch.device
+) -> tuple[GPT, CharTokenizer, dict[str, Any]] | None:
+    """This machine's checkpoint ``real``, else the released weights of the same name, printing
+    one line that says which; ``None`` if neither is there (or the release does not fit)."""
+    released = RELEASED_DIR / real.name
+    if real.exists():
+        try:
+            model, tokenizer, state = load_checked(real, corpus, device)
+        except ValueError as error:
+            raise ValueError(f"{error} Delete it and run lessons 3 and 5 again.") from error
+        print(f"model: this machine's checkpoint {display_path(real)} (step {state['step']})")
+        return model, tokenizer, {**state, "source": "checkpoint"}
+    if released.exists():
+        try:
+            model, tokenizer, state = load_checked(released, corpus, device)
+        except ValueError as error:
+            print(f"Not using the released weights: {error}")
+            return None
+        print(
+            f"model: released weights {display_path(released)} "
+            "(the run whose outputs this lesson shows)"
+        )
+        return model, tokenizer, {**state, "source": "released"}
+    return None
 
 
 def load_or_pretrain(
     corpus: Corpus, device: torch.device | None = None, progress: bool = True
 ) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
-    """The base model of lesson 3; if it is missing, a short stand-in trained now."""
+    """The base model of lesson 3: this machine's checkpoint, else the released weights, else a
+    short stand-in trained now. ``state["source"]`` says which ("checkpoint", "released",
+    "stand-in")."""
     device = device or pick_device()
-    short_path = stand_in(BASE_CHECKPOINT, 3, PRETRAIN_SHORT.max_steps, progress)
-    if short_path:
-        pretrain(corpus, PRETRAIN_SHORT, short_path, device, progress)
-    return load_checked(short_path or BASE_CHECKPOINT, corpus, device)
+    found = load_existing(BASE_CHECKPOINT, corpus, device)
+    if found:
+        return found
+    path = stand_in(BASE_CHECKPOINT, 3, PRETRAIN_SHORT.max_steps)
+    pretrain(corpus, PRETRAIN_SHORT, path, device, progress)
+    model, tokenizer, state = load_checked(path, corpus, device)
+    print(f"model: stand-in {display_path(path)} ({state['step']} steps, not the real model)")
+    return model, tokenizer, {**state, "source": "stand-in"}
 
 
 def load_or_finetune(
     corpus: Corpus, device: torch.device | None = None, progress: bool = True
 ) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
-    """The fine-tuned model of lesson 5; if it is missing, a short stand-in fine-tuned now."""
+    """The fine-tuned model of lesson 5, found as ``load_or_pretrain`` finds the base model (a
+    stand-in is fine-tuned from whichever base model that finds)."""
     device = device or pick_device()
+    found = load_existing(FINETUNED_CHECKPOINT, corpus, device)
+    if found:
+        return found
     short = replace(FINETUNE, max_steps=by_mode(full=300, quick=10))
-    short_path = stand_in(FINETUNED_CHECKPOINT, 5, short.max_steps, progress)
-    if short_path:
-        base, _, _ = load_or_pretrain(corpus, device, progress)
-        finetune(base, corpus, short, short_path, progress=progress)
-    return load_checked(short_path or FINETUNED_CHECKPOINT, corpus, device)
+    path = stand_in(FINETUNED_CHECKPOINT, 5, short.max_steps)
+    base, _, _ = load_or_pretrain(corpus, device, progress)
+    finetune(base, corpus, short, path, progress=progress)
+    model, tokenizer, state = load_checked(path, corpus, device)
+    print(f"model: stand-in {display_path(path)} ({state['step']} steps, not the real model)")
+    return model, tokenizer, {**state, "source": "stand-in"}

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: -all
+#     cell_metadata_filter: cellView,-all
 #     notebook_metadata_filter: kernelspec,jupytext,colab,accelerator
 #     text_representation:
 #       extension: .py
@@ -34,42 +34,20 @@
 
 # %% [markdown]
 # ## 0. Setup
-# The same first cell opens every lesson. It makes the shared helper module `utils.py` importable
-# wherever this runs: Jupyter, `pytest --nbval`, Colab (it clones the repository first; Colab
-# already has torch, matplotlib and tqdm, so nothing is installed), or
-# `python py_percent/NN_name.py`.
+# This first cell makes the shared module `utils.py` importable (in Colab it clones the
+# repository first) and prints the device.
 
-# %%
-import os
-import subprocess
-import sys
-from pathlib import Path
+# %% cellView="form"
+# @title Setup: make `utils` importable (in Colab, clone the repository once)
+import os, subprocess, sys  # noqa: E401, I001  (later cells use these too)
 
-# The repository's address, named once in pyproject.toml ([tool.gpt05m]) and copied here by
-# `python tests/repository.py`. In a fork, change it to your fork's address (see the README).
-REPO_URL = "https://github.com/your-username/GPT-0.5M"
-if "google.colab" in sys.modules and not Path("utils.py").exists():
-    clone = Path("/content/GPT-0.5M")
-    if not clone.exists():
-        print(f"cloning {REPO_URL}")
-        no_prompt = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # fail fast, never ask a password
-        cloned = subprocess.run(["git", "clone", "--depth=1", REPO_URL, str(clone)], env=no_prompt)
-        if cloned.returncode != 0:
-            raise RuntimeError(
-                f"Could not clone {REPO_URL}. In a fork, set REPO_URL above to your fork's "
-                "address, https://github.com/<your-username>/GPT-0.5M (to change it in every "
-                "lesson and badge at once, run `python tests/repository.py <address>` in the "
-                "fork and commit)."
-            )
-    os.chdir(clone / "notebooks")
-for folder in (Path.cwd(), Path.cwd() / "notebooks", Path.cwd().parent / "notebooks"):
-    if (folder / "utils.py").exists():
-        sys.path.insert(0, str(folder))
-        break
-import utils
+REPO, BRANCH = "https://github.com/your-username/GPT-0.5M", "main"  # a fork: set its address
+if "google.colab" in sys.modules and not os.path.isdir("/content/GPT-0.5M"):
+    subprocess.run(["git", "clone", "-q", "--depth=1", "-b", BRANCH, REPO, "/content/GPT-0.5M"])
+sys.path[:0] = {"/content/GPT-0.5M/notebooks", os.path.abspath("notebooks")} - set(sys.path)
+import utils  # not found in Colab? The clone failed: set REPO above to your fork's address
 
-device = utils.pick_device()
-print(f"device: {device} | quick mode: {utils.QUICK}")
+device = utils.setup_lesson(REPO, BRANCH)
 
 # %% [markdown]
 # ## 1. Parameters by module
@@ -877,6 +855,8 @@ side_by_side(char_run["sample"], bpe_run["sample"], ("characters", "BPE tokens")
 # estimate on, because the first steps pay one-off start-up costs.
 
 # %%
+from pathlib import Path
+
 ddp_script = Path("tests") / "ddp_pretrain.py"
 ddp_steps = utils.by_mode(full=30, quick=3)
 ddp_args = ["--steps", str(ddp_steps), "--dropout", "0"]

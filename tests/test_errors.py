@@ -239,3 +239,83 @@ def test_evaluation_data_too_short_to_grade(n):
 def test_evaluate_qa_refuses_an_empty_split():
     with pytest.raises(ValueError, match="records is empty"):
         utils.evaluate_qa(None, None, [])
+
+
+CHARS = utils.CharTokenizer.from_texts(["abc de"])
+RECORD = {"question": "Who was late?", "answer": "the rabbit", "evidence": "the rabbit"}
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "named"),
+    [
+        (lambda: TOKENIZER.encode(12345), TypeError, "text must be a string, got 12345"),
+        (lambda: TOKENIZER.decode("abc"), TypeError, "ids must be a sequence of integer"),
+        (lambda: TOKENIZER.decode(7), TypeError, "ids must be"),
+        (lambda: utils.encode_qa([{"question": "Who?"}], TOKENIZER, 64), ValueError,
+         r"records\[0\]: missing 'answer'"),
+        (lambda: utils.encode_qa(["Who?"], TOKENIZER, 64), TypeError, r"records\[0\] must be"),
+        (lambda: utils.BPETokenizer.train(123, CHARS, 5), TypeError, "text must be a string"),
+        (lambda: utils.BPETokenizer.train("abc", CHARS, -1), ValueError, "num_merges must be"),
+        (lambda: utils.BPETokenizer.train("abc", "abc", 2), TypeError, "chars must be a Char"),
+        (lambda: utils.BPETokenizer(CHARS, [(0, 99)]), ValueError, r"merges\[0\] must be two"),
+        (lambda: utils.BPETokenizer(CHARS, [(0,)]), ValueError, r"merges\[0\] must be two"),
+        (lambda: utils.BPETokenizer(CHARS, []).encode(None), TypeError, "text must be"),
+        (lambda: utils.BPETokenizer(CHARS, []).decode([0, 42]), ValueError, "ids must be ids"),
+        (lambda: utils.BPETokenizer(CHARS, []).decode([-1]), ValueError, r"ids must be.*\[-1\]"),
+        (lambda: utils.merge_pair([1, 2], (1,), 9), ValueError, "pair must be two token ids"),
+        (lambda: utils.merge_pair("12", (1, 2), 9), TypeError, "ids must be a sequence"),
+        (lambda: utils.merge_pair([1, 2], (1, 2), "9"), TypeError, "new_id must be an integer"),
+        (lambda: utils.split_chunks(None), TypeError, "text must be a string"),
+        (lambda: utils.Retriever(""), ValueError, "text must be a non-empty string"),
+        (lambda: utils.Retriever(["a book"]), TypeError, "text must be a string"),
+        (lambda: utils.Retriever("a book", k1=-1), ValueError, "k1 must be"),
+        (lambda: utils.Retriever("a book", b=2), ValueError, "b must be a number from 0 to 1"),
+        (lambda: utils.Retriever("a book").search(None), TypeError, "question must be a string"),
+        (lambda: utils.book_windows("a book", stride=0), ValueError, "stride must be an integer"),
+        (lambda: utils.book_windows("a book", width=0), ValueError, "width must be an integer"),
+        (lambda: utils.evidence_found({"question": "?"}, "text"), ValueError,
+         "record: missing 'evidence'"),
+        (lambda: utils.evidence_found(RECORD, None), TypeError, "passage must be a string"),
+        (lambda: utils.FinetunePlan(mode="closd"), ValueError,
+         "FinetunePlan.mode must be 'closed', 'open' or 'both', got 'closd'"),
+        (lambda: utils.FinetunePlan(book_fraction=1.5), ValueError, "book_fraction must be"),
+        (lambda: utils.FinetunePlan(reading=-1), ValueError, "reading must be an integer"),
+        (lambda: utils.FinetunePlan(dev="yes"), ValueError, "dev must be True or False"),
+        (lambda: utils.qa_prompt(""), ValueError, "question must be a non-empty string"),
+        (lambda: utils.qa_prompt(None), TypeError, "question must be a string"),
+        (lambda: utils.qa_prompt("Who?", 3), TypeError, "passage must be None or a string"),
+        (lambda: utils.answer(tiny_model(), TOKENIZER, 42), TypeError, "question must be"),
+        (lambda: utils.qa_split([RECORD], "test"), ValueError,
+         "split must be one of train, paraphrase, unseen, never_read, got 'test'"),
+        (lambda: utils.generate(tiny_model(), TOKENIZER, None), TypeError, "prompt must be"),
+        (lambda: utils.generate(tiny_model(), TOKENIZER, "a", stop=""), TypeError, "stop must"),
+        (lambda: utils.generate(tiny_model(), TOKENIZER, "a", seed=1.5), ValueError, "seed must"),
+        (lambda: utils.generate_ids(tiny_model(), [], 3), ValueError, "ids is empty"),
+        (lambda: utils.generate_ids(tiny_model(), "alice", 3), TypeError, "ids must be"),
+        (lambda: utils.generate_ids(tiny_model(), [1], 3, stop_ids=[1.5]), TypeError, "stop_ids"),
+        (lambda: utils.evaluate_qa(tiny_model(), TOKENIZER, [{"question": "Who?"}]), ValueError,
+         r"records\[0\]: missing 'answer'"),
+        (lambda: utils.evaluate_qa(tiny_model(), TOKENIZER, [RECORD], retriever="bm25"),
+         TypeError, "retriever must be None or a utils.Retriever"),
+    ],
+)  # fmt: skip
+def test_public_helpers_name_the_bad_argument(call, error, named):
+    with pytest.raises(error, match=named):
+        call()
+
+
+def test_a_qa_file_with_an_unknown_split_names_line_and_split(tmp_path):
+    path = tmp_path / "qa.jsonl"
+    path.write_text(json.dumps({**GOOD_RECORD, "split": "tset"}) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"line 1: 'split' must be one of train, .*'tset'"):
+        utils.load_qa(path)
+
+
+def test_a_checkpoint_cut_in_half_names_the_file(tmp_path):
+    path = tmp_path / "base.pt"
+    utils.save_checkpoint(path, tiny_model(), TOKENIZER)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"base\.pt is not a readable checkpoint.*truncated"):
+        utils.load_checkpoint(path)
+    with pytest.raises(ValueError, match=r"base\.pt is not a readable checkpoint"):
+        utils.load_model(path)

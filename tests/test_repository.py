@@ -1,5 +1,6 @@
-"""The repository around the lessons: one address for badges and clones, a Colab first cell that
-installs nothing, the README's commands, the requirements, and the notebook-hygiene check."""
+"""The repository around the lessons: one address and branch for badges and clones, a short
+Colab first cell that clones once and installs nothing, the README's commands, the requirements,
+and the notebook-hygiene check."""
 
 import shutil
 import subprocess
@@ -19,9 +20,11 @@ LESSONS = sorted(ROOT.glob("py_percent/0*.py"))
 
 
 def setup_cell(path: Path) -> str:
-    """The first code cell of a py_percent lesson."""
-    cells = path.read_text(encoding="utf-8").split("\n# %%\n")
-    return cells[1].split("\n# %%")[0]
+    """The first code cell of a py_percent lesson (a Colab form: ``cellView="form"``)."""
+    cells = path.read_text(encoding="utf-8").split("\n# %%")
+    (first, *_) = [c for c in cells[1:] if not c.startswith((" [markdown]", "\n"))]
+    assert first.startswith(' cellView="form"\n'), f"{path.name}: the first code cell is no form"
+    return first.split("\n", 1)[1].strip() + "\n"
 
 
 def readme_command(word: str) -> str:
@@ -42,7 +45,11 @@ def test_the_check_fails_when_one_place_disagrees():
     assert any(p.startswith("README.md: Colab link") for p in found)
     assert any(p.startswith("README.md: git clone") for p in found)
     for path in repository.lesson_files():
-        assert sum(f"/{path.name}:" in p for p in found) == 2  # its badge and its REPO_URL
+        assert sum(f"/{path.name}:" in p for p in found) == 2  # its badge and its clone line
+    found = repository.problems(branch="dev")
+    assert any(p.startswith("README.md: Colab link") for p in found)
+    for path in repository.lesson_files():
+        assert sum(f"/{path.name}:" in p for p in found) == 2
 
 
 def test_setting_a_fork_address_rewrites_every_place(tmp_path, monkeypatch):
@@ -58,34 +65,85 @@ def test_setting_a_fork_address_rewrites_every_place(tmp_path, monkeypatch):
     assert repository.read_repository() == fork
     assert repository.problems() == []
     assert repository.problems(old) != []
+    repository.set_repository(fork, "lessons-v2")  # a branch of the fork
+    assert repository.read_branch() == "lessons-v2" and repository.problems() == []
+    assert "/blob/lessons-v2/notebooks/01_setup.ipynb" in (tmp_path / "README.md").read_text()
+    assert 'REPO, BRANCH = "https://github.com/a-reader/GPT-0.5M", "lessons-v2"' in setup_cell(
+        tmp_path / "py_percent" / LESSONS[0].name
+    )
 
 
-def test_every_lesson_opens_with_the_same_setup_cell():
+def test_every_lesson_opens_with_the_same_short_setup_cell_collapsed_in_colab():
     cells = {setup_cell(path) for path in LESSONS}
     assert len(LESSONS) == 7 and len(cells) == 1
-    assert f'REPO_URL = "{repository.read_repository()}"' in cells.pop()
+    cell = cells.pop()
+    lines = [line for line in cell.splitlines() if line.strip()]
+    assert len(lines) <= 8 and lines[0].startswith("# @title Setup")
+    url, branch = repository.read_repository(), repository.read_branch()
+    assert f'REPO, BRANCH = "{url}", "{branch}"' in cell
+    assert "pip" not in cell  # Colab has every package the lessons need: nothing is installed
+    for path in ROOT.glob("notebooks/0*.ipynb"):
+        first = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        assert first.metadata.get("cellView") == "form", path.name
 
 
-def test_in_colab_the_setup_cell_names_the_address_installs_nothing_and_explains_a_failed_clone(
-    tmp_path, monkeypatch, capsys
-):
-    calls = []
+def run_setup_cell(tmp_path, monkeypatch, clone_works: bool = True) -> list:
+    """Run the first cell as Colab would, with /content/GPT-0.5M in ``tmp_path`` and a fake
+    ``git clone``; return the commands it ran."""
+    calls, clone = [], tmp_path / "content" / "GPT-0.5M"
 
-    def failing_clone(args, **kwargs):
-        calls.append((args, kwargs))
-        return subprocess.CompletedProcess(args, 128)
+    def fake_run(args, **kwargs):
+        calls.append(args)
+        if clone_works:  # a clone whose utils.py records the call of the cell's last line
+            (clone / "notebooks").mkdir(parents=True)
+            (clone / "notebooks" / "utils.py").write_text(
+                "def setup_lesson(repo, branch):\n    print('one line', repo, branch)\n"
+                "    return 'device'\n"
+            )
+        return subprocess.CompletedProcess(args, 0 if clone_works else 128)
 
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-    monkeypatch.setattr(subprocess, "run", failing_clone)
-    monkeypatch.chdir(tmp_path)  # no utils.py here, as in a fresh Colab runtime
-    url = repository.read_repository()
-    with pytest.raises(RuntimeError, match="In a fork, set REPO_URL") as error:
-        exec(setup_cell(LESSONS[0]), {})
-    assert url in str(error.value) and "tests/repository.py" in str(error.value)
-    assert f"cloning {url}" in capsys.readouterr().out
-    [(args, kwargs)] = calls  # one git clone and nothing else: no pip, never torch
-    assert args[:2] == ["git", "clone"] and url in args
-    assert kwargs["env"]["GIT_TERMINAL_PROMPT"] == "0"
+    monkeypatch.delitem(sys.modules, "utils")  # as in a fresh runtime: no utils imported yet
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if "notebooks" not in p])
+    monkeypatch.chdir(tmp_path)
+    code = setup_cell(LESSONS[0]).replace("/content/GPT-0.5M", str(clone))
+    namespace: dict = {}
+    exec(code, namespace)
+    assert namespace["device"] == "device"
+    return calls
+
+
+def test_in_colab_the_setup_cell_clones_the_badges_branch_once_and_installs_nothing(
+    tmp_path, monkeypatch, capsys
+):
+    calls = run_setup_cell(tmp_path, monkeypatch)
+    url, branch = repository.read_repository(), repository.read_branch()
+    clone = str(tmp_path / "content" / "GPT-0.5M")
+    assert calls == [["git", "clone", "-q", "--depth=1", "-b", branch, url, clone]]
+    assert capsys.readouterr().out == f"one line {url} {branch}\n"
+    path_before = list(sys.path)
+    exec(setup_cell(LESSONS[0]).replace("/content/GPT-0.5M", clone), {})  # a re-run
+    assert len(calls) == 1 and sys.path == path_before  # no second clone, nothing added
+    assert capsys.readouterr().out == f"one line {url} {branch}\n"
+
+
+def test_a_failed_clone_says_what_to_change(tmp_path, monkeypatch):
+    with pytest.raises(ModuleNotFoundError) as error:
+        run_setup_cell(tmp_path, monkeypatch, clone_works=False)
+    line = next(line for line in setup_cell(LESSONS[0]).splitlines() if "import utils" in line)
+    assert "clone failed" in line and "REPO" in line  # the traceback shows this line
+    assert error.value.name == "utils"
+
+
+def test_outside_colab_the_setup_cell_prints_one_line_and_clones_nothing(monkeypatch, capsys):
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("ran a command"))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.chdir(ROOT)
+    namespace: dict = {}
+    exec(setup_cell(LESSONS[0]), namespace)
+    assert capsys.readouterr().out == f"device: {namespace['device']} | quick mode: True\n"
 
 
 def test_ci_runs_the_readme_test_command_exactly():
