@@ -1248,7 +1248,7 @@ PASSAGE_CHARS = 120
 def qa_prompt(question: str, passage: str | None = None) -> str:
     """The one prompt format, in fine-tuning, generation and evaluation alike: closed-book
     ``<q>question⏎<a>``, or open-book with ``<p>passage⏎`` before it."""
-    check_text("question", question, empty=False)
+    check_text("question", question)
     check_arg("passage", passage, passage is None or isinstance(passage, str),
               "None or a string", TypeError)  # fmt: skip
     closed = f"{QUESTION_TAG}{' '.join(question.split())}\n{ANSWER_TAG}"
