@@ -25,6 +25,7 @@ import json
 import multiprocessing as mp
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -133,7 +134,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="processes of one thread each")
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    scratch = args.out.with_suffix("")
+    scratch = Path(tempfile.mkdtemp()) / "scaling"  # the runs' resumable checkpoints
     base = {"steps": args.steps, "eval_every": args.eval_every, "merges": args.merges}
     jobs = [{**base, "size": s, "tokenizer": "chars"} for s in args.sizes.split(",")]
     jobs.append({**base, "size": args.bpe_size, "tokenizer": "bpe"})
