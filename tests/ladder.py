@@ -381,6 +381,8 @@ def add_times(record: dict, timings: dict) -> None:
         reach = rung["steps_to_target"]
         rung["seconds_to_target"] = reach * rung["seconds_per_step"] if reach else None
     kept = [rung for rung in record["rungs"] if rung["kept"]]
+    for rung in record["rungs"]:
+        rung.pop("time_ratio", None)
     for before, rung in itertools.pairwise(kept):
         if rung["seconds_to_target"] and before["seconds_to_target"]:
             rung["time_ratio"] = rung["seconds_to_target"] / before["seconds_to_target"]
