@@ -198,7 +198,7 @@ finally:
 print(f"{len(book):,} characters")
 
 # %% [markdown]
-# The first lines are the title page and the table of contents:
+# The first lines: the title, then the beginning of the table of contents:
 
 # %%
 print("\n".join(book.splitlines()[:18]))
@@ -631,5 +631,5 @@ print(f"{n_windows:,} windows x {block_size} predictions each = {n_predictions:,
 print(f"from only {n_train:,} characters")
 
 # %% [markdown]
-# Windows that start one character apart overlap in all but one character, so the number of
-# *different* next-character predictions is only about the length of the training text.
+# Windows that start one character apart overlap in all but one character: random windows
+# read the same stretches of text many times over.

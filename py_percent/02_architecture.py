@@ -20,7 +20,8 @@
 #
 # **What you will learn:** every part of GPT-0.5M, built from small tensors: embeddings, the
 # softmax, causal self-attention by hand, multi-head attention, the MLP, dropout, the pre-norm
-# block and the whole model. Each piece is **proven** equal to PyTorch's or `utils.py`'s.
+# block and the whole model. The attention and the whole model are **proven** equal to
+# PyTorch's or `utils.py`'s.
 #
 # - **Reads:** the book and `data/alice_qa.jsonl` (for the vocabulary and real text).
 # - **Writes:** nothing.
@@ -350,7 +351,7 @@ assert diff < 1e-5
 #
 # Attention moves information **between** positions. The MLP (multi-layer perceptron) works on
 # **each position on its own**: widen to `mlp_hidden` numbers, apply a non-linearity, project
-# back to `C`. Without the non-linearity, the whole model would be one linear map.
+# back to `C`. Without the non-linearity, the MLP would be one linear map.
 
 
 # %%
@@ -536,7 +537,8 @@ print(f"batch {tuple(xs.shape)}")
 
 # %% [markdown]
 # Other programs on the machine make timings noisy. So the two variants **alternate** in rounds
-# (the order flips every round), and we compare medians. The noise: half the range that the
+# (the order flips every round). The saving printed is the median of the per-round savings,
+# which need not equal the ratio of the two medians. The noise: half the range that the
 # middle half of the per-round savings spans (half the interquartile range). A saving within
 # the noise is no measurable difference.
 
@@ -807,8 +809,8 @@ assert abs(model.get_parameter("blocks.0.mlp.proj.weight").std() - residual_std)
 
 # %% [markdown]
 # With such weights the logits stay small (§9.1 measures them), so the softmax is close to
-# **uniform**: every character gets about `1 / V` (`V` = `vocab_size`), and the loss about
-# `-ln(1 / V) = ln V`.
+# **uniform** (`V` = `vocab_size`: every character near `1 / V`), and the loss is near
+# `-ln(1 / V) = ln V`; §9.1 shows how far from uniform one position really is.
 
 # %%
 with torch.no_grad():
@@ -944,9 +946,9 @@ print(f"position 0 moved by {leak:.2e} without the mask, {no_leak:.2e} with it")
 assert leak > 1e-4 and no_leak < 1e-6
 
 # %% [markdown]
-# Without the mask, position `t` can read character `t + 1`, its own target. The model learns to
-# copy it, and the training loss drops towards 0. When generating, the next character does not
-# exist yet: there is nothing to copy.
+# Without the mask, position `t` can read character `t + 1`, its own target. A model trained
+# that way would learn to copy it, and its training loss would drop towards 0. When
+# generating, the next character does not exist yet: there is nothing to copy.
 #
 # **Solution 2.** The same model with its own output table:
 

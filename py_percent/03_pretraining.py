@@ -215,11 +215,11 @@ assert 0.8 < (moved.median() / cfg.lr).item() < 1.2
 #
 # 1. **Momentum:** keep a running mean of the gradients, as heavy-ball methods do.
 # 2. **Orthogonalise:** replace that matrix by the nearest *orthogonal* one: the same singular
-#    vectors, every singular value set to about 1. No direction of the matrix gets a huge step
+#    vectors, every singular value pushed towards 1. No direction of the matrix gets a huge step
 #    while others get none.
 #
 # An exact answer needs a singular value decomposition (SVD). Five rounds of the
-# **Newton–Schulz** iteration, only matrix products, get close enough:
+# **Newton–Schulz** iteration, only matrix products, push the values part of the way there:
 
 
 # %%
@@ -443,9 +443,8 @@ print(f"norm after:  {norm_after:.4f}")
 assert abs(norm_after - min(norm_before, cfg.grad_clip)) < 1e-3
 
 # %% [markdown]
-# Clipping matters most while the model is young and its gradients are large; later in
-# training the norm usually stays under the limit and clipping does nothing. §7 counts
-# how often it acts in the first steps of training.
+# Clipping caps the length of the gradient, not of the optimizer's step: AdamW and Muon size
+# their steps themselves (§3). §7 counts how often clipping acts in the first steps of training.
 
 # %% [markdown]
 # ## 6. Measuring progress: `utils.estimate_loss`
@@ -470,7 +469,7 @@ assert same_1 == same_2  # same text, same model: exactly the same number
 #
 # Now we put the pieces together into a loop and run a few steps on a fresh model: the four
 # parts of §2, plus the schedule (§4) and clipping (§5). The plan is
-# `utils.PRETRAIN` shortened to `n_steps` steps, with a proportionally short warm-up.
+# `utils.PRETRAIN` shortened to `n_steps` steps, with a warm-up of a fifth of them.
 
 # %%
 n_steps = utils.by_mode(full=60, quick=5)
@@ -612,7 +611,7 @@ print(f"{done / seconds:.1f} steps/s = {done * cfg.batch_size * block_size / sec
 # %% [markdown]
 # ## 9. Yardsticks: what is a good loss?
 #
-# A loss means little alone. Three yardsticks, in **bits per character** (nats ÷ ln 2):
+# A loss means little alone. Three kinds of yardstick, in **bits per character** (nats ÷ ln 2):
 #
 # - a **uniform guess** over the vocabulary;
 # - a **bigram count table**: count which character follows which in the training text, and
@@ -633,7 +632,7 @@ print(f"bigram table: {bigram_bits:.3f} bits per validation character")
 
 # %% [markdown]
 # The compressors, on the same lower-cased text the model reads. `utils.baseline_bits_per_char`
-# computes all four yardsticks; lesson 7 reuses it.
+# computes the bigram and compressor yardsticks; lesson 7 reuses it.
 
 # %%
 import bz2
@@ -687,8 +686,9 @@ plt.show()
 #   model fits the training text better than new text: memorisation has begun.
 # - **Overfitting** proper starts where the validation curve turns **up** while the training
 #   curve keeps falling. The best checkpoint is the one at the lowest validation loss.
-# - The original notebook had **no validation split**. Its training loss reached 0.15
-#   nats/char: it had memorised the book, and nothing showed it.
+# - The original notebook had **no validation split**. It trained its training loss far below
+#   anything a model this size reaches on unseen text: it had memorised the book, and nothing
+#   showed it.
 #
 # To call a change real, we need the noise of an estimate. The same final model, graded on
 # batches drawn with other seeds:
@@ -824,7 +824,7 @@ assert difference < 1e-5 and loaded_tokenizer == tokenizer
 # - AdamW sizes every number's step on its own; Muon orthogonalises each matrix's step with
 #   Newton–Schulz. The recipe uses the one the ladder of lesson 7 chose.
 # - Warm-up protects the fresh model from large first steps; the decay at the end settles it.
-#   Clipping caps the size of any single step.
+#   Clipping caps the length of any single gradient.
 # - A loss means something beside yardsticks: a bigram table and real compressors.
 # - Loss estimates use a fixed seed so they are comparable; a change counts only when it is
 #   larger than the estimate's noise. The number to report grades every validation character.
@@ -867,10 +867,10 @@ print(f"mean of the last {tail} steps: {wild_end:.3f} without, {tame_end:.3f} wi
 assert abs(wild_losses[0] - losses[0]) < tolerance  # same seeds: same model, same first batch
 
 # %% [markdown]
-# With the full learning rate from the first step and no cap on the step size, every weight
-# moves by about `lr` at once (§3), which is a lot for a freshly initialised network:
-# look for the loss jumping up again after its first fall. The printed comparison says how this
-# run ended; with so few steps (and in quick mode, very few) the outcome depends on the seed.
+# With the full learning rate from the first step and no cap on the gradient, the first
+# steps are as large as the optimizers allow (§3). The printed comparison says how this run
+# ended; with so few steps (and in quick mode, very few) the outcome depends on the seed, and a
+# difference smaller than §10's noise is no measurable difference.
 #
 # **Solution 2.** The exact loss on the training split, beside the validation loss:
 
@@ -883,8 +883,8 @@ print(f"train {train_nats:.4f}  val {val_nats:.4f}  gap {val_nats - train_nats:+
 
 # %% [markdown]
 # The gap is how much better the model does on text it has trained on than on text it has
-# never seen. Part of it is memorisation, part is that the last chapters (the validation split)
-# simply use different names and words. A gap that keeps growing during training is the
+# never seen. Part of it is memorisation; part may be that the last chapters (the validation
+# split) use other names and words. A gap that keeps growing during training is the
 # warning sign of overfitting.
 #
 # **Solution 3.** A fresh model, dropout 0, on 3,000 characters, with this lesson's recipe

@@ -173,7 +173,7 @@ plt.show()
 
 # %% [markdown]
 # Low temperature piles the probability onto the favourites; high temperature spreads it out.
-# The order stays, only the gaps change (the cell checks both on this prompt).
+# The order stays, only the gaps change (the cell checks the order of the top five).
 
 # %%
 entropies = [-(d * d.clamp_min(1e-12).log()).sum().item() for d in by_temperature.values()]
@@ -453,6 +453,9 @@ with torch.no_grad():
 # fits, so the window slides (§9). Both must give **exactly** the same text.
 
 
+# %% [markdown]
+# A recorder of what the model is fed on every call (§9 uses the record):
+
 # %%
 @contextmanager
 def record_calls(model: torch.nn.Module):
@@ -469,9 +472,6 @@ def record_calls(model: torch.nn.Module):
     finally:
         handle.remove()
 
-
-# %% [markdown]
-# A recorder of what the model is fed on every call (§9 uses the record):
 
 # %% [markdown]
 # Greedy decoding, with and without the cache:
@@ -811,8 +811,8 @@ for name in pairs:
 # 3. **Where the cache pays off.** Time a few hundred characters with and without the cache on
 #    an untrained model with twice the context, `utils.build_model(tokenizer,
 #    block_size=2 * block_size)`. How does the speed-up compare with §8.4?
-# 4. **Another line.** Run §11's three patterns on another line of the book with a quote. Does
-#    the same head win?
+# 4. **Another line.** Take §11's best head for each pattern and measure its share on another
+#    line of the book with a quote. Does it keep its share?
 
 # %% [markdown]
 # ## Solutions
@@ -904,5 +904,6 @@ for name, ts in other_pairs.items():
           f"line, {again:.2f} on this one")
 
 # %% [markdown]
-# A head whose share stays high on a second line does the same job there too; a large drop says
-# the pattern was partly a property of §11's line.
+# Compare each head's two shares: a share that holds on a second line suggests the head does
+# that job in general; a large drop says the pattern was partly a property of §11's line. A
+# share that was low on §11's line says nothing either way.

@@ -640,13 +640,28 @@ for small, big in itertools.pairwise(sizes):
     )
 
 # %% [markdown]
-# How to read it. Bigger pays while the model is too small to hold what the book teaches. The
-# book is only about 110,000 training characters, read dozens of times: a big model starts to
-# memorise it, its dev curve turns up earlier, and early stopping keeps an earlier, less
-# trained model. Where the printed gains fall into the noise, size has stopped paying: more
-# parameters would need more text. A same-compute comparison would need budgets long enough to
-# train the big sizes well; that is not affordable here, so the study does not claim one.
-#
+# How to read it. Bigger pays while the model is too small to hold what the book teaches. Past
+# that point a bigger model needs more training or more text than this study gives it. Which of
+# the two limits here, computed from the curves:
+
+# %%
+last_best = [r["size"] for r in sizes if r["best_step"] == r["steps"]]
+print(f"sizes whose dev loss was still at its best at the last step: {last_best}")
+if len(last_best) == len(sizes):
+    print(
+        "none began to overfit within the budget: where a bigger size gains nothing "
+        "measurable, it is not memorising yet; whether more steps would let it pull ahead, "
+        "or more text, this study does not measure"
+    )
+else:
+    early = [f"{r['size']} (step {r['best_step']})" for r in sizes if r["best_step"] < r["steps"]]
+    print(f"early stopping kept an earlier model for: {', '.join(early)}: those memorise the book")
+print(
+    "a same-compute comparison would need budgets long enough to train the big sizes well: "
+    "not affordable here, so the study does not claim one"
+)
+
+# %% [markdown]
 # Text from the smallest and the largest model, same prompt, same seed, side by side:
 
 
@@ -832,6 +847,8 @@ side_by_side(char_run["sample"], bpe_run["sample"], ("characters", "BPE tokens")
 # %% [markdown]
 # The network is the same; only the embedding and output head grow. But each BPE token holds
 # more than one character, so one step reads more of the book and one block sees more context.
+# Reading more of a small book per step also means reading it more often: compare the steps at
+# which each dev loss was best.
 # The price of BPE: a vocabulary to learn and store, rare words split into odd pieces, and a
 # tokenizer that must travel with every checkpoint.
 #
