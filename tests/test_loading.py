@@ -80,8 +80,8 @@ def test_a_checkpoint_of_another_vocabulary_is_an_error(places):
 
 def finished_run(path, plan, origin=""):
     model = tiny_model()
-    optimizer = utils.make_optimizer(model, plan, torch.device("cpu"))
-    utils.save_checkpoint(path, model, TOKENIZER, optimizer=optimizer, train_config=plan,
+    optimizers = utils.make_optimizer(model, plan, torch.device("cpu"))
+    utils.save_checkpoint(path, model, TOKENIZER, optimizers=optimizers, train_config=plan,
                           step=plan.max_steps, extra={"origin": origin})  # fmt: skip
     return model
 
