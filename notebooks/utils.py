@@ -838,6 +838,27 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
 
 
+def optimizer_step(
+    model: nn.Module,
+    optimizers: Sequence[torch.optim.Optimizer],
+    scaler: torch.amp.GradScaler,
+    loss: torch.Tensor,
+    grad_clip: float,
+) -> None:
+    """Backward and update: clear the gradients, backpropagate ``loss`` (scaled for fp16), clip
+    the global gradient norm to ``grad_clip`` (``math.inf``: no clipping), step every optimizer."""
+    for optimizer in optimizers:
+        optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    for optimizer in optimizers:
+        scaler.unscale_(optimizer)
+    if math.isfinite(grad_clip):
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    for optimizer in optimizers:
+        scaler.step(optimizer)
+    scaler.update()
+
+
 def set_lr(optimizers: Sequence[torch.optim.Optimizer], step: int, cfg: TrainConfig) -> None:
     """Every group's learning rate at ``step``: its peak times the schedule's share of the peak."""
     share = lr_at(step, cfg) / cfg.lr
@@ -986,15 +1007,7 @@ def train(
                     f"The loss became {mean_loss.item()} at step {step}. Lower the learning rate "
                     f"(now {lr_at(step, cfg):.2e}) or the gradient clip, and train again."
                 )
-            for optimizer in optimizers:
-                optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            for optimizer in optimizers:
-                scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            for optimizer in optimizers:
-                scaler.step(optimizer)
-            scaler.update()
+            optimizer_step(model, optimizers, scaler, loss, cfg.grad_clip)
             step += 1
             history["train_step_loss"].append(mean_loss.item())
             bar.update(1)
@@ -1651,12 +1664,6 @@ def flops_per_token(config: GPTConfig, with_backward: bool = True) -> int:
     return 3 * forward if with_backward else forward
 
 
-def scaled_plan(steps: int) -> TrainConfig:
-    """Lesson 3's recipe fitted to ``steps``: same batch, LRs and warm-up share (200 of 3,000),
-    a full cosine, no loss estimates (the study grades the whole validation text instead)."""
-    return TrainConfig(max_steps=steps, warmup_steps=max(1, round(steps / 15)), eval_interval=steps)
-
-
 def bits_per_character(model: GPT, tokenizer: CharTokenizer | BPETokenizer, text: str) -> float:
     """Total validation loss over ``text`` in bits, divided by the characters it predicts: the
     fair yardstick between tokenizers (per-token loss rewards longer tokens)."""
@@ -1664,56 +1671,6 @@ def bits_per_character(model: GPT, tokenizer: CharTokenizer | BPETokenizer, text
     nats = evaluate_text(model, torch.tensor(ids, dtype=torch.long)) * (len(ids) - 1)
     predicted_chars = len(tokenizer.normalize(text)) - len(tokenizer.decode(ids[:1]))
     return nats / predicted_chars / math.log(2)
-
-
-def scaling_run(
-    config: GPTConfig,
-    tokenizer: CharTokenizer | BPETokenizer,
-    train_ids: torch.Tensor,
-    val_text: str,
-    steps: int,
-    prompt: str,
-    seed: int = 1337,
-) -> dict[str, Any]:
-    """Train a fresh ``config`` model for ``steps`` of ``scaled_plan`` and return its cost
-    (parameters, FLOPs, CPU seconds of this thread) and quality (validation bpc, a sample)."""
-    torch.manual_seed(seed)
-    model = GPT(config)
-    cfg = scaled_plan(steps)
-    get_batch = book_batches({"train": train_ids}, config.block_size, cfg.batch_size)
-    start = time.thread_time()
-    train(model, get_batch, cfg, tokenizer=tokenizer, eval_splits=(), progress=False)
-    seconds = time.thread_time() - start
-    tokens = steps * cfg.batch_size * config.block_size
-    chars_per_token = len(tokenizer.decode(train_ids.tolist())) / len(train_ids)
-    return {
-        "config": asdict(config),
-        "parameters": model.num_parameters(),
-        "steps": steps,
-        "tokens": tokens,
-        "flops": flops_per_token(config) * tokens,
-        "cpu_seconds": seconds,
-        "tokens_per_s": tokens / seconds,
-        "characters_per_s": tokens * chars_per_token / seconds,
-        "context_characters": config.block_size * chars_per_token,
-        "val_bpc": bits_per_character(model, tokenizer, val_text),
-        "sample": generate(model, tokenizer, prompt, 200, temperature=0.8, seed=seed),
-    }
-
-
-def cpu_seconds_per_step(
-    config: GPTConfig, tokenizer: CharTokenizer | BPETokenizer, train_ids: torch.Tensor
-) -> float:
-    """CPU seconds of this thread per training step of a ``config`` model: five steps timed
-    after an untimed one (which pays the one-off costs of first calls)."""
-    get_batch = book_batches({"train": train_ids}, config.block_size, scaled_plan(1).batch_size)
-    seconds = []
-    for steps in (1, 5):
-        start = time.thread_time()
-        train(GPT(config), get_batch, scaled_plan(steps), tokenizer=tokenizer, eval_splits=(),
-              progress=False)  # fmt: skip
-        seconds.append(time.thread_time() - start)
-    return seconds[1] / 5
 
 
 _CHUNK = re.compile(r" ?\w+| ?[^\w\s]+|\s+")

@@ -710,7 +710,7 @@ assert "".join(CHUNK.findall(train_text)) == train_text  # nothing is lost
 
 # %% [markdown]
 # Step 2: count adjacent pairs. Each distinct chunk is counted once with its frequency, so the
-# 130,000 characters shrink to a few thousand distinct words.
+# training split shrinks to the distinct chunks the cell counts.
 
 
 # %%
@@ -752,9 +752,9 @@ assert list(merge(the, (the[1], the[2]), 99)) == utils.merge_pair(the, (the[1], 
 
 # %% [markdown]
 # Step 4: repeat. How many merges? That is a choice to make **without** looking at validation
-# results: we fixed 256 merges in advance (a vocabulary of 51 + 256 = 307 tokens, small enough
-# that every token is seen hundreds of times in 130,000 characters). The merges come from the
-# training split only. Quick mode learns fewer.
+# results: we fixed 256 merges in advance (a vocabulary of 51 + 256 = 307 tokens). The merges
+# come from the training split only, so a late merge may be a rare pair. Quick mode learns
+# fewer.
 
 # %%
 num_merges = utils.by_mode(full=study["bpe"]["merges"], quick=32)

@@ -143,16 +143,7 @@ def time_training_steps(
                 start = time.perf_counter()
                 with torch.autocast(device.type, dtype, enabled=dtype is not None):
                     _, loss = model(x, y)
-                for optimizer in optimizers:
-                    optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                for optimizer in optimizers:
-                    scaler.unscale_(optimizer)
-                if math.isfinite(cfg.grad_clip):
-                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                for optimizer in optimizers:
-                    scaler.step(optimizer)
-                scaler.update()
+                utils.optimizer_step(model, optimizers, scaler, loss, cfg.grad_clip)
                 sync(device)
                 if round_ > 0 or i >= warmup:
                     times[name].append(time.perf_counter() - start)

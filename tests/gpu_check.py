@@ -15,10 +15,10 @@ import re
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
-from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks"))
 import utils
@@ -33,8 +33,7 @@ def ms_per_step(corpus: utils.Corpus, device: torch.device, autocast: bool, step
     cfg = utils.PRETRAIN
     torch.manual_seed(cfg.seed)
     model = utils.build_model(corpus.tokenizer).to(device).train()
-    opt = utils.make_optimizer(model, cfg, device)
-    opts = opt if isinstance(opt, list) else [opt]  # one optimizer, or several (Muon + AdamW)
+    optimizers = utils.make_optimizer(model, cfg, device)
     dtype = utils.autocast_dtype(device) if autocast else None
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     get_batch = utils.book_batches(corpus.splits, model.config.block_size, cfg.batch_size)
@@ -45,15 +44,7 @@ def ms_per_step(corpus: utils.Corpus, device: torch.device, autocast: bool, step
         start = time.perf_counter()
         with torch.autocast(device.type, dtype, enabled=dtype is not None):
             _, loss = model(x, y)
-        for o in opts:
-            o.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        for o in opts:
-            scaler.unscale_(o)
-        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        for o in opts:
-            scaler.step(o)
-        scaler.update()
+        utils.optimizer_step(model, optimizers, scaler, loss, cfg.grad_clip)
         sync(device)
         if i >= 5:
             times.append(time.perf_counter() - start)
@@ -62,7 +53,7 @@ def ms_per_step(corpus: utils.Corpus, device: torch.device, autocast: bool, step
 
 def short_pretraining(corpus: utils.Corpus, device: torch.device) -> float:
     """The final validation estimate of lesson 3's recipe fitted to ``STEPS`` steps."""
-    cfg = utils.scaled_plan(STEPS)
+    cfg = replace(utils.PRETRAIN, max_steps=STEPS, warmup_steps=STEPS // 15, eval_interval=STEPS)
     torch.manual_seed(cfg.seed)
     model = utils.build_model(corpus.tokenizer).to(device)
     get_batch = utils.book_batches(corpus.splits, model.config.block_size, cfg.batch_size)

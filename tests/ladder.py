@@ -230,7 +230,7 @@ def step_timings(
             utils.make_optimizer(model, cfg, torch.device("cpu")),
             theirs,
         )
-    rng = torch.Generator().manual_seed(0)
+    rng, scaler = torch.Generator().manual_seed(0), torch.amp.GradScaler("cpu", enabled=False)
     times: dict[str, list[float]] = {name: [] for name in state}
     for round_ in range(rounds + 1):
         for name, (model, cfg, optimizers, get_batch) in state.items():
@@ -238,13 +238,7 @@ def step_timings(
             for _ in range(steps if round_ else 3):  # round 0: untimed warm-up (and compile)
                 x, y = get_batch("train", rng)
                 _, loss = model(x, y)
-                for opt in optimizers:
-                    opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if math.isfinite(cfg.grad_clip):
-                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                for opt in optimizers:
-                    opt.step()
+                utils.optimizer_step(model, optimizers, scaler, loss, cfg.grad_clip)
             if round_:
                 times[name].append((time.thread_time() - start) / steps)
     return {
