@@ -18,14 +18,12 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/03_pretraining.ipynb)
 #
-# **What you will learn:** how the GPT of lesson 2 learns to predict the next character of
-# *Alice's Adventures in Wonderland*. We build the training loop piece by piece (batch, loss,
-# gradients, AdamW and Muon, the learning-rate schedule, gradient clipping, loss estimates), run
-# the real thing, compare it with simple baselines, and read its curves for overfitting.
+# **What you will learn:** how the GPT of lesson 2 learns to predict the book's next character:
+# the training loop piece by piece, the real run, yardsticks, and how to read the loss curves.
 #
-# - **Reads:** the book in `data/` (downloaded by `utils.load_corpus()` if missing).
+# - **Reads:** the book in `data/`.
 # - **Writes:** the base checkpoint `checkpoints/full/base.pt`, which lessons 4–7 load.
-# - **Runtime:** the full run takes minutes on a CPU and less on a GPU; the rest is seconds.
+# - **Runtime:** §8.2 prints how long the training run took.
 
 # %% [markdown]
 # ## 0. Setup
@@ -59,9 +57,8 @@ import torch
 # %% [markdown]
 # ## 1. The data and a fresh model
 #
-# `utils.load_corpus()` does everything lesson 1 showed: it loads the book, builds the
-# character vocabulary, and encodes the first 90% of the book as the training split and the
-# last 10% as the validation split.
+# `utils.load_corpus()` does lesson 1 in one call: the book, its character vocabulary, and the
+# encoded splits (first 90% train, last 10% validation).
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -87,18 +84,17 @@ print(f"parameters: {model.num_parameters():,}")
 #
 # A training step has four parts:
 #
-# 1. **Batch:** cut random windows of text (inputs `x`) and the same windows shifted by one
-#    character (targets `y`).
-# 2. **Forward:** the model predicts a distribution over the next character at every position;
-#    the loss is the cross-entropy between those predictions and `y`.
-# 3. **Backward:** `loss.backward()` computes the gradient of the loss for every weight.
-# 4. **Update:** the optimizer nudges every weight against its gradient.
+# 1. **Batch:** windows of text `x`, and the same windows one character on, `y`.
+# 2. **Forward:** predict the next character at every position; the **loss** measures how wrong
+#    that is.
+# 3. **Backward:** each weight's **gradient**: how the loss would change if that weight grew a
+#    little.
+# 4. **Update:** the optimizer moves each weight against its gradient.
 #
 # ### 2.1 A batch
 #
-# `utils.book_batches` returns a function `get_batch(split, generator)`. The generator is a
-# private random-number source, so the batches do not depend on anything else that uses
-# randomness (such as dropout).
+# `utils.book_batches` returns `get_batch(split, generator)`; the generator draws only the
+# batches.
 
 # %%
 block_size = model.config.block_size  # characters of context (from GPTConfig)
@@ -119,11 +115,9 @@ assert torch.equal(x[:, 1:], y[:, :-1])  # y is x shifted left by one character
 # %% [markdown]
 # ### 2.2 Forward: the loss
 #
-# The model returns logits of shape `(B, T, vocab)` and the mean cross-entropy over all
-# `B × T` positions. An untrained model spreads its probability almost evenly over the
-# vocabulary, so its loss should be close to $\ln(\text{vocab size})$, a little above it
-# (lesson 2, §9.1 explains the small excess). Losses here are in **nats**: cross-entropy with
-# the natural logarithm (÷ ln 2 gives bits).
+# The model returns logits `(B, T, vocab)` and the loss: the mean cross-entropy over all `B × T`
+# positions, in **nats** (natural logarithm; ÷ ln 2 gives bits). Untrained, it spreads its
+# probability almost evenly, so the loss sits a little above ln(vocab size) (lesson 2 §9.1).
 
 # %%
 model.train()  # dropout on, as during training
@@ -135,8 +129,7 @@ assert abs(loss.item() - math.log(tokenizer.vocab_size)) < 0.25
 # %% [markdown]
 # ### 2.3 Backward: the gradients
 #
-# `loss.backward()` fills `p.grad` for every parameter `p`: how much the loss would change
-# if that weight grew a little. A few of them:
+# `loss.backward()` fills `p.grad`, the gradient, for every parameter `p`. A few of them:
 
 # %%
 model.zero_grad(set_to_none=True)
@@ -151,14 +144,12 @@ assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.pa
 #
 # ### 3.1 AdamW
 #
-# Plain gradient descent moves every weight by `lr × gradient`. **Adam** keeps two running
-# averages per weight, of the gradient (`m`, momentum) and of its square (`v`), and moves the
-# weight by `lr × m / √v`. Dividing by `√v` gives every weight a step of a similar size, however
-# large or small its gradients are. **AdamW** adds *decoupled weight decay*: every step it also
-# shrinks the weight a little, `w ← w − lr × weight_decay × w`, which keeps weights small.
+# Plain gradient descent moves each weight by `lr × gradient` (`lr`: the **learning rate**).
+# **Adam** moves it by `lr × m / √v`, with running averages of its gradient (`m`, the *momentum*)
+# and of its square (`v`): similar steps for all weights. **AdamW** also shrinks each weight a
+# little every step (*weight decay*): `w ← w − lr × weight_decay × w`.
 #
-# `utils.make_optimizer` returns a list of optimizers. With `optimizer="adamw"` it is one AdamW,
-# with the parameters in two groups:
+# With `optimizer="adamw"`, `utils.make_optimizer` returns one AdamW with two parameter groups:
 
 # %%
 adamw_cfg = dataclasses.replace(cfg, optimizer="adamw")  # AdamW for every tensor
@@ -180,13 +171,13 @@ assert len(decay) + len(no_decay) == len(list(model.parameters()))  # every tens
 # %% [markdown]
 # Why decay only the matrices?
 #
-# - **Matrices** (linear weights, embeddings) hold almost all the parameters and do the
-#   "memorising". Pulling them towards zero is a gentle regulariser against overfitting.
-# - **Vectors** (biases, LayerNorm scales and shifts) are few and set offsets and scales.
-#   Decaying a LayerNorm scale towards 0 would just shrink the signal, not regularise it.
-# - The tied token-embedding / output matrix is one tensor, so it is listed (and decayed) once.
+# - **Matrices** (linear weights, embeddings) hold almost all parameters; pulling them towards
+#   zero makes memorising harder.
+# - **Vectors** (biases, LayerNorm scales and shifts) set offsets and scales; decay would only
+#   shrink the signal.
+# - The tied embedding/output matrix is decayed once.
 #
-# Let's take one step and see how far each weight moves.
+# One step, and how far each weight moves:
 
 # %%
 for group in optimizer.param_groups:
@@ -202,24 +193,21 @@ print(f"median |change| per weight: {moved.median():.1e}")
 assert 0.8 < (moved.median() / cfg.lr).item() < 1.2
 
 # %% [markdown]
-# On its **first** step, Adam moves (almost) every weight by about the learning rate, whatever
-# the size of its gradient: with only one gradient seen, `m / √v` is just ±1. A step that
-# large, in a random direction for each weight's noisy first gradient, can knock a fresh
-# model off course. That is the reason for the warm-up in §4.
+# On its **first** step Adam moves almost every weight by the learning rate: after one gradient,
+# `m / √v` is ±1. Steps that large, in noisy directions, can knock a fresh model off course: hence
+# the warm-up of §4.
 
 # %% [markdown]
 # ### 3.2 Muon: momentum, then orthogonalise
 #
-# AdamW sizes each number of a weight matrix's step on its own. **Muon** (Jordan et al., 2024)
-# treats the step of a matrix as a whole:
+# A matrix's **singular values** measure how much it stretches along each of its main directions.
+# **Muon** (Jordan et al., 2024) steps each weight matrix as a whole:
 #
-# 1. **Momentum:** keep a running mean of the gradients, as heavy-ball methods do.
-# 2. **Orthogonalise:** replace that matrix by the nearest *orthogonal* one: the same singular
-#    vectors, every singular value pushed towards 1. No direction of the matrix gets a huge step
-#    while others get none.
+# 1. **Momentum:** a running mean of the gradients.
+# 2. **Orthogonalise:** push its singular values towards 1, keeping its directions, so no
+#    direction gets a huge step while others get none.
 #
-# An exact answer needs a singular value decomposition (SVD). Five rounds of the
-# **Newton–Schulz** iteration, only matrix products, push the values part of the way there:
+# Five rounds of **Newton–Schulz**, only matrix products, do this approximately:
 
 
 # %%
@@ -236,9 +224,8 @@ def orthogonalise(g: torch.Tensor, steps: int = 5) -> torch.Tensor:
 
 
 # %% [markdown]
-# Each round maps every singular value σ to aσ + bσ³ + cσ⁵: small values grow about 3.4×
-# per round, values near 1 stay near 1. Here it is on a real gradient from §2.3, that of the
-# first block's attention matrix:
+# Each round maps every singular value σ to aσ + bσ³ + cσ⁵: small values grow about 3.4× per
+# round, values near 1 stay near 1. On §2.3's gradient of the first block's attention matrix:
 
 # %%
 grad = model.blocks[0].attn.qkv.weight.grad
@@ -265,8 +252,8 @@ print(
 assert near_one(after_sv) > near_one(before_sv / before_sv.max())
 
 # %% [markdown]
-# A whole Muon step for one weight matrix `p`, in four lines. The momentum `buf` starts at zero;
-# tall matrices step a little further, by √(rows / columns), as in the reference code.
+# A whole Muon step for one matrix `p`, in four lines. The momentum `buf` starts at zero; tall
+# matrices step a little further, by √(rows / columns), as in the reference code.
 
 
 # %%
@@ -279,9 +266,9 @@ def muon_step(p: torch.Tensor, buf: torch.Tensor, lr: float, weight_decay: float
 
 
 # %% [markdown]
-# Proof that it is Muon: three steps by hand, with `utils.Muon`, and with `torch.optim.Muon`
-# (in PyTorch 2.9 and later), on copies of the same matrix with the same gradients.
-# PyTorch's version orthogonalises in bfloat16, so it agrees only to that precision.
+# Proof: three steps by hand, with `utils.Muon` and with `torch.optim.Muon` (PyTorch 2.9 and
+# later), on copies of one matrix. PyTorch's version orthogonalises in bfloat16 (a 16-bit float),
+# so it agrees only to that precision.
 
 # %%
 start = model.blocks[0].attn.qkv.weight.detach().clone()
@@ -316,10 +303,8 @@ else:
     print("torch.optim.Muon needs PyTorch 2.9 or later: compared with utils.Muon only")
 
 # %% [markdown]
-# Why bfloat16 in PyTorch's version? GPUs multiply 16-bit numbers fast. A CPU without
-# bfloat16 hardware emulates it slowly, so `utils.newton_schulz` uses 32-bit floats on the CPU.
-# Muon only handles matrices. Our recipe gives it the blocks' weight matrices and leaves the
-# embeddings, LayerNorms and biases to AdamW:
+# `utils.newton_schulz` uses bfloat16 only on a GPU, whose hardware multiplies 16-bit numbers; on
+# a CPU, 32-bit floats. Muon takes only the blocks' weight matrices; AdamW takes the rest:
 
 # %%
 optimizers = utils.make_optimizer(model, cfg, device)
@@ -336,16 +321,15 @@ assert sum(len(g["params"]) for o in optimizers for g in o.param_groups) == len(
 # %% [markdown]
 # ## 4. The learning-rate schedule
 #
-# The learning rate of every step comes from a schedule. It starts with a **warm-up**: a linear
-# climb from `cfg.lr / warmup_steps` (step 0) to `cfg.lr`, while the optimizers' running
-# averages are still noisy. Two shapes follow it:
+# Each step's learning rate comes from a schedule. First a linear **warm-up** from `cfg.lr /
+# warmup_steps` (step 0) to `cfg.lr`, while the optimizers' averages are noisy. Then one of two
+# shapes:
 #
-# - **cosine:** fall along half a cosine to `cfg.min_lr` at `cfg.max_steps`;
-# - **warm-up/stable/decay (WSD):** stay at `cfg.lr`, then fall in a straight line to
-#   `cfg.min_lr` over the last `decay_fraction` of the steps. Big steps for as long as possible;
-#   the final decay settles the model into a minimum.
+# - **cosine:** half a cosine down to `cfg.min_lr` at `cfg.max_steps`;
+# - **warm-up/stable/decay (WSD):** stay at `cfg.lr`, then fall linearly to `cfg.min_lr` over the
+#   last `decay_fraction` of the steps.
 #
-# Written out (Muon's learning rate follows the same curve, in proportion):
+# Written out (Muon's learning rate follows in proportion):
 
 
 # %%
@@ -365,9 +349,8 @@ def lr_schedule(step: int, cfg: utils.TrainConfig) -> float:
 
 
 # %% [markdown]
-# The training loop uses `utils.lr_at`. It must agree with ours at **every** step, for each
-# plan of the series: pretraining, the short stand-in, and fine-tuning (lesson 5), and for both
-# shapes.
+# The training loop uses `utils.lr_at`. It must agree with ours at **every** step, for each plan
+# of the series and both shapes.
 
 # %%
 for plan_name in ("PRETRAIN", "PRETRAIN_SHORT", "FINETUNE"):
@@ -379,8 +362,8 @@ for plan_name in ("PRETRAIN", "PRETRAIN_SHORT", "FINETUNE"):
     print(f"utils.{plan_name:<15} {plan.max_steps + 1:>5} steps, cosine and WSD: identical")
 
 # %% [markdown]
-# Both shapes for this lesson's run; the solid one is the plan `utils.PRETRAIN` uses (quick mode
-# scales the whole plan down).
+# Both shapes for this lesson's run; solid: the one `utils.PRETRAIN` uses, chosen in lesson 7 §4.2
+# on a slice of the training text (quick mode shortens the plan).
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -404,18 +387,12 @@ assert all(0 < lr <= cfg.lr for lr in lrs)
 assert math.isclose(lr_schedule(cfg.max_steps, cfg), cfg.min_lr)  # floor at the end
 
 # %% [markdown]
-# Which shape, and which peaks? Lesson 7 §4.2 shows the **speed-up ladder** that chose them:
-# each change measured on a dev slice of the training text (never the validation text), and
-# kept only if its gain beat the spread between two seeds.
-#
 # ## 5. Gradient clipping
 #
-# Now and then a batch produces an unusually large gradient, and one huge step can undo a lot
-# of training. **Clipping** treats all gradients as one long vector and, if its length (the
-# *global norm*) is above `cfg.grad_clip`, scales the whole vector down to that length. The
-# direction is unchanged; only the step size is capped.
-#
-# A small helper measures the global norm:
+# A rare, unusually large gradient makes one huge step that can undo much training. **Clipping**
+# treats all gradients as one long vector; if its length (the *global norm*) is above
+# `cfg.grad_clip`, it scales it down to that length, direction unchanged. A helper measures the
+# global norm:
 
 
 # %%
@@ -426,8 +403,8 @@ def global_grad_norm(model: torch.nn.Module) -> float:
 
 
 # %% [markdown]
-# One step's gradient, before and after `torch.nn.utils.clip_grad_norm_` (which returns the
-# norm it measured *before* clipping):
+# One step's gradient, before and after `torch.nn.utils.clip_grad_norm_` (which returns the norm
+# before clipping):
 
 # %%
 x, y = get_batch("train", batch_rng)
@@ -443,19 +420,15 @@ print(f"norm after:  {norm_after:.4f}")
 assert abs(norm_after - min(norm_before, cfg.grad_clip)) < 1e-3
 
 # %% [markdown]
-# Clipping caps the length of the gradient, not of the optimizer's step: AdamW and Muon size
-# their steps themselves (§3). §7 counts how often clipping acts in the first steps of training.
+# Clipping caps the gradient's length, not the step's: AdamW and Muon size their steps themselves
+# (§3). §7 counts how often clipping acts in the first steps.
 
 # %% [markdown]
 # ## 6. Measuring progress: `utils.estimate_loss`
 #
-# The loss of one training batch is noisy: it depends on which text was drawn. To follow
-# training we average the loss over `cfg.eval_iters` batches of each split, with the model in
-# `eval()` mode (no dropout) and without gradients.
-#
-# The batches are drawn with a **fixed seed**, so every estimate, at every step of every run,
-# grades the same text. A change in the number then comes from the model, not from the draw
-# (§10 shows how much the number would wobble otherwise).
+# One batch's loss depends on the text drawn. `estimate_loss` averages `cfg.eval_iters` batches
+# per split, in `eval()` mode (no dropout), without gradients, from a **fixed seed**: every
+# estimate grades the same text, so a change comes from the model.
 
 # %%
 same_1 = utils.estimate_loss(model, get_batch, ["train", "val"], cfg.eval_iters, device, seed=0)
@@ -467,9 +440,8 @@ assert same_1 == same_2  # same text, same model: exactly the same number
 # %% [markdown]
 # ## 7. A tiny training loop, by hand
 #
-# Now we put the pieces together into a loop and run a few steps on a fresh model: the four
-# parts of §2, plus the schedule (§4) and clipping (§5). The plan is
-# `utils.PRETRAIN` shortened to `n_steps` steps, with a warm-up of a fifth of them.
+# §2's four parts, plus the schedule (§4) and clipping (§5), for `n_steps` steps of
+# `utils.PRETRAIN` on a fresh model, a fifth of them warm-up.
 
 # %%
 n_steps = utils.by_mode(full=60, quick=5)
@@ -519,9 +491,8 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# What the two panels show, in numbers: where the gradient norm peaked, how often clipping
-# acted, and whether the loss ever went up from one step to the next (this warm-up is only
-# `n_steps / 5` steps long, so the peak learning rate arrives fast).
+# In numbers: the gradient norm's peak, how often clipping acted, how often the loss rose (with a
+# warm-up of `n_steps / 5` steps, the peak learning rate comes fast).
 
 # %%
 peak = max(range(n_steps), key=grad_norms.__getitem__)
@@ -536,10 +507,9 @@ else:
     print("the loss fell on every step")
 
 # %% [markdown]
-# `utils.train` is this same loop plus bookkeeping: loss estimates, a progress bar,
-# checkpoints, and **mixed precision** on a GPU (matrix products in 16-bit floats, which GPUs
-# multiply much faster, with the weights kept in 32-bit). Proof: with the same seeds it
-# produces the same per-step losses. (`stop_at` ends it early without changing the plan.)
+# `utils.train` is this loop plus loss estimates, a progress bar, checkpoints, and on a GPU
+# **mixed precision** (matrix products in 16-bit floats, weights kept in 32-bit). Proof: the same
+# seeds give the same losses. (`stop_at` ends it early.)
 
 # %%
 n_check = min(n_steps, utils.by_mode(full=10, quick=3))
@@ -560,8 +530,7 @@ assert max(abs(a - b) for a, b in zip(ours, theirs, strict=True)) < tolerance
 #
 # ### 8.1 The recipe
 #
-# `utils.PRETRAIN` is a `TrainConfig`. Each field, its value in this run and what it means
-# (the notes are read from the comments in `utils.py`):
+# The fields of `utils.PRETRAIN`, with the comments of `utils.py`:
 
 # %%
 source = inspect.getsource(utils.TrainConfig)
@@ -573,9 +542,9 @@ for f in dataclasses.fields(utils.PRETRAIN):
     print(f"{f.name:<14} {getattr(utils.PRETRAIN, f.name)!s:>8}   {notes.get(f.name, '')}")
 
 # %% [markdown]
-# How much text is that? Every step reads `batch_size × block_size` characters. Dividing the
-# total by the length of the training split gives the number of passes over the book
-# ("epochs"; the windows are random, so some text is seen more often than other text).
+# How much text is that? Characters read (`batch_size × block_size` per step) over the training
+# split's length gives the passes over the book, or **epochs** (random windows read some text more
+# often).
 
 # %%
 chars_seen = utils.PRETRAIN.max_steps * utils.PRETRAIN.batch_size * block_size
@@ -585,23 +554,16 @@ print(f"passes over the training split: {chars_seen / len(corpus.splits['train']
 # %% [markdown]
 # ### 8.2 Train
 #
-# `utils.pretrain` builds a fresh model with the recipe's seed and runs `utils.train` on the
-# book. While it runs:
-#
-# - a **progress bar** shows the step, speed and the latest loss estimates;
-# - every `eval_interval` steps it estimates the train and val loss and **saves a checkpoint**
-#   (to a temporary file, then renamed, so a crash never leaves a half-written file);
-# - if you **interrupt** it (Ctrl-C, or the stop button in Jupyter/Colab), it saves first.
-#   Re-running the cell then **resumes exactly** where it stopped: the checkpoint holds the
-#   weights, the optimizer state and the random-number states of batches and dropout.
-# - If the checkpoint is already complete, the cell just loads it and returns at once.
+# `utils.pretrain` builds a fresh model with the recipe's seed and runs `utils.train`. Every
+# `eval_interval` steps it prints the estimates and saves a checkpoint (to a temporary file, then
+# renamed, so never half-written). Interrupted (Ctrl-C, the stop button), it saves first;
+# re-running the cell **resumes exactly**. A finished checkpoint is just loaded.
 
 # %%
 model, history = utils.pretrain(corpus, utils.PRETRAIN, utils.BASE_CHECKPOINT, device)
 
 # %% [markdown]
-# The measured training time (your numbers will differ: hardware, other programs running,
-# quick mode):
+# The training time (yours depends on hardware and load; quick mode runs far fewer steps):
 
 # %%
 seconds, done = history["seconds"][-1], history["step"][-1]
@@ -611,14 +573,13 @@ print(f"{done / seconds:.1f} steps/s = {done * cfg.batch_size * block_size / sec
 # %% [markdown]
 # ## 9. Yardsticks: what is a good loss?
 #
-# A loss means little alone. Three kinds of yardstick, in **bits per character** (nats ÷ ln 2):
+# Three yardsticks, in **bits per character** (nats ÷ ln 2):
 #
 # - a **uniform guess** over the vocabulary;
-# - a **bigram count table**: count which character follows which in the training text, and
-#   predict from those counts (plus one everywhere, so nothing has probability 0);
-# - **compressors** (zlib, bz2, lzma): compress the training text, then the training and
-#   validation text together. The extra bytes, ×8 ÷ characters, are what they need per new
-#   character.
+# - a **bigram count table**: how often each character follows each other in the training text,
+#   plus one everywhere (no probability 0);
+# - **compressors** (zlib, bz2, lzma): the bytes train + validation takes beyond train alone, ×8 ÷
+#   validation characters.
 #
 # The bigram table in five lines:
 
@@ -631,8 +592,8 @@ bigram_bits = -probs[val_ids[:-1], val_ids[1:]].log2().mean().item()
 print(f"bigram table: {bigram_bits:.3f} bits per validation character")
 
 # %% [markdown]
-# The compressors, on the same lower-cased text the model reads. `utils.baseline_bits_per_char`
-# computes the bigram and compressor yardsticks; lesson 7 reuses it.
+# The compressors, on the lower-cased text the model reads. `utils.baseline_bits_per_char`
+# computes all of these; lesson 7 reuses it.
 
 # %%
 import bz2
@@ -652,9 +613,8 @@ assert all(math.isclose(baselines[k], yardsticks[k]) for k in ("zlib", "bz2", "l
 # %% [markdown]
 # ## 10. Loss curves: is it overfitting?
 #
-# Left: the loss estimates on both splits (dotted: the best validation loss), with two
-# yardsticks dashed. Right: the raw loss of every training step, noisy because every batch is
-# different text, with a moving average.
+# Left: the estimates on both splits (dotted: best validation) and two yardsticks (dashed). Right:
+# every step's training loss, noisy because each batch is different text, and its moving average.
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -680,18 +640,14 @@ plt.show()
 # %% [markdown]
 # How to read the curves:
 #
-# - Both curves fall together while the model learns what holds for the whole book: spelling,
-#   common words, punctuation.
-# - The validation text (the last chapters) is never trained on. A **gap** that grows means the
-#   model fits the training text better than new text: memorisation has begun.
-# - **Overfitting** proper starts where the validation curve turns **up** while the training
-#   curve keeps falling. The best checkpoint is the one at the lowest validation loss.
-# - The original notebook had **no validation split**. It trained its training loss far below
-#   anything a model this size reaches on unseen text: it had memorised the book, and nothing
-#   showed it.
+# - Both fall together while the model learns what holds for the whole book.
+# - A growing **gap** between them: the model fits its training text better than new text,
+#   memorisation has begun.
+# - **Overfitting**: validation turns **up** while train keeps falling. The best checkpoint is at
+#   the lowest validation loss.
+# - The original notebook had **no validation split**, so nothing showed its memorising.
 #
-# To call a change real, we need the noise of an estimate. The same final model, graded on
-# batches drawn with other seeds:
+# The noise of an estimate: the same model, graded on batches from other seeds.
 
 # %%
 n_seeds = utils.by_mode(full=5, quick=2)
@@ -704,7 +660,7 @@ print(f"val estimates, seeds 1..{n_seeds}:", [round(v, 4) for v in wobble])
 print(f"noise (their spread): {noise:.4f} nats/char")
 
 # %% [markdown]
-# What happened in this run, judged against that noise:
+# This run, judged against that noise:
 
 # %%
 val, train_est, eval_steps = history["losses"]["val"], history["losses"]["train"], history["step"]
@@ -735,13 +691,12 @@ if gaps[-1] - gaps[0] > noise:
 # %% [markdown]
 # ## 11. The number to report
 #
-# `estimate_loss` samples a few random batches: good for watching training, but a sample.
-# `utils.evaluate_text` grades **every** character of the validation split exactly once.
-# We report it three ways:
+# `utils.evaluate_text` grades **every** validation character once. Three ways to write the
+# result:
 #
-# - **nats per character:** the cross-entropy itself;
+# - **nats per character:** the cross-entropy;
 # - **bits per character:** nats ÷ ln 2, what a compressor built on this model would need;
-# - **perplexity:** $e^{\text{loss}}$: "as unsure as a uniform pick among this many characters".
+# - **perplexity:** $e^{\text{loss}}$, "as unsure as a uniform pick among this many characters".
 
 # %%
 val_nats = utils.evaluate_text(model, corpus.splits["val"])
@@ -759,10 +714,9 @@ assert val_nats < math.log(vocab)
 # %% [markdown]
 # ## 12. What the model learned
 #
-# A short **greedy** sample: at every step take the single most likely next character
-# (lesson 4 covers generation properly). The tokenizer lower-cases everything, so the model
-# writes in lower case. In quick mode the model has trained for only a few dozen steps and
-# writes gibberish; after the full run it writes recognisable words and names.
+# A short **greedy** sample, always the likeliest next character (lesson 4 covers generation).
+# After the full run it writes the book's words and names, in lower case; after quick mode's few
+# dozen steps, gibberish.
 
 # %%
 prompt = "alice was beginning to "
@@ -772,17 +726,16 @@ print(prompt + sample)
 # %% [markdown]
 # ## 13. The checkpoint
 #
-# The run wrote one file, which the next lessons load (quick mode writes to its own folder,
-# so tests never overwrite a full run):
+# The run wrote one file, which the next lessons load:
 
 # %%
 path = utils.BASE_CHECKPOINT
 print(f"{path.relative_to(utils.REPO_ROOT)}: {path.stat().st_size / 1e6:.1f} MB")
 
 # %% [markdown]
-# It is a plain dictionary of tensors, numbers, strings, lists and dicts: no pickled Python
-# objects. So `torch.load(..., weights_only=True)`, the safe loader that refuses arbitrary
-# code, can read it. `utils.load_checkpoint` does exactly that and checks the format.
+# It holds only tensors, numbers, strings, lists and dicts, no pickled objects, so
+# `torch.load(..., weights_only=True)`, the loader that refuses arbitrary code, reads it.
+# `utils.load_checkpoint` also checks the format.
 
 # %%
 state = utils.load_checkpoint(path)
@@ -795,17 +748,11 @@ raw = torch.load(path, map_location="cpu", weights_only=True)  # the safe loader
 assert raw["step"] == state["step"] == utils.PRETRAIN.max_steps
 
 # %% [markdown]
-# What the keys hold:
+# What the keys hold: the model's config, vocabulary and weights; the optimizers' and
+# random-number states (and on a GPU the mixed-precision scaler), so a resumed run continues
+# exactly; the plan, the step reached and the curves; a format tag and notes.
 #
-# - `model_config`, `tokenizer`: enough to rebuild the model and its vocabulary;
-# - `model`: the weights; `optimizer`: each optimizer's state (AdamW's running averages,
-#   Muon's momentum), for resuming;
-# - `train_config`, `step`, `history`: the plan, how far it got, the loss curves;
-# - `rng`: random-number states of dropout and batches, so a resumed run continues exactly;
-# - `scaler`: the mixed-precision state on a GPU; `format`, `extra`: version tag and notes.
-#
-# `utils.load_model` rebuilds the model from the file. Proof that it is the model we trained:
-# both give the same predictions.
+# `utils.load_model` rebuilds the model; it predicts exactly what the trained one does:
 
 # %%
 loaded, loaded_tokenizer, _ = utils.load_model(path, device)
@@ -819,34 +766,31 @@ assert difference < 1e-5 and loaded_tokenizer == tokenizer
 # %% [markdown]
 # ## Summary
 #
-# - A training step is: batch → forward (cross-entropy) → backward → clip → update, with the
-#   learning rate set by the schedule. `utils.train` is exactly that loop plus bookkeeping.
-# - AdamW sizes every number's step on its own; Muon orthogonalises each matrix's step with
-#   Newton–Schulz. The recipe uses the one the ladder of lesson 7 chose.
-# - Warm-up protects the fresh model from large first steps; the decay at the end settles it.
-#   Clipping caps the length of any single gradient.
-# - A loss means something beside yardsticks: a bigram table and real compressors.
-# - Loss estimates use a fixed seed so they are comparable; a change counts only when it is
-#   larger than the estimate's noise. The number to report grades every validation character.
-#
+# - A step: batch → forward → backward → clip → update, at the schedule's learning rate;
+#   `utils.train` adds bookkeeping.
+# - AdamW sizes each number's step alone; Muon orthogonalises each matrix's step.
+# - Warm-up protects the fresh model, the final decay settles it, clipping caps the gradient.
+# - Yardsticks give a loss meaning. A change counts only beyond the noise; report the loss over
+#   every validation character.
+
+# %% [markdown]
 # ## Exercises
 #
-# 1. **No warm-up, no clipping.** Rerun the tiny loop of §7 with `warmup_steps=1` and
-#    `grad_clip=1e9` (no clipping in practice). What happens to the loss in the first steps?
-# 2. **Measure the gap.** Compute the exact loss on the *training* split with
-#    `utils.evaluate_text` and compare it with the validation loss. What does the difference
-#    tell you?
-# 3. **Overfit on purpose.** Train a fresh model without dropout on only the first 3,000
-#    characters of the training split for a few hundred steps (no checkpoint). Plot the curves
-#    with `utils.plot_losses`: where does the validation loss turn up?
+# 1. **No warm-up, no clipping.** Rerun §7's loop with `warmup_steps=1` and `grad_clip=1e9`. What
+#    happens to the loss?
+# 2. **Measure the gap.** Compare the exact loss (`utils.evaluate_text`) of the training split
+#    with the validation loss. What does the difference tell you?
+# 3. **Overfit on purpose.** Train a fresh model without dropout on the first 3,000 training
+#    characters for a few hundred steps. Where does the validation loss turn up
+#    (`utils.plot_losses`)?
 
 # %% [markdown]
 # ## Solutions
 #
-# Each solution is a code cell that runs with the lesson (the tests execute it too, with fewer
-# steps). In Jupyter its code starts collapsed: click the cell to open it.
+# Each solution is a code cell that runs with the lesson; in Jupyter its code starts collapsed
+# (click to open it).
 #
-# **Solution 1.** The tiny loop of §7 again, with no warm-up and no clipping in practice:
+# **Solution 1.** §7's loop with no warm-up and no clipping in practice:
 
 # %% jupyter={"source_hidden": true}
 wild_cfg = dataclasses.replace(demo_cfg, warmup_steps=1, grad_clip=1e9)
@@ -861,16 +805,18 @@ print("no warm-up, no clip:", [round(v, 3) for v in wild_losses[:12]], "...")
 print("§7's loop:          ", [round(v, 3) for v in losses[:12]], "...")
 print(f"highest loss after step 1: {max(wild_losses[1:]):.3f} without, "
       f"{max(losses[1:]):.3f} with warm-up and clipping (start: {losses[0]:.3f})")  # fmt: skip
-verdict = "worse" if wild_end > tame_end else "not worse"
-print(f"mean of the last {tail} steps: {wild_end:.3f} without, {tame_end:.3f} with: "
-      f"{verdict} without warm-up and clipping")  # fmt: skip
+difference = wild_end - tame_end  # judged against §10's noise
+if abs(difference) <= noise:
+    verdict = f"no measurable difference ({difference:+.3f}, noise {noise:.3f})"
+else:
+    side = "worse" if difference > 0 else "better"
+    verdict = f"{side} without warm-up and clipping ({difference:+.3f}, noise {noise:.3f})"
+print(f"mean of the last {tail} steps: {wild_end:.3f} without, {tame_end:.3f} with: {verdict}")
 assert abs(wild_losses[0] - losses[0]) < tolerance  # same seeds: same model, same first batch
 
 # %% [markdown]
-# With the full learning rate from the first step and no cap on the gradient, the first
-# steps are as large as the optimizers allow (§3). The printed comparison says how this run
-# ended; with so few steps (and in quick mode, very few) the outcome depends on the seed, and a
-# difference smaller than §10's noise is no measurable difference.
+# With the full learning rate at once and no cap on the gradient, the first steps are as large as
+# the optimizers allow (§3). The verdict counts a difference only beyond §10's noise.
 #
 # **Solution 2.** The exact loss on the training split, beside the validation loss:
 
@@ -882,13 +828,11 @@ print(f"train {train_nats:.4f}  val {val_nats:.4f}  gap {val_nats - train_nats:+
       f"  ({len(train_ids):,} training characters graded)")  # fmt: skip
 
 # %% [markdown]
-# The gap is how much better the model does on text it has trained on than on text it has
-# never seen. Part of it is memorisation; part may be that the last chapters (the validation
-# split) use other names and words. A gap that keeps growing during training is the
-# warning sign of overfitting.
+# The gap: how much better the model does on text it trained on. Part is memorisation, part
+# perhaps other words in the last chapters. A gap that keeps growing warns of overfitting.
 #
-# **Solution 3.** A fresh model, dropout 0, on 3,000 characters, with this lesson's recipe
-# shortened to a few hundred steps (a handful in quick mode):
+# **Solution 3.** A fresh model, dropout 0, 3,000 characters, 300 steps of this lesson's recipe
+# (quick mode: a handful):
 
 # %% jupyter={"source_hidden": true}
 tiny_splits = {"train": corpus.splits["train"][:3000], "val": corpus.splits["val"]}
@@ -921,6 +865,6 @@ else:
     print(f"no measurable rise yet ({tiny_rise:.3f}, noise {noise:.3f}): train longer")
 
 # %% [markdown]
-# With so little text, the training loss keeps falling while the validation loss reaches its
-# minimum and then climbs: the model learns those 3,000 characters by heart. The dotted line
-# marks where you should have stopped; the printed lines say whether the rise beat the noise.
+# Training loss keeps falling while validation reaches a minimum, then climbs: the model learns
+# the 3,000 characters by heart. The dotted line marks where to stop; the printed lines say
+# whether the rise beat the noise.
