@@ -25,12 +25,13 @@
 # - **Reads:** `data/alice.txt` (downloaded from Project Gutenberg on first use) and
 #   `data/alice_qa.jsonl`.
 # - **Writes:** only the cached book `data/alice.txt`, if it is missing.
-# - **Runtime:** a few seconds on a CPU.
+# - **Runtime:** nothing is trained in this lesson.
 
 # %% [markdown]
 # ## 0. Setup
-# This first cell makes the shared module `utils.py` importable (in Colab it clones the
-# repository first) and prints the device.
+# This first cell makes the shared module `utils.py` importable (in Colab it clones the repository
+# first). It prints the device, and whether **quick mode** is on: a shortened run, for tests (see
+# the README).
 
 # %% cellView="form"
 # @title Setup: make `utils` importable (in Colab, clone the repository once)
@@ -51,7 +52,7 @@ device = utils.setup_lesson(REPO, BRANCH)
 #
 # - **Versions**: the lessons need PyTorch `utils.MIN_TORCH` or newer (checked below).
 # - **Device**: `utils.pick_device()` picks a CUDA GPU, else Apple's MPS, else the CPU; every
-#   lesson also runs on a CPU, just slower.
+#   lesson also runs on a CPU.
 # - **CPU threads**: PyTorch spreads each matrix multiplication over them.
 
 # %%
@@ -87,12 +88,12 @@ print(f"PyTorch {torch.__version__}: at least {oldest}, OK")
 # %% [markdown]
 # `utils.load_alice()` finds it in this order:
 #
-# 1. **`$GPT05M_BOOK`**: if this environment variable names a file, that file is the book
-#    (useful on a machine without internet).
-# 2. **The cache `data/alice.txt`**: written by the first successful download.
-# 3. **A download from Project Gutenberg**: the raw file is wrapped in a licence header and
-#    footer; the wrapper is stripped, then the clean text is saved to the cache.
-# 4. **A clear error** that says where to put a copy by hand, if all of the above fail.
+# 1. **`$GPT05M_BOOK`**: a file named by this environment variable (for a machine without
+#    internet).
+# 2. **The cache `data/alice.txt`**, written by the first download.
+# 3. **A download from Project Gutenberg**, stripped of its licence header and footer, then
+#    cached.
+# 4. **A clear error** saying where to put a copy by hand.
 
 # %% [markdown]
 # This cell tells you which of these the next call will use.
@@ -121,9 +122,9 @@ print(type(book).__name__)
 # marker lines, `*** START OF THE PROJECT GUTENBERG EBOOK ... ***` and `*** END OF ... ***`.
 
 # %% [markdown]
-# The model should not learn licence text, so `utils.strip_gutenberg` keeps only what lies
-# between the markers. On a tiny made-up file, with the Windows line ends `\r\n` and the
-# byte-order mark `\ufeff` of real downloads:
+# The model should not learn licence text, so `utils.strip_gutenberg` keeps only what lies between
+# the markers. On a tiny made-up file, with the Windows line ends `\r\n` and byte-order mark
+# `\ufeff` of real downloads:
 
 # %%
 wrapped = (
@@ -156,7 +157,7 @@ else:
 # %% [markdown]
 # ### 2.2 The download path, without the internet
 #
-# `load_alice` takes the cache path, the URLs and the fetch function as arguments. So a fake
+# `load_alice` takes the cache path, the URLs and the fetch function as arguments, so a fake
 # "download" in a temporary folder shows steps 3 and 4:
 #
 # - a fetch returning our tiny file: the text is stripped **and cached**;
@@ -213,8 +214,8 @@ print(book[story_start:first_paragraph_end].strip())
 
 # %% [markdown]
 # How many **different** characters occur, before and after lower-casing? Like the original
-# GPT-0.5M notebook, we lower-case everything: a small model then need not learn that `A` and
-# `a` are almost the same thing.
+# GPT-0.5M notebook, we lower-case everything: a small model then need not learn that `A` and `a`
+# are almost the same.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -257,8 +258,8 @@ assert rare, "the sentence above promises some rare characters"
 # %% [markdown]
 # ## 4. A character tokenizer
 #
-# A neural network works with numbers, not letters. A **tokenizer** maps text to a list of
-# integer ids and back. Ours is the simplest there is: **one id per character**.
+# A neural network works with numbers, not letters. A **tokenizer** maps text to a list of integer
+# ids and back. Ours is the simplest: **one id per character**.
 
 # %% [markdown]
 # ### 4.1 Step by step
@@ -318,7 +319,7 @@ assert tokenizer.stoi == {ch: i for i, ch in enumerate(all_chars)}
 # %% [markdown]
 # Why **one** vocabulary? The original notebook built two: the book's for pretraining, the Q&A
 # text's for fine-tuning. An id is a position in a sorted list, so in two lists **the same
-# character gets different ids**: the fine-tuned model reads each letter as another one.
+# character gets different ids**: the fine-tuned model reads each letter as another.
 
 # %% [markdown]
 # See for yourself with a vocabulary built from the Q&A text alone:
@@ -353,9 +354,9 @@ print(book_ids[:20], "->", repr(tokenizer.decode(book_ids[:20])))
 # %% [markdown]
 # ### 4.4 Unknown characters fail loudly
 #
-# What if you type a character that is not in the vocabulary, say `&` or the digit `7`?
-# `encode` raises a `ValueError` that **names** them, so you can fix your input. (The straight
-# apostrophe `'` is not refused: §4.5 turns it into the book's `’`.)
+# A character outside the vocabulary, say `&` or the digit `7`, makes `encode` raise a
+# `ValueError` that **names** it, so you can fix your input. (The straight apostrophe `'` is not
+# refused: §4.5 turns it into the book's `’`.)
 
 # %%
 try:
@@ -380,19 +381,19 @@ print(f"the model got:    {tokenizer.decode(silent_ids)!r}")
 # %% [markdown]
 # ### 4.5 Normalisation, the step real tokenizers have
 #
-# A keyboard types `'`, `"` and `--`; this edition of the book writes `’`, `“ ”` and `—`.
-# Refusing a question for *how* it was typed would be unfriendly. So before encoding, the
-# tokenizer **normalises**: it maps what a keyboard produces to the book's characters.
+# A keyboard types `'`, `"` and `--`; this edition writes `’`, `“ ”` and `—`. Refusing a question
+# for *how* it was typed would be unfriendly, so before encoding the tokenizer **normalises**: it
+# maps keyboard characters to the book's.
 
 # %% [markdown]
-# Real tokenizers have this step too (Hugging Face's `tokenizers` calls it the *normalizer*).
-# Ours, `CharTokenizer.normalize`, does:
+# Hugging Face's `tokenizers` calls this step the *normalizer*. Ours, `CharTokenizer.normalize`,
+# does:
 #
-# - `'` → `’` (an apostrophe or a closing quote), or `‘` where a quote opens (after a space);
+# - `'` → `’` (apostrophe or closing quote), or `‘` where a quote opens (after a space);
 # - `"` → `“` where a quote opens and `”` where it closes;
-# - `--` and the other dashes (`–`) → the book's `—`, without the spaces around them;
+# - `--` and other dashes (`–`) → the book's `—`, without the spaces around them;
 # - `…` → `...`; tabs, non-breaking spaces and Windows line ends → a space and `\n`;
-# - then lower-casing, as before.
+# - then lower-casing.
 
 # %% [markdown]
 # Runs of spaces stay: the book has them (indented poems). The Q&A prompt format squeezes a
@@ -427,8 +428,8 @@ else:
 # ## 5. Train and validation split
 #
 # We hold back part of the book to measure how the model does on text it never trained on.
-# `utils.split_text` cuts **by position**: the start is the training text, the last
-# `val_fraction` of it the validation text.
+# `utils.split_text` cuts **by position**: the start is the training text, the last `val_fraction`
+# the validation text.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -443,9 +444,9 @@ print(f"val:   {len(val_text):,} characters")
 print(f"train {len(train_text) / len(book):.0%}, validation {len(val_text) / len(book):.0%}")
 
 # %% [markdown]
-# Why not put some random windows of text in the validation set? **Neighbouring windows
-# overlap.** Two windows of the model's context length (`block_size`), one starting a character
-# after the other, share all but one character:
+# Why not validate on random windows of text? **Neighbouring windows overlap.** Two windows of the
+# model's context length (`block_size`), one starting a character after the other, share all but
+# one character:
 
 # %%
 window = utils.GPTConfig().block_size  # the model's context length, in characters
@@ -455,11 +456,11 @@ print(f"windows at 1000 and 1001 share {shared} of {window} characters")
 assert shared == window - 1
 
 # %% [markdown]
-# - If one window were in training and the other in validation, the model would have seen the
-#   validation text already: the validation loss would look better than it really is (a *leak*).
-# - A cut by position has exactly one seam; everything after it is unseen text.
+# - With one window in training and the other in validation, the model would have seen the
+#   validation text already, and would score better there than on truly new text (a *leak*).
+# - A cut by position has one seam; everything after it is unseen.
 #
-# Here is the seam: the end of the training text and the start of the validation text.
+# The seam: the end of the training text and the start of the validation text.
 
 # %%
 print("...", train_text[-120:], "⟂", val_text[:120], "...", sep="")
@@ -467,8 +468,8 @@ print("...", train_text[-120:], "⟂", val_text[:120], "...", sep="")
 # %% [markdown]
 # ## 6. `load_corpus`: all of the above in one line
 #
-# Every later lesson starts with `corpus = utils.load_corpus()`. It does what we did by hand:
-# load the book and the Q&A file, build the one tokenizer, split the book, encode both parts.
+# Every later lesson starts with `corpus = utils.load_corpus()`: load the book and the Q&A file,
+# build the one tokenizer, split the book, encode both parts.
 
 # %%
 corpus = utils.load_corpus()
@@ -481,8 +482,8 @@ for split, ids in corpus.splits.items():
 # ## 7. What is a batch?
 #
 # A GPT learns one thing: **predict the next character**. An example is a window `x` of `T`
-# characters; its target `y` is the window **one character further on** in the book: `y[t]` is
-# the character that follows `x[t]`. `B` windows at random places give two `(B, T)` tensors.
+# characters; its target `y` is the window **one character further on**: `y[t]` follows `x[t]`.
+# `B` random windows make two `(B, T)` **tensors** (PyTorch's arrays of numbers).
 
 # %% [markdown]
 # `utils.random_windows` cuts them. A tiny batch of `B = 4` windows of `T = 24` characters, with
@@ -566,21 +567,19 @@ assert x.shape == (batch_size, block_size) and torch.equal(x[:, 1:], y[:, :-1])
 # %% [markdown]
 # ## Exercises
 #
-# 1. **Keep the capitals.** Build a case-sensitive tokenizer with
-#    `utils.CharTokenizer.from_texts([...], lowercase=False)` from the same texts. How big is its
-#    vocabulary? What would the model gain and lose?
+# 1. **Keep the capitals.** Build a case-sensitive tokenizer from the same texts with
+#    `utils.CharTokenizer.from_texts([...], lowercase=False)`. How big is its vocabulary? What
+#    would the model gain and lose?
 # 2. **Where does validation begin?** Find the last chapter heading (`CHAPTER ...`) before the
-#    split point. Which chapters does the model never see in training? How does that change with
-#    `val_fraction=0.2`?
-# 3. **Count the training examples.** How many different windows of `block_size` characters
-#    can `random_windows` cut from the training split, and how many next-character predictions
-#    does each window hold?
+#    split point. Which chapters does training never see? And with `val_fraction=0.2`?
+# 3. **Count the training examples.** How many different windows of `block_size` characters can
+#    `random_windows` cut from the training split, and how many predictions does each hold?
 
 # %% [markdown]
 # ## Solutions
 #
-# Each solution is a code cell that runs with the lesson (the tests run it too). In Jupyter its
-# code starts collapsed: click the cell to open it.
+# Each solution is a code cell that runs with the lesson; in Jupyter its code starts collapsed
+# (click to open it).
 #
 # **Solution 1.** The case-sensitive vocabulary from the same texts, and what it adds:
 
@@ -599,7 +598,7 @@ print(f"rarest capital: {rarest_capital!r}, {n_rarest} time{'s' * (n_rarest != 1
 # %% [markdown]
 # Only capital letters are added. The model could write "Alice" and "CHAPTER", but would learn
 # each capital from far fewer examples (the rarest above), and `A`/`a` would start unrelated.
-# For a small model and one book, lower-casing makes the task easier.
+# Lower-casing gives each letter all its examples.
 #
 # **Solution 2.** The last chapter heading before the split point, for two fractions:
 
