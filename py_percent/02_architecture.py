@@ -20,12 +20,11 @@
 #
 # **What you will learn:** every part of GPT-0.5M, built from small tensors: embeddings, the
 # softmax, causal self-attention by hand, multi-head attention, the MLP, dropout, the pre-norm
-# block and the whole model. The attention and the whole model are **proven** equal to
-# PyTorch's or `utils.py`'s.
+# block and the whole model, each **proven** equal to PyTorch's or `utils.py`'s.
 #
 # - **Reads:** the book and `data/alice_qa.jsonl` (for the vocabulary and real text).
 # - **Writes:** nothing.
-# - **Runtime:** about a minute on a CPU; nothing is trained (§5.2 times a few training steps).
+# - **Runtime:** nothing is trained; §5.2 times a few dozen training steps.
 
 # %% [markdown]
 # ## 0. Setup
@@ -45,10 +44,9 @@ import utils  # not found in Colab? The clone failed: set REPO above to your for
 device = utils.setup_lesson(REPO, BRANCH)
 
 # %% [markdown]
-# This lesson keeps every tensor on the **CPU**, whatever `device` says. The tensors are tiny,
-# and some GPU kernels use lower precision, which would blur our exact comparisons.
-#
-# We load lesson 1's corpus (book, tokenizer, encoded split) and the imports we need.
+# This lesson keeps every tensor on the **CPU**, whatever `device` says: the tensors are tiny, and
+# some GPU kernels use lower precision, which would blur our exact comparisons. We load lesson 1's
+# corpus and the imports:
 
 # %%
 import math
@@ -133,8 +131,8 @@ assert not torch.equal(x[0, first_a], x[0, second_a])  # same letter, different 
 # %% [markdown]
 # ## 3. One attention head, by hand
 #
-# Attention lets each position gather information from earlier positions. Each position makes
-# three vectors from its own `x`, with three linear layers:
+# Attention lets each position gather information from earlier ones. Each position makes three
+# vectors from its own `x`, with three linear layers:
 #
 # - a **query** `q`: "what am I looking for?"
 # - a **key** `k`: "what do I contain?"
@@ -154,8 +152,8 @@ q, k, v = query(x), key(x), value(x)  # (B, T, hs) each
 print(f"head_size = {head_size}; q, k, v: {tuple(q.shape)}")
 
 # %% [markdown]
-# Position `t` scores every position `s` with the dot product `q[t] · k[s]`, turns the scores
-# into weights with a **softmax** (§3.1), and takes the weighted sum of the values `v[s]`.
+# Position `t` scores every position `s` by the dot product `q[t] · k[s]`, turns the scores into
+# weights with a **softmax**, and sums the values `v[s]` with those weights.
 #
 # ### 3.1 Softmax: scores to weights
 #
@@ -180,9 +178,9 @@ print(f"softmax(10 z) = {F.softmax(10 * z, dim=-1).numpy().round(3)}")
 # ### 3.2 Scores, scaled by √head_size
 #
 # `q @ kᵀ` computes all `T × T` dot products at once. A dot product of `d` random numbers of
-# variance 1 has variance `d`. Such large scores would saturate the softmax (§3.1) before
-# training starts, and a near one-hot choice barely changes when the weights change a little:
-# training learns slowly. Dividing by `√d` brings the spread back to about 1:
+# variance 1 has variance `d`: such large scores saturate the softmax, and a near one-hot choice
+# barely changes when the weights change a little, which leaves training little to learn from.
+# Dividing by `√d` brings the spread back to about 1:
 
 # %%
 torch.manual_seed(0)
@@ -216,9 +214,9 @@ assert (weights[0][~mask] == 0).all()  # no weight on the future
 assert weights[0, 0, 0] == 1  # the first character can only look at itself
 
 # %% [markdown]
-# Left, the mask: row `t` (the position that looks) may use the columns `s ≤ t` (dark). Right,
-# our head's weights. They are **random and untrained**, so only the shape matters: each row
-# spreads a weight of 1 over the characters up to itself.
+# Left, the mask: row `t` (the position that looks) may use the columns `s ≤ t` (dark). Right, our
+# head's weights: **untrained**, so only the shape matters, each row spreading a weight of 1 over
+# the characters up to itself.
 
 
 # %%
@@ -317,8 +315,8 @@ plt.show()
 # %% [markdown]
 # ### 4.1 Proof 1: our attention equals PyTorch's
 #
-# PyTorch's fast built-in `F.scaled_dot_product_attention(q, k, v, is_causal=True)` must agree
-# with ours. The test batch: 4 random windows of `block_size` characters, embedded as in §2.
+# PyTorch's built-in `F.scaled_dot_product_attention(q, k, v, is_causal=True)` must agree with
+# ours, on 4 random windows of `block_size` characters embedded as in §2.
 
 # %%
 get_batch = utils.book_batches(corpus.splits, config.block_size, batch_size=4)
@@ -335,8 +333,8 @@ assert diff < 1e-5
 # %% [markdown]
 # ### 4.2 Proof 2: our module equals `utils.CausalSelfAttention`
 #
-# `utils.CausalSelfAttention` is the model's attention: the fast built-in, plus lesson 4's KV
-# cache. We copy our weights into it (same names) and compare outputs.
+# `utils.CausalSelfAttention` is the model's attention: the built-in, plus lesson 4's KV cache. We
+# copy our weights into it (same names) and compare outputs.
 
 # %%
 reference_attn = utils.CausalSelfAttention(config).eval()
@@ -350,8 +348,8 @@ assert diff < 1e-5
 # ## 5. The MLP
 #
 # Attention moves information **between** positions. The MLP (multi-layer perceptron) works on
-# **each position on its own**: widen to `mlp_hidden` numbers, apply a non-linearity, project
-# back to `C`. Without the non-linearity, the MLP would be one linear map.
+# **each position alone**: widen to `mlp_hidden` numbers, apply a non-linearity, project back to
+# `C`. Without the non-linearity it would be one linear map.
 
 
 # %%
@@ -378,8 +376,8 @@ with torch.no_grad():
 print(f"{tuple(emb.shape)} -> hidden {config.mlp_hidden} -> {tuple(mlp(emb).shape)}")
 
 # %% [markdown]
-# The non-linearity is **GELU**, as in GPT-2: a smooth version of ReLU that lets a little
-# signal through for small negative inputs.
+# The non-linearity is **GELU**, as in GPT-2: a smooth version of ReLU (0 for negative inputs, the
+# input itself otherwise) that lets a little signal through below 0.
 
 # %%
 z = torch.linspace(-4, 4, 200)
@@ -431,7 +429,7 @@ assert torch.equal(dropout.eval()(ones), ones)  # eval mode: the identity
 # A byte below `threshold = round(p × 256)` drops its number:
 #
 # - the drop rate is `threshold / 256`: `p` rounded to a multiple of 1/256;
-# - survivors are scaled by `256 / (256 - threshold)`, the rule of `nn.Dropout` with that `p`.
+# - survivors are scaled by `256 / (256 - threshold)`, `nn.Dropout`'s rule for that `p`.
 
 # %% [markdown]
 # Written out by hand, and checked against `utils.FastDropout` on the same random draws:
@@ -462,8 +460,8 @@ assert abs((fast(ones) == 0).float().mean() - p_rounded) < 0.005
 
 # %% [markdown]
 # Given the **same mask**, `nn.Dropout` with the rounded `p` computes exactly what `FastDropout`
-# computes. We read the mask `nn.Dropout` drew (the zeros of its output; `emb` has none of its
-# own) and apply the byte rule with it. In eval mode both are the identity.
+# does. We read the mask `nn.Dropout` drew (the zeros of its output; `emb` has none of its own)
+# and apply the byte rule with it. In eval mode both are the identity.
 
 # %%
 torch.manual_seed(2)
@@ -478,9 +476,8 @@ assert torch.equal(fast.eval()(emb), emb) and torch.equal(nn.Dropout(p_drop).eva
 
 # %% [markdown]
 # Is it worth a custom module? The project's rule: keep `FastDropout` only if it saves at least
-# 10% of a whole **training step** on a CPU. (A training step, lesson 3: run the model, compute
-# how each weight should change, update the weights.) On a GPU `FastDropout` calls PyTorch's
-# dropout.
+# 10% of a **training step** on a CPU (lesson 3: run the model, compute how each weight should
+# change, update the weights). On a GPU it calls PyTorch's dropout.
 #
 # To measure it, a copy of the default model with every `FastDropout` swapped for `nn.Dropout`:
 
@@ -536,11 +533,9 @@ def seconds_per_step(name: str, n_steps: int) -> float:
 print(f"batch {tuple(xs.shape)}")
 
 # %% [markdown]
-# Other programs on the machine make timings noisy. So the two variants **alternate** in rounds
-# (the order flips every round). The saving printed is the median of the per-round savings,
-# which need not equal the ratio of the two medians. The noise: half the range that the
-# middle half of the per-round savings spans (half the interquartile range). A saving within
-# the noise is no measurable difference.
+# Other programs make timings noisy, so the two variants **alternate** in rounds (the order flips
+# every round). The saving printed is the median of the per-round savings. The noise is half the
+# interquartile range of those savings; a saving within it is no measurable difference.
 
 # %%
 n_rounds, n_steps = utils.by_mode(full=12, quick=2), utils.by_mode(full=3, quick=1)
@@ -578,11 +573,11 @@ else:
 #
 # A block chains attention and the MLP, each wrapped in two helpers. The first is a **residual
 # connection** `x = x + f(x)`: each part only *adds* a correction to the vector flowing through
-# the model, the **residual stream**. The input reaches the output unchanged through the `+`.
+# the model, the **residual stream**.
 
 # %% [markdown]
-# The second is **layer normalisation**: it rescales each position's vector to mean 0 and
-# variance 1, then applies a learned scale and shift. This keeps the numbers in a steady range.
+# The second is **layer normalisation**: it rescales each position's vector to mean 0 and variance
+# 1, then applies a learned scale and shift, keeping the numbers in a steady range.
 
 # %%
 ln = nn.LayerNorm(C)
@@ -601,10 +596,10 @@ assert torch.allclose(normed.mean(-1), torch.zeros(1), atol=1e-5)
 # | **pre-norm** | `x = x + f(layernorm(x))` | GPT-2 and most models since; GPT-0.5M |
 
 # %% [markdown]
-# - **Post-norm** normalises the stream itself, once per block. Deep post-norm models are known
-#   to be hard to train without a slow start (a "warm-up", lesson 3).
-# - **Pre-norm** normalises only the *input* of `f`; the stream flows from the embeddings to the
-#   output through additions alone.
+# - **Post-norm** normalises the stream itself, once per block; deep post-norm models are known to
+#   need a slow start (a "warm-up", lesson 3).
+# - **Pre-norm** normalises only the *input* of `f`: the stream flows from embeddings to output
+#   through additions alone.
 # - So pre-norm needs one **final LayerNorm** (`ln_f`) before the output head.
 
 # %% [markdown]
@@ -652,7 +647,7 @@ assert diff < 1e-5
 # ## 7. The whole GPT
 #
 # Everything together. The parameter names (`tok_emb`, `pos_emb`, `blocks`, `ln_f`, `head`) are
-# those of `utils.GPT`, so both models can load each other's weights.
+# those of `utils.GPT`, so the two models can load each other's weights.
 
 
 # %%
@@ -683,8 +678,8 @@ class LessonGPT(nn.Module):
 # ### 7.1 Proof 3: `LessonGPT` equals `utils.GPT`
 #
 # `utils.build_model(tokenizer)` builds the model of lessons 3 to 7. We copy its weights into
-# `LessonGPT` (`load_state_dict` fails if one name or shape differs). In eval mode, both must
-# give the same logits.
+# `LessonGPT` (`load_state_dict` fails if a name or shape differs); in eval mode both must give
+# the same logits.
 
 # %%
 torch.manual_seed(1337)
@@ -714,12 +709,9 @@ print("causal: changing the last character changes only the last prediction")
 # %% [markdown]
 # ### 7.2 Weight tying
 #
-# The token embedding is a `(vocab, C)` table. The output head, a `Linear(C, vocab)`, also holds
-# a `(vocab, C)` table: it scores each character by a dot product with that character's row.
-# GPT-2 and GPT-0.5M use **one** table for both jobs:
-#
-# - input and output share one vector per character;
-# - it saves `vocab × C` parameters.
+# The token embedding is a `(vocab, C)` table. The output head, a `Linear(C, vocab)`, holds one
+# too: it scores each character by a dot product with that character's row. GPT-2 and GPT-0.5M use
+# **one** table for both jobs, which saves `vocab × C` parameters.
 
 # %%
 assert lesson_model.head.weight is lesson_model.tok_emb.weight
@@ -808,9 +800,9 @@ for name in ("blocks.0.attn.qkv.weight", "blocks.0.mlp.fc.weight", "blocks.0.att
 assert abs(model.get_parameter("blocks.0.mlp.proj.weight").std() - residual_std) < 1e-3
 
 # %% [markdown]
-# With such weights the logits stay small (§9.1 measures them), so the softmax is close to
-# **uniform** (`V` = `vocab_size`: every character near `1 / V`), and the loss is near
-# `-ln(1 / V) = ln V`; §9.1 shows how far from uniform one position really is.
+# With such weights the logits stay small, so the softmax is close to **uniform** (every character
+# near `1 / V`, `V` = `vocab_size`) and the loss near `-ln(1 / V) = ln V`. §9.1 measures how far
+# from uniform it really is.
 
 # %%
 with torch.no_grad():
@@ -878,9 +870,9 @@ print(f"the character just read: logit {own_logit:+.2f} above the mean on averag
 assert own_logit > 0 and gap > simulated
 
 # %% [markdown]
-# One position's predicted distribution, beside the uniform `1 / V`: the character just read in
+# One position's predicted distribution beside the uniform `1 / V`, the character just read in
 # orange (its numbers under the plot). Training (lesson 3) moves the probability to the right
-# characters and the loss far below this start.
+# characters.
 
 # %%
 probs = F.softmax(logits[0, -1], dim=-1)  # (vocab,)
@@ -907,8 +899,8 @@ print(f"the others: {others.min():.3f} to {others.max():.3f}; uniform {1 / V:.3f
 #
 # - Embeddings turn `(B, T)` ids into `(B, T, C)` vectors; positions give order.
 # - Softmax turns scores into weights summing to 1; large scores saturate it.
-# - One head: `softmax(q kᵀ / √d + mask) v`. Multi-head attention mixes positions; the MLP
-#   works on each position alone.
+# - One head: `softmax(q kᵀ / √d + mask) v`. Attention mixes positions; the MLP works on each
+#   alone.
 # - Dropout acts in training only. A pre-norm block: `x + attn(ln1(x))`, `x + mlp(ln2(x))`.
 # - `LessonGPT` equals `utils.GPT`; untrained, its loss starts a little above `ln V`.
 
@@ -919,16 +911,16 @@ print(f"the others: {others.min():.3f} to {others.max():.3f}; uniform {1 / V:.3f
 #    `is_causal=True`: show that position 0's output now changes when the *last* character
 #    changes. Why would such a model reach a very low training loss, yet be useless for
 #    generation?
-# 2. **Untie the head.** How many parameters would GPT-0.5M have with its own output table?
-#    Build it: `LessonGPT` without the tying line.
-# 3. **A bigger model.** Predict with §8's formula the parameter count for
-#    `n_layer=6, n_embd=192, mlp_hidden=384`; check it with `utils.build_model`.
+# 2. **Untie the head.** How many parameters would GPT-0.5M have with its own output table? Build
+#    it: `LessonGPT` without the tying line.
+# 3. **A bigger model.** Predict with §8's formula the parameter count for `n_layer=6, n_embd=192,
+#    mlp_hidden=384`; check it with `utils.build_model`.
 
 # %% [markdown]
 # ## Solutions
 #
-# Each solution is a code cell that runs with the lesson (the tests run it too). In Jupyter its
-# code starts collapsed: click the cell to open it.
+# Each solution is a code cell that runs with the lesson; in Jupyter its code starts collapsed
+# (click to open it).
 #
 # **Solution 1.** Attention without the mask, before and after changing the last position:
 
@@ -946,9 +938,9 @@ print(f"position 0 moved by {leak:.2e} without the mask, {no_leak:.2e} with it")
 assert leak > 1e-4 and no_leak < 1e-6
 
 # %% [markdown]
-# Without the mask, position `t` can read character `t + 1`, its own target. A model trained
-# that way would learn to copy it, and its training loss would drop towards 0. When
-# generating, the next character does not exist yet: there is nothing to copy.
+# Without the mask, position `t` can read character `t + 1`, its own target: a model trained so
+# would learn to copy it, and its training loss would drop towards 0. When generating, the next
+# character does not exist yet: nothing to copy.
 #
 # **Solution 2.** The same model with its own output table:
 
