@@ -604,7 +604,7 @@ assert torch.allclose(normed.mean(-1), torch.zeros(1), atol=1e-5)
 
 # %% [markdown]
 # One pre-norm block: the residual stream runs along the bottom; each branch reads a normalised
-# copy and adds its result back (drawn by `tests/draw_figures.py`).
+# copy and adds its result back.
 
 # %%
 from IPython.display import Image

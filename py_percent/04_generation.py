@@ -19,14 +19,13 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/04_generation.ipynb)
 #
 # **What you will learn:** how the trained model's next-character probabilities become text
-# (greedy, temperature, top-k, top-p); the KV cache that makes generation fast, written out by
-# hand; long, empty and unusual prompts; and what the trained attention heads look at.
+# (greedy, temperature, top-k, top-p); the KV cache, written out by hand, and how much faster it
+# generates; long, empty and unusual prompts; and what the trained attention heads look at.
 #
-# - **Reads:** the base checkpoint written by lesson 3 (if it is missing, a short stand-in is
-#   trained first, which takes a few minutes on a CPU).
+# - **Reads:** the base checkpoint of lesson 3 (if it is missing, a shorter stand-in is trained
+#   first).
 # - **Writes:** nothing.
-# - **Runtime:** a few minutes on a CPU, most of it in the timings of §8.4 and
-#   solution 3.
+# - **Runtime:** no training when lesson 3's checkpoint exists.
 
 # %% [markdown]
 # ## 0. Setup
@@ -59,8 +58,8 @@ import torch
 # %% [markdown]
 # ## 1. The trained model
 #
-# `utils.load_or_pretrain` loads lesson 3's checkpoint. In quick mode (the tests) that model
-# has trained for a few dozen steps only: its text is gibberish, but the mechanics are the same.
+# `utils.load_or_pretrain` loads lesson 3's checkpoint. In quick mode that model has trained for a
+# few dozen steps only: its text is gibberish, but the mechanics are the same.
 
 # %%
 corpus = utils.load_corpus()
@@ -71,9 +70,9 @@ print(f"loaded a model trained for {state['step']} steps; vocabulary {tokenizer.
 # %% [markdown]
 # ## 2. From logits to probabilities
 #
-# At every position the model returns one score (**logit**) per vocabulary character. The
-# scores at the **last** position are about the next character. The softmax of lesson 2 §3.1,
-# $p_i = e^{z_i} / \sum_j e^{z_j}$, turns them into probabilities.
+# At every position the model returns one score (**logit**) per vocabulary character; those at the
+# **last** position are about the next character. The softmax of lesson 2 §3.1, $p_i = e^{z_i} /
+# \sum_j e^{z_j}$, turns them into probabilities.
 
 # %%
 PROMPT = "alice looked at the "
@@ -123,8 +122,8 @@ assert by_hand == from_utils
 
 # %% [markdown]
 # Greedy is deterministic: one prompt, one text. It also tends to loop: once a phrase is the
-# likeliest continuation of itself, it comes back again and again. For variety we **sample**
-# from the distribution instead, after reshaping it.
+# likeliest continuation of itself, it comes back again and again. For variety we **sample** from
+# the distribution, after reshaping it.
 
 # %% [markdown]
 # ## 4. Temperature
@@ -138,7 +137,7 @@ assert by_hand == from_utils
 # - $\tau < 1$ sharpens the distribution (safer, more repetitive text);
 # - $\tau = 1$ leaves it as the model learned it;
 # - $\tau > 1$ flattens it (more surprising, more mistakes);
-# - $\tau \to 0$ becomes greedy, so `utils` treats `temperature=0` as greedy.
+# - $\tau \to 0$ is greedy, so `utils` treats `temperature=0` as greedy.
 
 # %%
 temperatures = [0.5, 1.0, 1.5]
@@ -183,9 +182,8 @@ assert all(torch.equal(d.argsort(descending=True)[:5], rank[:5]) for d in by_tem
 # %% [markdown]
 # ## 5. Top-k sampling
 #
-# Even at $\tau=1$ the many unlikely characters together carry some probability, and one bad
-# pick can derail a word. **Top-k** keeps the $k$ likeliest characters and renormalises. With
-# $k = 10$:
+# Even at $\tau=1$ the many unlikely characters together carry some probability, and one bad pick
+# can derail a word. **Top-k** keeps the $k$ likeliest characters and renormalises. With $k = 10$:
 
 # %%
 k = 10
@@ -199,9 +197,9 @@ assert torch.allclose(probs_k[kept], probs[kept] / probs[kept].sum())  # same ra
 assert torch.allclose(probs_k, utils.next_token_probs(last, temperature=1.0, top_k=k))
 
 # %% [markdown]
-# - Logits that tie with the k-th one are all kept, so top-k can keep a few more than $k$.
-# - Top-k's weakness: $k$ is fixed. Where one character is almost certain, 10 candidates are 9
-#   too many; where many are plausible, 10 may be too few.
+# - Logits that tie with the k-th are all kept, so top-k can keep a few more than $k$.
+# - Its weakness: $k$ is fixed. Where one character is almost certain, 10 candidates are 9 too
+#   many; where many are plausible, 10 may be too few.
 
 # %% [markdown]
 # ## 6. Top-p (nucleus) sampling
@@ -211,9 +209,9 @@ assert torch.allclose(probs_k, utils.next_token_probs(last, temperature=1.0, top
 
 # %% [markdown]
 # 1. sort the characters by probability, largest first;
-# 2. add up the probabilities as you go down the list (cumulative sum);
-# 3. keep a character if the mass **before** it is still below $p$ (so the character that
-#    crosses $p$ is kept too);
+# 2. add up the probabilities down the list (cumulative sum);
+# 3. keep a character if the mass **before** it is below $p$ (so the one that crosses $p$ is kept
+#    too);
 # 4. put the keep/drop decisions back in vocabulary order, mask, softmax.
 
 # %%
@@ -268,8 +266,8 @@ plt.show()
 
 # %% [markdown]
 # Top-p **adapts** to the model's confidence: few characters where it is sure, many where it is
-# not. The table counts what each rule keeps after a few prompts (the book continues
-# `"down the rabbit-"` with `hole`); the sentences under it are computed from the counts.
+# not. The table counts what each rule keeps after a few prompts (the book continues `"down the
+# rabbit-"` with `hole`); the sentences under it are computed from the counts.
 
 
 # %%
@@ -300,9 +298,8 @@ print(f"after 'down the rabbit-' it kept {rabbit}, {verdict} what comes next.")
 # %% [markdown]
 # ## 7. Samples side by side
 #
-# One prompt, four decoding rules, one fixed `seed` for reproducibility. On other hardware the
-# text may differ from the committed notebook: a tiny numerical difference can change a sampled
-# character.
+# One prompt, four decoding rules, one fixed `seed`. On other hardware the text may differ from
+# the committed notebook: a tiny numerical difference can change a sampled character.
 
 # %%
 SEED = 42
@@ -335,11 +332,11 @@ assert again == samples["top-p 0.9"]
 # ### 8.1 What is cached, and why it is allowed
 #
 # Without a cache, every new character reruns the model over the whole context: $T$ positions
-# recomputed for one new prediction.
+# recomputed for one prediction.
 #
 # - Position $t$ attends over the **keys** and **values** of positions $0..t$.
 # - Attention is **causal**: position $i$, in every layer, depends on characters $0..i$ only.
-# - So the keys and values of past positions **never change** when characters are appended.
+# - So past keys and values **never change** when characters are appended.
 
 # %% [markdown]
 # The **KV cache** keeps them: per layer, keys and values of shape
@@ -375,8 +372,8 @@ assert difference < 1e-4
 # %% [markdown]
 # ### 8.2 Inside attention: concatenate, then mask with an offset
 #
-# The picture: the new character's query attends to all cached keys (left). The right half
-# shows what the window slide of §9 does to the cache (drawn by `tests/draw_figures.py`).
+# The new character's query attends to all cached keys (left). The right half shows what §9's
+# window slide does to the cache.
 
 # %%
 from IPython.display import Image
@@ -388,8 +385,8 @@ Image(filename=str(utils.REPO_ROOT / "notebooks/figures/kv_cache.png"))
 #
 # 1. computes queries, keys and values of the **new** characters only, `(B, heads, T, hs)`;
 # 2. **concatenates** the cached keys and values in front: `(B, heads, P + T, hs)`;
-# 3. attends: new character `i` sits at position `P + i`, so it may look at every cached
-#    position and at new characters `0..i`.
+# 3. attends: new character `i` sits at position `P + i`, so it may look at every cached position
+#    and at new characters `0..i`.
 
 # %% [markdown]
 # So the causal mask is the usual lower triangle **shifted right by `P`**:
@@ -448,9 +445,9 @@ with torch.no_grad():
 # %% [markdown]
 # ### 8.3 The same text with and without the cache
 #
-# `utils.generate(..., use_cache=True)` uses the cache; `use_cache=False` reruns the whole
-# context each step. From a book prompt that nearly fills the window, we generate more than
-# fits, so the window slides (§9). Both must give **exactly** the same text.
+# `use_cache=False` reruns the whole context each step. From a book prompt that nearly fills the
+# window we generate more than fits, so the window slides (§9). Both ways must give **exactly**
+# the same text.
 
 
 # %% [markdown]
@@ -504,8 +501,8 @@ assert sampled_cached == sampled_plain
 # %% [markdown]
 # ### 8.4 How much faster?
 #
-# Time 500 new characters both ways (quick mode: fewer), after a short warm-up run that absorbs
-# one-off start-up costs. Timings vary from run to run and machine to machine.
+# 500 new characters both ways (quick mode: fewer), after a warm-up run that absorbs one-off
+# start-up costs. Timings vary between runs and machines.
 
 # %%
 n_timed = utils.by_mode(full=500, quick=50)
@@ -524,26 +521,26 @@ print(f"speed-up:      {speed[True] / speed[False]:8.2f}x  ({n_timed} characters
 # %% [markdown]
 # Why not more? The cache turns up to $T$ positions of work per step into 1, but:
 #
-# - the model is tiny, so fixed costs per step (Python, many small operations) stay;
+# - the model is tiny, so fixed costs per step (Python, many small operations) remain;
 # - the cache is rebuilt every `block_size / 2` steps (§9).
 #
-# A longer context should gain more: exercise 3 measures one.
+# Exercise 3 measures a longer context.
 
 # %% [markdown]
 # ## 9. The context window
 #
 # ### 9.1 The policy
 #
-# The model has position embeddings for `block_size` positions only: it never sees more
-# characters at once. `utils.generate_ids` has one policy, **both** with and without the cache:
+# The model has position embeddings for `block_size` positions only. `utils.generate_ids` has one
+# policy, **both** with and without the cache:
 #
 # - a prompt longer than `block_size` is cropped to its **last** `block_size` characters;
 # - a full context drops its **oldest half**; the cache is then **rebuilt** from the rest.
 
 # %% [markdown]
-# Why not drop just the oldest character each step? Positions are absolute: a cached key holds
-# its position embedding ("I am position 100"). Sliding by one shifts every position, so every
-# step would rebuild the whole cache. Dropping half rebuilds once every `block_size / 2` steps.
+# Why not drop just the oldest character each step? Positions are absolute: a cached key holds its
+# position embedding ("I am position 100"). Sliding by one shifts every position and would rebuild
+# the whole cache every step; dropping half rebuilds it once every `block_size / 2` steps.
 
 # %% [markdown]
 # The loop, by hand, for greedy decoding with the cache (§8.2's picture shows the slide):
@@ -576,10 +573,9 @@ print(f"{n_long} characters, window slides: {slides}; identical: {ours_ids == th
 assert ours_ids == theirs_ids and len(start_ids) + n_long > block_size
 
 # %% [markdown]
-# The record from §8.3 shows the policy at work. Top: how many characters the model
-# sees at each step (the same sawtooth with and without the cache). Bottom: how many
-# characters are actually fed in each call with the cache: the prompt first, then 1, except at a
-# rebuild.
+# The record from §8.3 shows the policy. Top: the characters the model sees at each step (the same
+# sawtooth with and without the cache). Bottom: the characters fed in each call with the cache:
+# the prompt, then 1, except at a rebuild.
 
 # %%
 seen_plain = [fed for fed, past in uncached_calls]  # no cache: fed = whole context
@@ -639,9 +635,9 @@ assert from_nothing == utils.generate(model, tokenizer, "\n", n_empty, temperatu
 # %% [markdown]
 # ### 9.4 Characters the model has never seen
 #
-# The model has one embedding per vocabulary character, nothing else. Capitals are fine (the
-# tokenizer lower-cases), but `&` and most digits have no embedding. The tokenizer raises a
-# `ValueError` that names them:
+# The model has one embedding per vocabulary character. Capitals are fine (the tokenizer
+# lower-cases), but `&` and most digits have none, so the tokenizer raises a `ValueError` that
+# names them:
 
 # %%
 try:
@@ -662,9 +658,9 @@ print("alice's and alice’s both encode to", tokenizer.encode("alice's"))
 # %% [markdown]
 # ## 10. Stop strings
 #
-# Often we want text up to a marker: one paragraph, or (lesson 5) one answer ending in `<end>`.
-# With `stop="\n\n"`, generation stops once the new text ends with a blank line, and the result
-# is cut just before it.
+# Often we want text up to a marker: one paragraph, or (lesson 5) an answer ending in `<end>`.
+# With `stop="\n\n"`, generation stops once the new text ends with a blank line, and the result is
+# cut just before it.
 
 # %%
 n_max = utils.by_mode(full=500, quick=60)
@@ -701,8 +697,8 @@ print(f"{len(maps)} layers of {tuple(maps[0].shape)}: (heads, looking t, looked 
 assert all(torch.allclose(w.sum(-1), torch.ones(w.shape[:2])) for w in maps)  # rows sum to 1
 
 # %% [markdown]
-# `tests/test_model.py` checks that these weights are exactly the ones the forward pass uses.
-# One panel per head: row `t` is the character looking, column `s` the one looked at.
+# One panel per head: row `t` is the character looking, column `s` the one looked at. (A test
+# checks that these are exactly the weights the forward pass uses.)
 
 
 # %%
@@ -730,8 +726,8 @@ show_heads(0)
 show_heads(len(maps) - 1)
 
 # %% [markdown]
-# What does a head do? We test three patterns. Each names, for a looking position `t`, one
-# position `s` it might look at:
+# What does a head do? Three patterns, each naming for a looking position `t` one position `s` it
+# might look at:
 #
 # - **previous character**: `s = t - 1`;
 # - **word start**: the first character of the current word (after the last space before `t`);
@@ -739,8 +735,8 @@ show_heads(len(maps) - 1)
 
 # %% [markdown]
 # A head's **share** for a pattern is its average weight on that `s`, over the rows where the
-# pattern applies. The last two count only when `s ≤ t - 2`, so that they differ from the
-# previous character. The **uniform** baseline spreads each row evenly: `1 / (t + 1)`.
+# pattern applies. The last two count only when `s ≤ t - 2`, to differ from the previous
+# character. The **uniform** baseline spreads each row evenly: `1 / (t + 1)`.
 
 # %%
 pairs = {"previous character": [], "word start": [], "opening quote": []}  # (t, s) each
@@ -804,21 +800,21 @@ for name in pairs:
 # ## Exercises
 #
 # 1. **Combine the filters.** `utils.next_token_probs(last, temperature=0.8, top_k=20, top_p=0.9)`
-#    applies temperature, then top-k, then top-p. How many characters survive? Derive it by hand
-#    from §4–§6 and check.
-# 2. **Temperature and variety.** Generate 300 characters at temperatures 0.2, 0.5, 0.8, 1.0,
-#    1.5 (same seed); measure the share of distinct words among all words; plot it.
-# 3. **Where the cache pays off.** Time a few hundred characters with and without the cache on
-#    an untrained model with twice the context, `utils.build_model(tokenizer,
-#    block_size=2 * block_size)`. How does the speed-up compare with §8.4?
-# 4. **Another line.** Take §11's best head for each pattern and measure its share on another
-#    line of the book with a quote. Does it keep its share?
+#    applies temperature, then top-k, then top-p. How many characters survive? Derive it from
+#    §4–§6 and check.
+# 2. **Temperature and variety.** Generate 300 characters at temperatures 0.2, 0.5, 0.8, 1.0, 1.5
+#    (same seed); plot the share of distinct words among all words.
+# 3. **Where the cache pays off.** Time a few hundred characters with and without the cache on an
+#    untrained model with twice the context, `utils.build_model(tokenizer, block_size=2 *
+#    block_size)`. How does the speed-up compare with §8.4?
+# 4. **Another line.** Measure the share of §11's best head for each pattern on another line of
+#    the book with a quote. Does it keep its share?
 
 # %% [markdown]
 # ## Solutions
 #
-# Each solution is a code cell that runs with the lesson (the tests execute it too, with fewer
-# characters). In Jupyter its code starts collapsed: click the cell to open it.
+# Each solution is a code cell that runs with the lesson; in Jupyter its code starts collapsed
+# (click to open it).
 #
 # **Solution 1.** The three filters by hand, in the order `utils` applies them:
 
@@ -861,9 +857,9 @@ trend = "more" if variety[-1] > variety[0] else "not more"
 print(f"lowest τ {variety[0]:.2f} vs highest τ {variety[-1]:.2f}: {trend} variety at high τ")
 
 # %% [markdown]
-# Low temperatures tend to repeat a few words (close to greedy loops); the share of distinct
-# words tends to rise with temperature, many of them misspelt inventions. The printed line says
-# whether this run followed the trend (a short sample can break it).
+# Low temperatures tend to repeat a few words (close to greedy loops); the share of distinct words
+# tends to rise with temperature. The printed line says whether this run followed the trend (a
+# short sample can break it).
 #
 # **Solution 3.** An untrained model with twice the context, timed both ways:
 
@@ -884,8 +880,8 @@ print(f"({n_wide} characters from a {len(PROMPT)}-character prompt)")
 
 # %% [markdown]
 # Without the cache a step processes the whole context, now up to twice as long; with it, one
-# position. So the speed-up should grow with the context. Timings vary between runs: compare the
-# printed speed-ups only if they differ clearly.
+# position. So the speed-up should grow with the context. Timings vary between runs: trust a
+# difference between the two speed-ups only if it is large.
 #
 # **Solution 4.** Two of §11's patterns on another line, for the heads with §11's highest shares:
 
@@ -904,6 +900,6 @@ for name, ts in other_pairs.items():
           f"line, {again:.2f} on this one")
 
 # %% [markdown]
-# Compare each head's two shares: a share that holds on a second line suggests the head does
-# that job in general; a large drop says the pattern was partly a property of §11's line. A
-# share that was low on §11's line says nothing either way.
+# A share that holds on a second line suggests the head does that job in general; a large drop
+# says the pattern was partly a property of §11's line. A share that was low on §11's line says
+# nothing either way.

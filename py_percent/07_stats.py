@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: cellView,-all
+#     cell_metadata_filter: cellView,jupyter,-all
 #     notebook_metadata_filter: kernelspec,jupytext,colab,accelerator
 #     text_representation:
 #       extension: .py
@@ -19,18 +19,13 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/07_stats.ipynb)
 #
-# You will learn where the parameters sit, how many floating-point operations one character
-# costs, how long training took and how fast it ran, which training tricks bought that speed,
-# how much memory it needs, and how all of that compares with the original notebook this series
-# grew from. Then scaling up: bigger models trained to their best, subword (BPE) tokens against
-# characters, and the same training loop on several processes with `torchrun`.
+# **What you will learn:** where the parameters sit, the FLOPs per character, training time and
+# speed, the tricks that bought it, memory, and how all that compares with the original notebook.
+# Then scaling up: bigger models, subword tokens, several processes.
 #
-# - **Reads:** the checkpoints of lessons 3 and 5, lesson 6's `evaluation.json`, and three
-#   recorded runs: `tests/benchmark_cpu.json`, `tests/ladder_cpu.json` and
-#   `tests/scaling_cpu.json`.
-# - **Writes:** `benchmark.json` and `ddp_1.json` / `ddp_2.json` in the checkpoint folder.
-# - **Runtime:** a few minutes on a CPU (the speed benchmark and the 1 vs 2 process timing run
-#   live).
+# - **Reads:** the checkpoints of lessons 3 and 5, lesson 6's `evaluation.json`, and three runs
+#   recorded in `tests/`.
+# - **Writes:** `benchmark.json`, `ddp_1.json` and `ddp_2.json` in the checkpoint folder.
 
 # %% [markdown]
 # ## 0. Setup
@@ -52,8 +47,8 @@ device = utils.setup_lesson(REPO, BRANCH)
 # %% [markdown]
 # ## 1. Parameters by module
 #
-# We count every trainable number once. The output head shares its matrix with the token
-# embedding (weight tying), so it adds nothing of its own.
+# Every trainable number, counted once. The output head shares its matrix with the token embedding
+# (weight tying), so it adds nothing of its own.
 
 # %%
 import itertools
@@ -71,16 +66,15 @@ for name, count in by_module.items():
     print(f"{name:22} {count:>8,}")
 
 # %% [markdown]
-# The total is fixed by the architecture and the vocabulary, so this cell's output is checked
-# by the test suite: a change to the model shows up here first.
+# The total, fixed by the architecture and the vocabulary:
 
 # %%
 # NBVAL_CHECK_OUTPUT
 print(f"total parameters: {model.num_parameters():,}")
 
 # %% [markdown]
-# Attention and MLP weights dominate; embeddings are small because the vocabulary is only a few
-# dozen characters. Grouping the blocks makes the picture clearer.
+# By kind, the four blocks together: attention and MLP weights dominate; the token embedding is
+# small, with a vocabulary of a few dozen characters.
 
 # %%
 groups: dict[str, int] = {}
@@ -100,11 +94,11 @@ plt.show()
 # %% [markdown]
 # ## 2. FLOPs per character
 #
-# A matrix multiply of an input of width $m$ by an $m \times n$ weight costs $2mn$ floating-point
-# operations per token (a multiply and an add). Attention adds the scores $QK^\top$ and the
-# weighted sum of values: about $2 \cdot 2 \cdot T \cdot d$ per token and layer for a context of
-# $T$. The backward pass costs about twice the forward pass, so training costs about three times
-# the forward pass. `utils.flops_per_token` adds these up.
+# An $m \times n$ weight matrix costs $2mn$ floating-point operations (**FLOPs**: a multiply and
+# an add per weight) per token. Attention adds the scores $QK^\top$ and the weighted sum of
+# values, about $4Td$ per token and layer for a context of $T$. Backward costs about twice
+# forward, so training three times. `utils.flops_per_token` adds these up. FLOPs per second as a
+# share of the hardware's peak is the **MFU** (model FLOPs utilisation) of §4.
 
 # %%
 config = model.config
@@ -119,15 +113,13 @@ print(
 print(f"rule of thumb 6 x parameters:           {6 * model.num_parameters() / 1e6:.2f} M")
 
 # %% [markdown]
-# The rule of thumb "6 FLOPs per parameter per token" undercounts here, because attention over
-# the whole context (every earlier character in the block) is a large share of the work in a
-# model this narrow.
+# The rule of thumb "6 FLOPs per parameter per token" undercounts here (above): in a model this
+# narrow, attention over the context is a large share of the work.
 #
 # ## 3. How long training took
 #
-# Lessons 3 and 05 saved their histories in their checkpoints, including the training seconds
-# (loss estimates and checkpoint writes excluded). If a checkpoint is missing, the helper says so
-# and trains a short stand-in, so the numbers below then describe that stand-in.
+# Lessons 3 and 5 saved their training seconds, without loss estimates and checkpoint writes. (A
+# missing checkpoint is replaced by a short stand-in.)
 
 # %%
 base, _, base_state = utils.load_or_pretrain(corpus, device)
@@ -410,10 +402,9 @@ print(
 # %% [markdown]
 # ## 5. Memory and hardware
 #
-# Peak memory is the CUDA allocator's peak on a GPU, and the process's peak resident memory on
-# a CPU (which includes Python and PyTorch themselves, so it overstates what the model needs).
-# The model's own state is tiny: four bytes per parameter for the weights; AdamW keeps two more
-# numbers per parameter it updates, Muon one (its momentum).
+# Peak memory: the CUDA allocator's peak on a GPU; on a CPU, the process's peak resident memory,
+# which includes Python and PyTorch. The model's own state: 4 bytes per weight, plus two numbers
+# per AdamW parameter and one (momentum) per Muon parameter.
 
 # %%
 adamw, *muon = utils.make_optimizer(model, utils.PRETRAIN, torch.device("cpu"))
@@ -435,11 +426,9 @@ print("hardware:", bench["hardware"])
 # %% [markdown]
 # ## 6. The original notebook beside ours
 #
-# The original notebook recorded its figures on a Colab T4 GPU; ours come from the checkpoints
-# and the benchmark above, on the device this notebook ran on. Steps are not comparable one to
-# one: the original trained 50K steps with no validation split and memorised the book (training
-# loss 0.15), while ours watches a validation split; the cell after the table says where its
-# validation loss was best.
+# The original's figures come from a Colab T4 GPU, ours from the checkpoints. Steps do not compare
+# one to one: the original trained 50K steps without validation and memorised the book (training
+# loss 0.15).
 
 
 # %%
@@ -463,8 +452,7 @@ for name, theirs, ours in rows:
     print(f"{name:36}{theirs:>28}{ours:>32}")
 
 # %% [markdown]
-# Where did our pretraining stop, relative to its best validation loss? If the best estimate came
-# before the last one, the model had begun to overfit; if it is the last, it was still improving.
+# Where did our pretraining stop, relative to its best validation loss?
 
 # %%
 val_curve, val_steps = base_state["history"]["losses"]["val"], base_state["history"]["step"]
@@ -479,12 +467,10 @@ else:
     )
 
 # %% [markdown]
-# ### 6.2 Quality beside cost
+# ### 6.1 Quality beside cost
 #
-# Lesson 6 saved its measurements in `evaluation.json`. Put them beside what they cost: the
-# training time of lessons 3 and 05 (above) and the size of the model. Quality is the book's
-# validation loss in bits per character (lower is better) and Q&A exact match, closed-book and
-# open-book (higher is better).
+# Lesson 6's `evaluation.json` beside the costs above: the book's validation loss in bits per
+# character (lower is better) and Q&A exact match, closed- and open-book (higher is better).
 
 # %%
 evaluation_path = utils.CHECKPOINT_DIR / "evaluation.json"
@@ -505,13 +491,11 @@ else:
     print(f"No {utils.display_path(evaluation_path)} yet: run lesson 6 to fill this table.")
 
 # %% [markdown]
-# ### 6.1 Why 543,027 and not 542,770
+# ### 6.2 Why 543,027 and not 542,770
 #
-# The benchmark's rebuild of the original model has 543,027 parameters, while the original
-# notebook printed 542,770. The architecture is the same; the vocabulary is not: the original's
-# book had 50 distinct characters, ours has 51 (the book plus the Q&A file). Every character
-# owns one row of the token embedding ($d = 128$ numbers) and, because the original's output layer
-# is not tied to the embedding, one row of the output matrix (128 more) and one output bias.
+# §4's rebuild of the original model has 543,027 parameters; the original printed 542,770. Its
+# book had 50 distinct characters, ours 51 (with the Q&A file), and its untied model pays per
+# character an embedding row ($d = 128$ numbers), an output row (128) and an output bias.
 
 # %%
 import importlib.util
@@ -537,26 +521,21 @@ difference = original_parameters(ours_vocab) - original_parameters(50)
 assert difference == (ours_vocab - 50) * per_character
 
 # %% [markdown]
-# Our own model ties the output matrix to the embedding and has no output bias, so each character
-# of the vocabulary costs it only 128 parameters.
+# Our model ties the output matrix to the embedding and has no output bias: 128 parameters per
+# character.
 #
 # ## 7. Scaling up
 #
-# Everything so far describes one model of about half a million parameters, trained on
-# characters, in one process. The original notebook promised "insights into why scaling up
-# matters". Three questions, three experiments:
-#
-# 1. **Bigger models.** How much does a bigger model gain on this small book?
-# 2. **Subword tokens.** Does a model that reads chunks of characters learn more for the same time?
-# 3. **More processes.** How does the same `utils.train` run on several processes at once?
+# So far: one half-million-parameter model, on characters, in one process. Does a bigger model
+# gain on this small book (§7.1)? Do subword tokens learn more for the same time (§7.2)? How does
+# `utils.train` run on several processes (§7.3)?
 #
 # ### 7.1 The model-size study
 #
-# `tests/scaling.py` trains sizes from about 0.05M to about 1.2M parameters (`n_embd` 48 to
-# 192, 2 to 4 layers, the MLP twice as wide) with lesson 3's recipe, on the first 90% of the
-# training text. Every 50 steps it estimates the dev loss (the last 10% of the training text)
-# and keeps the best weights so far: **early stopping**. Those weights alone are graded, in
-# **bits per character** (bpc) over the whole validation text. Time is one thread's CPU time.
+# `tests/scaling.py` trains sizes of about 0.05M to 1.2M parameters with lesson 3's recipe, on the
+# first 90% of the training text. Every 50 steps it estimates the dev loss (on the last 10%) and
+# keeps the best weights, **early stopping**; those are graded in **bits per character** (bpc) on
+# the validation text.
 
 # %%
 study = json.loads((utils.REPO_ROOT / "tests" / "scaling_cpu.json").read_text())
@@ -610,8 +589,8 @@ def plot_scaling(study: dict) -> None:
 plot_scaling(study)
 
 # %% [markdown]
-# What the file says, computed from it. Two neighbouring sizes differ measurably only when the
-# gap is larger than the seed spread the ladder measured at the lesson's size (§4.2).
+# Computed from the file: two neighbouring sizes differ measurably only if the gap beats the seed
+# spread the ladder measured at the lesson's size (§4.2).
 
 # %%
 noise_bits = ladder["rungs"][0]["seed_spread"] / math.log(2)  # today's recipe, two seeds
@@ -640,9 +619,8 @@ for small, big in itertools.pairwise(sizes):
     )
 
 # %% [markdown]
-# How to read it. Bigger pays while the model is too small to hold what the book teaches. Past
-# that point a bigger model needs more training or more text than this study gives it. Which of
-# the two limits here, computed from the curves:
+# Bigger pays while the model is too small to hold what the book teaches; past that, it needs more
+# training or more text than this study gives. Which limit applies, from the curves:
 
 # %%
 last_best = [r["size"] for r in sizes if r["best_step"] == r["steps"]]
@@ -686,16 +664,13 @@ side_by_side(
 # %% [markdown]
 # ### 7.2 Subword tokens: byte-pair encoding
 #
-# Our model reads one character per position, so its 256 positions hold 256 characters of
-# context, and it spends a whole step of the network on every letter of "the". **Byte-pair
-# encoding** (BPE, the tokenizer family of GPT-2 and most LLMs) learns a vocabulary of frequent
-# chunks: start from the characters, find the most frequent adjacent pair of tokens in the
-# training text, make it a new token, and repeat. We build it on top of our character
-# vocabulary, so the one rule of this series holds: an unknown character raises.
+# Our model spends a network step on each letter of "the". **Byte-pair encoding** (BPE, used by
+# GPT-2 and most large language models) learns frequent chunks: the most frequent adjacent pair of
+# tokens in the training text becomes a new token, again and again. Built on our characters, it
+# still refuses unknown ones.
 #
-# Step 1: cut the text into chunks that merges may not cross: a word with its leading space, a
-# run of punctuation, a run of whitespace. Without this, frequent pairs such as "e t" would glue
-# the end of one word to the start of the next.
+# Step 1: cut the text into chunks merges may not cross (a word with its leading space, a run of
+# punctuation or whitespace), so no token glues two words.
 
 # %%
 import re
@@ -709,8 +684,7 @@ assert CHUNK.findall(train_text) == utils.split_chunks(train_text)  # the helper
 assert "".join(CHUNK.findall(train_text)) == train_text  # nothing is lost
 
 # %% [markdown]
-# Step 2: count adjacent pairs. Each distinct chunk is counted once with its frequency, so the
-# training split shrinks to the distinct chunks the cell counts.
+# Step 2: count adjacent pairs. Each distinct chunk is counted once, with its frequency.
 
 
 # %%
@@ -751,10 +725,9 @@ print(the, "->", merge(the, tuple(chars.encode("th")), 99))
 assert list(merge(the, (the[1], the[2]), 99)) == utils.merge_pair(the, (the[1], the[2]), 99)
 
 # %% [markdown]
-# Step 4: repeat. How many merges? That is a choice to make **without** looking at validation
-# results: we fixed 256 merges in advance (a vocabulary of 51 + 256 = 307 tokens). The merges
-# come from the training split only, so a late merge may be a rare pair. Quick mode learns
-# fewer.
+# Step 4: repeat, a number of times fixed in advance **without** looking at validation results:
+# 256 merges (51 + 256 = 307 tokens). A late merge may be a rare pair of the training split. Quick
+# mode learns fewer.
 
 # %%
 num_merges = utils.by_mode(full=study["bpe"]["merges"], quick=32)
@@ -772,10 +745,9 @@ print("first merges:", [bpe.pieces[chars.vocab_size + i] for i in range(12)])
 print("last merges: ", [bpe.pieces[-i] for i in range(12, 0, -1)])
 
 # %% [markdown]
-# Step 5: encode new text. Within each chunk, apply the earliest-learned merge that is present,
-# again and again, exactly as training applied them. Decoding joins the pieces back. The round
-# trip is exact (lower-cased, as the character tokenizer normalises), and a character outside the
-# vocabulary raises the same `ValueError` as before.
+# Step 5: encode new text: in each chunk, apply the earliest-learned merge present, again and
+# again. Decoding joins the pieces; the round trip is exact (lower-cased), and an unknown
+# character raises the same `ValueError`.
 
 
 # %%
@@ -813,12 +785,10 @@ print(f"context of one block: {block} characters, or about "
       f"{block * chars_per_token:.0f} characters in {block} BPE tokens")  # fmt: skip
 
 # %% [markdown]
-# **A fair comparison.** A per-token loss cannot compare the two: a BPE token carries more than
-# one character, so its loss is larger even when the model is better. We divide the total loss
-# over the validation text by the number of characters it predicts, for both tokenizers
-# (`utils.bits_per_character`). The study trained the 0.57M configuration on BPE tokens for the
-# same recipe and early stopping as on characters (the BPE model has a larger embedding table:
-# 307 rows, not 51).
+# **A fair comparison.** A BPE token carries several characters, so its loss is larger even for a
+# better model. Both are graded by total validation loss ÷ characters predicted
+# (`utils.bits_per_character`). The BPE model: the 0.57M configuration, same recipe and early
+# stopping, 307 embedding rows instead of 51.
 
 # %%
 bpe_run = next(r for r in study["runs"] if r["tokenizer"] == "bpe")
@@ -913,67 +883,58 @@ assert gap < 1e-3  # the same training, up to the order of float sums
 # %% [markdown]
 # ## Summary
 #
-# - The model has about half a million parameters; attention and MLP weights hold most of them.
-# - Training one character costs a few million FLOPs; attention over the context is a large share.
-# - Throughput, memory and time are measured, not guessed: `tests/benchmark.py` prints them and
-#   compares them with the original recipe in one process, so the ratios are fair.
-# - The KV cache turns generation from re-reading the whole context into one step per character.
-# - The speed-up ladder (`tests/ladder.py`) measures every training trick on a dev slice and
-#   keeps only what beats the seed noise.
-# - On a 136,000-character book, size pays only up to the point where the model starts to
-#   memorise; §7.1 prints where that is (`tests/scaling.py`, `tests/scaling_cpu.json`).
-# - BPE merges frequent pairs into tokens learned on the training split; compare tokenizers in
-#   bits per character, never in loss per token.
-# - `torchrun --nproc_per_node=N` runs the same `utils.train` under DistributedDataParallel: the
-#   same batches and losses as one process; faster only when each process has hardware of its own.
-#
+# - Most of the half million parameters sit in attention and MLP weights; attention over the
+#   context is a large share of the FLOPs.
+# - `tests/benchmark.py` times both recipes in one process, so the ratios are fair; the ladder
+#   keeps only tricks that beat the seed noise.
+# - §7.1 prints what a bigger model buys here, judged against that noise.
+# - Compare tokenizers in bits per character, never in loss per token.
+# - Under `torchrun`, `utils.train` gives the batches and losses of one process.
+
+# %% [markdown]
 # ## Exercises
 #
-# 1. Use `utils.flops_per_token` to find the share of attention-score FLOPs at block size 64,
-#    128 and 256. What does that say about longer contexts?
-# 2. Run `python tests/benchmark.py` twice and compare the ratios with the absolute numbers.
-#    Which are more stable, and why?
-# 3. On Colab with a T4, run `!python ../tests/benchmark.py --device cuda` and compare the
-#    speed-up of our recipe there with the one on your CPU.
-# 4. Tokenize "the mock turtle" with `bpe` and print each token's text. Which words became a
-#    single token, and why those?
-#
+# 1. **Attention's share.** With `utils.flops_per_token`, find the share of attention-score FLOPs
+#    at block size 64, 128 and 256. What does it say about longer contexts?
+# 2. **Stable numbers.** Run `python tests/benchmark.py` twice. Which are steadier, ratios or
+#    absolute numbers, and why?
+# 3. **On a GPU.** On a Colab T4, run `!python ../tests/benchmark.py --device cuda`; compare our
+#    recipe's speed-up with your CPU's.
+# 4. **Tokens of a name.** Tokenize "the mock turtle" with `bpe`. Which words became single
+#    tokens, and why?
+
+# %% [markdown]
 # ## Solutions
 #
-# <details><summary>Solution 1</summary>
+# Each solution is a code cell that runs with the lesson; in Jupyter its code starts collapsed
+# (click to open it). Solutions 2 and 3 need runs outside the lesson: they are answered in words.
 #
-# ```python
-# for t in (64, 128, 256):
-#     c = utils.GPTConfig(vocab_size=corpus.tokenizer.vocab_size, block_size=t)
-#     attn = c.n_layer * 2 * 2 * t * c.n_embd * 3
-#     print(t, attn / utils.flops_per_token(c))
-# ```
+# **Solution 1.** Attention-score FLOPs as a share of all training FLOPs:
+
+# %% jupyter={"source_hidden": true}
+for t in (64, 128, 256):
+    c = utils.GPTConfig(vocab_size=corpus.tokenizer.vocab_size, block_size=t)
+    scores = 3 * c.n_layer * 2 * 2 * t * c.n_embd  # QK^T and AV, forward and backward
+    share = scores / utils.flops_per_token(c)
+    print(f"block {t:>3}: attention scores are {share:.0%} of the FLOPs")
+
+# %% [markdown]
+# Per token, the score FLOPs grow with the context while the weights' FLOPs do not: the share
+# grows with the block (above).
 #
-# The score FLOPs grow linearly with the context per token (quadratically per sequence), so
-# doubling the block makes attention a much larger part of the bill.
-# </details>
+# **Solution 2.** The ratios should be steadier: within one run both models suffer the same
+# background load, which cancels in the ratio.
 #
-# <details><summary>Solution 2</summary>
+# **Solution 3.** No GPU run is recorded here: compare the `ratio` column and the MFU of the two
+# tables yourself.
 #
-# The ratios are more stable: both models suffer the same background load, clock changes and
-# memory effects within one run, so these cancel out in the ratio, while the absolute
-# milliseconds move with whatever else the machine is doing.
-# </details>
-#
-# <details><summary>Solution 4</summary>
-#
-# ```python
-# print([bpe.decode([i]) for i in bpe.encode("the mock turtle")])
-# ```
-#
-# Frequent words (" the") are single tokens: merges fuse the most frequent pairs first, and a
-# word that occurs hundreds of times in the training split gets merged all the way. Rarer words
-# stay split into common pieces; which ones depends on the number of merges.
-# </details>
-#
-# <details><summary>Solution 3</summary>
-#
-# On a GPU the tiny matrices of this model leave most of the hardware idle, so the time per step
-# is dominated by launching kernels; recipes that launch fewer, fused kernels (scaled dot-product
-# attention, the fused AdamW) gain more there than on a CPU. Your exact ratio depends on the GPU.
-# </details>
+# **Solution 4.** Each token of "the mock turtle", and how often its text occurs in the training
+# split:
+
+# %% jupyter={"source_hidden": true}
+for piece in (bpe.decode([i]) for i in bpe.encode("the mock turtle")):
+    print(f"{piece!r:>10}: one token; {train_text.count(piece):,} times in the training split")
+
+# %% [markdown]
+# Merges fuse the most frequent pairs first, so text that occurs often enough becomes one token;
+# how often is enough depends on the number of merges (§7.2).
