@@ -533,9 +533,9 @@ assert difference == (ours_vocab - 50) * per_character
 # ### 7.1 The model-size study
 #
 # `tests/scaling.py` trains sizes of about 0.05M to 1.2M parameters with lesson 3's recipe, on the
-# first 90% of the training text. Every 50 steps it estimates the dev loss (on the last 10%) and
-# keeps the best weights, **early stopping**; those are graded in **bits per character** (bpc) on
-# the validation text.
+# first 90% of the training text. Every 50 steps it estimates the loss on the **dev** slice (the
+# last 10%) and keeps the best weights, **early stopping**; those are graded in **bits per
+# character** (bpc) on the validation text.
 
 # %%
 study = json.loads((utils.REPO_ROOT / "tests" / "scaling_cpu.json").read_text())
