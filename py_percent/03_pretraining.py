@@ -115,7 +115,7 @@ assert torch.equal(x[:, 1:], y[:, :-1])  # y is x shifted left by one character
 # %% [markdown]
 # ### 2.2 Forward: the loss
 #
-# The model returns logits `(B, T, vocab)` and the loss: the mean cross-entropy over all `B × T`
+# The model returns logits `(B, T, vocab)` and the loss: the mean cross-entropy over all
 # positions, in **nats** (natural logarithm; ÷ ln 2 gives bits). Untrained, it spreads its
 # probability almost evenly, so the loss sits a little above ln(vocab size) (lesson 2 §9.1).
 
@@ -144,10 +144,10 @@ assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.pa
 #
 # ### 3.1 AdamW
 #
-# Plain gradient descent moves each weight by `lr × gradient` (`lr`: the **learning rate**).
-# **Adam** moves it by `lr × m / √v`, with running averages of its gradient (`m`, the *momentum*)
-# and of its square (`v`): similar steps for all weights. **AdamW** also shrinks each weight a
-# little every step (*weight decay*): `w ← w − lr × weight_decay × w`.
+# Gradient descent moves each weight by `lr × gradient` (`lr`: the **learning rate**). **Adam**
+# moves it by `lr × m / √v`, with running averages of its gradient (`m`, the *momentum*) and of
+# its square (`v`): similar steps for all weights. **AdamW** also shrinks each weight by `lr ×
+# weight_decay × w` every step (*weight decay*).
 #
 # With `optimizer="adamw"`, `utils.make_optimizer` returns one AdamW with two parameter groups:
 
@@ -175,7 +175,6 @@ assert len(decay) + len(no_decay) == len(list(model.parameters()))  # every tens
 #   zero makes memorising harder.
 # - **Vectors** (biases, LayerNorm scales and shifts) set offsets and scales; decay would only
 #   shrink the signal.
-# - The tied embedding/output matrix is decayed once.
 #
 # One step, and how far each weight moves:
 
@@ -201,11 +200,9 @@ assert 0.8 < (moved.median() / cfg.lr).item() < 1.2
 # ### 3.2 Muon: momentum, then orthogonalise
 #
 # A matrix's **singular values** measure how much it stretches along each of its main directions.
-# **Muon** (Jordan et al., 2024) steps each weight matrix as a whole:
-#
-# 1. **Momentum:** a running mean of the gradients.
-# 2. **Orthogonalise:** push its singular values towards 1, keeping its directions, so no
-#    direction gets a huge step while others get none.
+# **Muon** (Jordan et al., 2024) takes a running mean of each weight matrix's gradients
+# (momentum), then pushes its singular values towards 1, keeping the directions: no direction gets
+# a huge step while others get none.
 #
 # Five rounds of **Newton–Schulz**, only matrix products, do this approximately:
 
@@ -321,9 +318,8 @@ assert sum(len(g["params"]) for o in optimizers for g in o.param_groups) == len(
 # %% [markdown]
 # ## 4. The learning-rate schedule
 #
-# Each step's learning rate comes from a schedule. First a linear **warm-up** from `cfg.lr /
-# warmup_steps` (step 0) to `cfg.lr`, while the optimizers' averages are noisy. Then one of two
-# shapes:
+# First a linear **warm-up**, from `cfg.lr / warmup_steps` (step 0) to `cfg.lr`, while the
+# optimizers' averages are noisy. Then one of two shapes:
 #
 # - **cosine:** half a cosine down to `cfg.min_lr` at `cfg.max_steps`;
 # - **warm-up/stable/decay (WSD):** stay at `cfg.lr`, then fall linearly to `cfg.min_lr` over the
@@ -556,8 +552,8 @@ print(f"passes over the training split: {chars_seen / len(corpus.splits['train']
 #
 # `utils.pretrain` builds a fresh model with the recipe's seed and runs `utils.train`. Every
 # `eval_interval` steps it prints the estimates and saves a checkpoint (to a temporary file, then
-# renamed, so never half-written). Interrupted (Ctrl-C, the stop button), it saves first;
-# re-running the cell **resumes exactly**. A finished checkpoint is just loaded.
+# renamed, so never half-written). Interrupted, it saves first; re-running the cell **resumes
+# exactly**. A finished checkpoint is just loaded.
 
 # %%
 model, history = utils.pretrain(corpus, utils.PRETRAIN, utils.BASE_CHECKPOINT, device)
@@ -577,7 +573,7 @@ print(f"{done / seconds:.1f} steps/s = {done * cfg.batch_size * block_size / sec
 #
 # - a **uniform guess** over the vocabulary;
 # - a **bigram count table**: how often each character follows each other in the training text,
-#   plus one everywhere (no probability 0);
+#   plus one everywhere;
 # - **compressors** (zlib, bz2, lzma): the bytes train + validation takes beyond train alone, ×8 ÷
 #   validation characters.
 #
@@ -641,8 +637,7 @@ plt.show()
 # How to read the curves:
 #
 # - Both fall together while the model learns what holds for the whole book.
-# - A growing **gap** between them: the model fits its training text better than new text,
-#   memorisation has begun.
+# - A growing **gap** between them: memorisation has begun.
 # - **Overfitting**: validation turns **up** while train keeps falling. The best checkpoint is at
 #   the lowest validation loss.
 # - The original notebook had **no validation split**, so nothing showed its memorising.
@@ -691,8 +686,7 @@ if gaps[-1] - gaps[0] > noise:
 # %% [markdown]
 # ## 11. The number to report
 #
-# `utils.evaluate_text` grades **every** validation character once. Three ways to write the
-# result:
+# `utils.evaluate_text` grades **every** validation character once, written three ways:
 #
 # - **nats per character:** the cross-entropy;
 # - **bits per character:** nats ÷ ln 2, what a compressor built on this model would need;
@@ -769,9 +763,9 @@ assert difference < 1e-5 and loaded_tokenizer == tokenizer
 # - A step: batch → forward → backward → clip → update, at the schedule's learning rate;
 #   `utils.train` adds bookkeeping.
 # - AdamW sizes each number's step alone; Muon orthogonalises each matrix's step.
-# - Warm-up protects the fresh model, the final decay settles it, clipping caps the gradient.
-# - Yardsticks give a loss meaning. A change counts only beyond the noise; report the loss over
-#   every validation character.
+# - Warm-up keeps the first steps small, the final decay settles the model, clipping caps the
+#   gradient.
+# - Yardsticks give a loss meaning; a change counts only beyond the noise.
 
 # %% [markdown]
 # ## Exercises
@@ -779,10 +773,9 @@ assert difference < 1e-5 and loaded_tokenizer == tokenizer
 # 1. **No warm-up, no clipping.** Rerun §7's loop with `warmup_steps=1` and `grad_clip=1e9`. What
 #    happens to the loss?
 # 2. **Measure the gap.** Compare the exact loss (`utils.evaluate_text`) of the training split
-#    with the validation loss. What does the difference tell you?
-# 3. **Overfit on purpose.** Train a fresh model without dropout on the first 3,000 training
-#    characters for a few hundred steps. Where does the validation loss turn up
-#    (`utils.plot_losses`)?
+#    with the validation loss. What does it tell you?
+# 3. **Overfit on purpose.** Train a fresh model without dropout on 3,000 training characters for
+#    a few hundred steps. Where does the validation loss turn up?
 
 # %% [markdown]
 # ## Solutions
@@ -831,8 +824,8 @@ print(f"train {train_nats:.4f}  val {val_nats:.4f}  gap {val_nats - train_nats:+
 # The gap: how much better the model does on text it trained on. Part is memorisation, part
 # perhaps other words in the last chapters. A gap that keeps growing warns of overfitting.
 #
-# **Solution 3.** A fresh model, dropout 0, 3,000 characters, 300 steps of this lesson's recipe
-# (quick mode: a handful):
+# **Solution 3.** A fresh model, dropout 0, 3,000 characters, 300 steps of the recipe (quick mode:
+# a handful):
 
 # %% jupyter={"source_hidden": true}
 tiny_splits = {"train": corpus.splits["train"][:3000], "val": corpus.splits["val"]}
