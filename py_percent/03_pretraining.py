@@ -175,6 +175,7 @@ assert len(decay) + len(no_decay) == len(list(model.parameters()))  # every tens
 #   zero makes memorising harder.
 # - **Vectors** (biases, LayerNorm scales and shifts) set offsets and scales; decay would only
 #   shrink the signal.
+# - The tied embedding/output matrix counts once.
 #
 # One step, and how far each weight moves:
 
@@ -765,7 +766,8 @@ assert difference < 1e-5 and loaded_tokenizer == tokenizer
 # - AdamW sizes each number's step alone; Muon orthogonalises each matrix's step.
 # - Warm-up keeps the first steps small, the final decay settles the model, clipping caps the
 #   gradient.
-# - Yardsticks give a loss meaning; a change counts only beyond the noise.
+# - Yardsticks give a loss meaning; a change counts only beyond the noise. Report the loss over
+#   all the validation text.
 
 # %% [markdown]
 # ## Exercises
