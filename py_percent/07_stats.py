@@ -19,9 +19,8 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/07_stats.ipynb)
 #
-# **What you will learn:** where the parameters sit, the FLOPs per character, training time and
-# speed, the tricks that bought it, memory, and how all that compares with the original notebook.
-# Then scaling up: bigger models, subword tokens, several processes.
+# **What you will learn:** what the model costs (parameters, FLOPs, time, memory), which tricks
+# bought its speed, how it compares with the original notebook, and what scaling up buys.
 #
 # - **Reads:** the checkpoints of lessons 3 and 5, lesson 6's `evaluation.json`, and three runs
 #   recorded in `tests/`.
@@ -95,10 +94,10 @@ plt.show()
 # ## 2. FLOPs per character
 #
 # An $m \times n$ weight matrix costs $2mn$ floating-point operations (**FLOPs**: a multiply and
-# an add per weight) per token. Attention adds the scores $QK^\top$ and the weighted sum of
-# values, about $4Td$ per token and layer for a context of $T$. Backward costs about twice
-# forward, so training three times. `utils.flops_per_token` adds these up. FLOPs per second as a
-# share of the hardware's peak is the **MFU** (model FLOPs utilisation) of §4.
+# an add per weight) per token; attention adds about $4Td$ per token and layer for a context of
+# $T$ (scores and weighted sum). Training costs about three times the forward pass.
+# `utils.flops_per_token` adds these up. FLOPs per second as a share of the hardware's peak is the
+# **MFU** (model FLOPs utilisation) of §4.
 
 # %%
 config = model.config
@@ -118,8 +117,8 @@ print(f"rule of thumb 6 x parameters:           {6 * model.num_parameters() / 1e
 #
 # ## 3. How long training took
 #
-# Lessons 3 and 5 saved their training seconds, without loss estimates and checkpoint writes. (A
-# missing checkpoint is replaced by a short stand-in.)
+# Lessons 3 and 5 saved their training seconds, loss estimates and checkpoint writes excluded (a
+# missing checkpoint is replaced by a short stand-in):
 
 # %%
 base, _, base_state = utils.load_or_pretrain(corpus, device)
@@ -403,8 +402,8 @@ print(
 # ## 5. Memory and hardware
 #
 # Peak memory: the CUDA allocator's peak on a GPU; on a CPU, the process's peak resident memory,
-# which includes Python and PyTorch. The model's own state: 4 bytes per weight, plus two numbers
-# per AdamW parameter and one (momentum) per Muon parameter.
+# Python and PyTorch included. The model's own state: 4 bytes per weight, plus two numbers per
+# AdamW parameter and one per Muon parameter.
 
 # %%
 adamw, *muon = utils.make_optimizer(model, utils.PRETRAIN, torch.device("cpu"))
@@ -526,16 +525,16 @@ assert difference == (ours_vocab - 50) * per_character
 #
 # ## 7. Scaling up
 #
-# So far: one half-million-parameter model, on characters, in one process. Does a bigger model
-# gain on this small book (§7.1)? Do subword tokens learn more for the same time (§7.2)? How does
+# So far: one half-million-parameter model, on characters, in one process. What does a bigger
+# model gain on this small book (§7.1), what do subword tokens buy (§7.2), and how does
 # `utils.train` run on several processes (§7.3)?
 #
 # ### 7.1 The model-size study
 #
-# `tests/scaling.py` trains sizes of about 0.05M to 1.2M parameters with lesson 3's recipe, on the
-# first 90% of the training text. Every 50 steps it estimates the loss on the **dev** slice (the
-# last 10%) and keeps the best weights, **early stopping**; those are graded in **bits per
-# character** (bpc) on the validation text.
+# `tests/scaling.py` trains sizes of 0.05M to 1.2M parameters with lesson 3's recipe on the first
+# 90% of the training text, estimating the loss on the **dev** slice (the last 10%) every 50
+# steps. It keeps the best weights (**early stopping**) and grades them in **bits per character**
+# (bpc) on the validation text.
 
 # %%
 study = json.loads((utils.REPO_ROOT / "tests" / "scaling_cpu.json").read_text())
@@ -665,9 +664,9 @@ side_by_side(
 # ### 7.2 Subword tokens: byte-pair encoding
 #
 # Our model spends a network step on each letter of "the". **Byte-pair encoding** (BPE, used by
-# GPT-2 and most large language models) learns frequent chunks: the most frequent adjacent pair of
-# tokens in the training text becomes a new token, again and again. Built on our characters, it
-# still refuses unknown ones.
+# GPT-2 and most large language models) makes the most frequent adjacent pair of tokens in the
+# training text a new token, again and again. Built on our characters, it still refuses unknown
+# ones.
 #
 # Step 1: cut the text into chunks merges may not cross (a word with its leading space, a run of
 # punctuation or whitespace), so no token glues two words.
@@ -786,9 +785,8 @@ print(f"context of one block: {block} characters, or about "
 
 # %% [markdown]
 # **A fair comparison.** A BPE token carries several characters, so its loss is larger even for a
-# better model. Both are graded by total validation loss ÷ characters predicted
-# (`utils.bits_per_character`). The BPE model: the 0.57M configuration, same recipe and early
-# stopping, 307 embedding rows instead of 51.
+# better model: both are graded in bits per character (`utils.bits_per_character`). The BPE model
+# is the 0.57M configuration, same recipe and early stopping, with 307 embedding rows.
 
 # %%
 bpe_run = next(r for r in study["runs"] if r["tokenizer"] == "bpe")
@@ -883,12 +881,11 @@ assert gap < 1e-3  # the same training, up to the order of float sums
 # %% [markdown]
 # ## Summary
 #
-# - Most of the half million parameters sit in attention and MLP weights; attention over the
-#   context is a large share of the FLOPs.
-# - `tests/benchmark.py` times both recipes in one process, so the ratios are fair; the ladder
-#   keeps only tricks that beat the seed noise.
-# - §7.1 prints what a bigger model buys here, judged against that noise.
-# - Compare tokenizers in bits per character, never in loss per token.
+# - Most parameters sit in attention and MLP weights; attention over the context is a large share
+#   of the FLOPs.
+# - Both recipes are timed in one process, so the ratios are fair; the ladder keeps only tricks
+#   that beat the seed noise.
+# - Compare model sizes against the seed noise, and tokenizers in bits per character.
 # - Under `torchrun`, `utils.train` gives the batches and losses of one process.
 
 # %% [markdown]
@@ -897,9 +894,9 @@ assert gap < 1e-3  # the same training, up to the order of float sums
 # 1. **Attention's share.** With `utils.flops_per_token`, find the share of attention-score FLOPs
 #    at block size 64, 128 and 256. What does it say about longer contexts?
 # 2. **Stable numbers.** Run `python tests/benchmark.py` twice. Which are steadier, ratios or
-#    absolute numbers, and why?
-# 3. **On a GPU.** On a Colab T4, run `!python ../tests/benchmark.py --device cuda`; compare our
-#    recipe's speed-up with your CPU's.
+#    absolute numbers?
+# 3. **On a GPU.** On a Colab T4, run `!python ../tests/benchmark.py --device cuda`; compare the
+#    speed-up with your CPU's.
 # 4. **Tokens of a name.** Tokenize "the mock turtle" with `bpe`. Which words became single
 #    tokens, and why?
 
@@ -907,7 +904,7 @@ assert gap < 1e-3  # the same training, up to the order of float sums
 # ## Solutions
 #
 # Each solution is a code cell that runs with the lesson; in Jupyter its code starts collapsed
-# (click to open it). Solutions 2 and 3 need runs outside the lesson: they are answered in words.
+# (click to open it). Solutions 2 and 3 need runs outside the lesson.
 #
 # **Solution 1.** Attention-score FLOPs as a share of all training FLOPs:
 
@@ -919,14 +916,14 @@ for t in (64, 128, 256):
     print(f"block {t:>3}: attention scores are {share:.0%} of the FLOPs")
 
 # %% [markdown]
-# Per token, the score FLOPs grow with the context while the weights' FLOPs do not: the share
-# grows with the block (above).
+# Per token, the score FLOPs grow with the context, the weights' FLOPs do not: the share grows
+# with the block.
 #
-# **Solution 2.** The ratios should be steadier: within one run both models suffer the same
-# background load, which cancels in the ratio.
+# **Solution 2.** The ratios should be steadier: both models suffer the same background load
+# within a run, which cancels in the ratio.
 #
-# **Solution 3.** No GPU run is recorded here: compare the `ratio` column and the MFU of the two
-# tables yourself.
+# **Solution 3.** No GPU run is recorded here: compare the two tables' `ratio` column and MFU
+# yourself.
 #
 # **Solution 4.** Each token of "the mock turtle", and how often its text occurs in the training
 # split:
