@@ -13,7 +13,7 @@ from helpers import tiny_model
 BOOK = utils.load_alice()
 QA = utils.load_qa()
 TOKENIZER = utils.build_tokenizer(BOOK, QA)
-SPLITS = {"train", "paraphrase", "unseen", "never_read"}  # never_read: evidence only held out
+SPLITS = {"train", "paraphrase", "unseen", "never_read", "reversal"}  # never_read: evidence only held out
 
 
 def squash(text: str) -> str:
