@@ -452,10 +452,9 @@ print(f"wrote {utils.display_path(path)} ({path.stat().st_size:,} bytes)")
 
 # %% [markdown]
 # ## 9. Trained, reworded, reversed, unseen
-# Four questions show what the splits measure. The first three are one fact: asked as trained,
-# reworded, and the other way round (its reversal, held out). The fourth is an unseen fact.
-# `grade` prints the closed- and open-book answers (from `ask`, §7) and whether each is an
-# exact match.
+# Four questions show what the splits measure: one fact asked as trained, reworded, and the
+# other way round (its held-out reversal), then an unseen fact. `grade` prints the closed- and
+# open-book answers of `ask` (§7) and whether each is an exact match.
 
 # %%
 def grade(record: dict) -> None:
