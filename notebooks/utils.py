@@ -215,7 +215,7 @@ def load_alice(
 
 
 QA_FIELDS = ("question", "answer", "chapter", "evidence", "split", "fact")
-QA_SPLITS = ("train", "paraphrase", "unseen", "never_read")
+QA_SPLITS = ("train", "paraphrase", "unseen", "never_read", "reversal")
 
 
 def check_arg(
@@ -1243,7 +1243,8 @@ def generate_ids(
 
 
 def qa_split(records: Sequence[dict[str, Any]], split: str) -> list[dict[str, Any]]:
-    """The Q&A records of one split (``train``, ``paraphrase``, ``unseen``, ``never_read``)."""
+    """The Q&A records of one split (``train``, ``paraphrase``, ``unseen``, ``never_read``,
+    ``reversal``)."""
     check_arg("split", split, split in QA_SPLITS, f"one of {', '.join(QA_SPLITS)}")
     return [r for r in records if r["split"] == split]
 
@@ -1406,22 +1407,31 @@ def _hash_share(key: str) -> float:
     return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 16**8
 
 
+def word_overlap(question: str, others: Sequence[str]) -> float:
+    """The largest Jaccard overlap between the searchable words of ``question`` and those of
+    one of ``others`` (0 if none): how close a phrasing comes to its nearest other phrasing."""
+    mine = set(words(question))
+    return max((len(mine & set(words(o))) / max(1, len(mine | set(words(o)))) for o in others),
+               default=0.0)  # fmt: skip
+
+
 def dev_split(records: Sequence[dict[str, Any]], unseen_share: float = 0.12) -> dict[str, list]:
     """Carve a dev set out of the train facts only, by hash: ``fit`` is trained on,
-    ``dev_unseen`` holds whole facts out, ``dev_paraphrase`` one phrasing of every other fact."""
-    train = qa_split(records, "train")
+    ``dev_unseen`` holds whole facts out, ``dev_paraphrase`` the phrasing of every other fact
+    least like its other phrasings (by ``word_overlap``), as a real held-out paraphrase is."""
+    by_fact: dict[str, list[dict[str, Any]]] = {}
+    for r in qa_split(records, "train"):
+        by_fact.setdefault(r["fact"], []).append(r)
     out: dict[str, list] = {"fit": [], "dev_paraphrase": [], "dev_unseen": []}
-    held: dict[str, dict[str, Any]] = {}  # fact -> the phrasing held out as a paraphrase
-    for r in train:
-        if _hash_share(r["fact"]) >= unseen_share:
-            best = held.get(r["fact"])
-            if best is None or _hash_share(r["question"]) < _hash_share(best["question"]):
-                held[r["fact"]] = r
-    for r in train:
-        if _hash_share(r["fact"]) < unseen_share:
-            out["dev_unseen"].append(r)
-        else:
-            out["dev_paraphrase" if held[r["fact"]] is r else "fit"].append(r)
+    for fact, rows in by_fact.items():
+        if _hash_share(fact) < unseen_share:
+            out["dev_unseen"] += rows
+            continue
+        held = min(rows, key=lambda r: (
+            word_overlap(r["question"], [o["question"] for o in rows if o is not r]),
+            _hash_share(r["question"])))  # fmt: skip
+        out["dev_paraphrase"].append(held)
+        out["fit"] += [r for r in rows if r is not held]
     return out
 
 

@@ -107,9 +107,12 @@ print(f"context: {block_size} characters | parameters: {base.num_parameters():,}
 #   read them while pretraining; can it answer them?
 # - **never_read** — facts whose evidence lies only in the held-out last 10% of the book. The
 #   model never read them at all: only a passage in the prompt can help.
+# - **reversal** — the other direction of a trained fact ("Who is Dinah?" is trained, "What is
+#   Alice's cat called?" is not). Field `reverse_of` names the partner. Does training one
+#   direction teach the other?
 
 # %%
-SPLITS = ("train", "paraphrase", "unseen", "never_read")
+SPLITS = ("train", "paraphrase", "unseen", "never_read", "reversal")
 qa = {name: utils.qa_split(corpus.qa, name) for name in SPLITS}
 
 # %%
@@ -170,7 +173,7 @@ train_facts = {r["fact"] for r in qa["train"]}
 assert all(in_training_text[r["fact"]] for r in corpus.qa if r["split"] != "never_read")
 assert not any(in_training_text[r["fact"]] for r in qa["never_read"])
 assert all(r["fact"] in train_facts for r in qa["paraphrase"])  # same facts, new wording
-assert not any(r["fact"] in train_facts for r in qa["unseen"] + qa["never_read"])
+assert not any(r["fact"] in train_facts for r in qa["unseen"] + qa["never_read"] + qa["reversal"])
 train_questions = {r["question"].lower() for r in qa["train"]}
 assert not any(r["question"].lower() in train_questions for r in qa["paraphrase"])
 print("splits are clean: by question, by fact and by position in the book")
@@ -444,7 +447,8 @@ for name in SPLITS:
 # `utils.dev_split` splits the **train** records, deterministically by a hash of the fact id:
 #
 # - **dev_unseen** — about 12% of the train facts, held out whole (a stand-in for unseen);
-# - **dev_paraphrase** — one phrasing of every other fact (a stand-in for paraphrase);
+# - **dev_paraphrase** — one phrasing of every other fact, the one least like its other
+#   phrasings, as a real paraphrase is (a stand-in for paraphrase);
 # - **fit** — everything else: what a recipe trial trains on.
 
 # %%

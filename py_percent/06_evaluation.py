@@ -192,7 +192,7 @@ print(f"F1({wrong!r}, {gold!r}) = {utils.f1_score(wrong, gold)}")
 # question. In quick mode only the first few questions of each split are asked.
 
 # %%
-SPLITS = ("train", "paraphrase", "unseen", "never_read")
+SPLITS = ("train", "paraphrase", "unseen", "never_read", "reversal")
 MODES = ("closed", "open")
 qa = {split: utils.qa_split(corpus.qa, split) for split in SPLITS}
 asked = {
@@ -449,6 +449,72 @@ utils.write_text_atomic(path, json.dumps(evaluation, indent=1, ensure_ascii=Fals
 reloaded = json.loads(path.read_text(encoding="utf-8"))
 assert reloaded["qa"]["fine-tuned"]["closed"]["train"]["exact_match"] == em["closed"]["train"]
 print(f"wrote {utils.display_path(path)} ({path.stat().st_size:,} bytes)")
+
+# %% [markdown]
+# ## 9. Trained, reworded, reversed, unseen
+# Four questions show what the splits measure: one fact asked as trained, reworded, and the
+# other way round (its held-out reversal), then an unseen fact. `grade` prints the closed- and
+# open-book answers of `ask` (§7) and whether each is an exact match.
+
+# %%
+def grade(record: dict) -> None:
+    """Ask ``record``'s question closed- and open-book and print each answer's exact match."""
+    reply = ask(record["question"])
+    print(f"[{record['split']}] Q: {record['question']}  (gold: {record['answer']})")
+    for mode in ("closed-book", "open-book"):
+        right = utils.exact_match(reply[mode], record["answer"])
+        print(f"   {mode:<11}: {reply[mode]!r} -> {'right' if right else 'wrong'}")
+
+
+reversed_record = qa["reversal"][0]
+pair = [r for r in corpus.qa if r["fact"] == reversed_record["reverse_of"]]
+trained_record = next(r for r in pair if r["split"] == "train")
+
+# %% [markdown]
+# A **trained** question: fine-tuning drilled these exact words with this answer, so expect the
+# gold answer closed-book. A wrong answer here would mean fine-tuning did not even memorise.
+
+# %%
+grade(trained_record)
+
+# %% [markdown]
+# A **paraphrase** of the same fact: new wording, same answer. Expect it right only if the model
+# stored the fact rather than the string of the trained questions.
+
+# %%
+grade(next(r for r in pair if r["split"] == "paraphrase"))
+
+# %% [markdown]
+# The **reversal**: the same fact asked the other way round, never trained. Models trained on
+# "A is B" often fail on "B is A" (Berglund et al., 2023, *The Reversal Curse*): expect a wrong
+# answer closed-book, and a chance open-book when the passage holds the evidence.
+
+# %%
+grade(reversed_record)
+
+# %% [markdown]
+# An **unseen** fact: read in pretraining, never asked. Closed-book, expect a wrong answer,
+# perhaps a trained answer reused (§5 counts how often); open-book, the passage may carry it.
+
+# %%
+grade(qa["unseen"][0])
+
+# %% [markdown]
+# The counts behind those examples: right and wrong answers (exact match) of the fine-tuned
+# model per split and mode, from §4's results.
+
+# %%
+print(f"{'split':<11} {'mode':<7} {'right':>6} {'wrong':>6}")
+for split in SPLITS:
+    for mode in MODES:
+        right = int(sum(r["exact_match"] for r in ft[mode][split]["rows"]))
+        wrong = ft[mode][split]["n"] - right
+        print(f"{split:<11} {mode:<7} {right:>6} {wrong:>6}")
+        assert right + wrong == len(asked["fine-tuned"][split])
+reversal, para = ft["closed"]["reversal"], ft["closed"]["paraphrase"]
+print(f"Closed-book, reversed questions: {reversal['exact_match']:.0%} right of "
+      f"{reversal['n']}; reworded questions of trained facts: {para['exact_match']:.0%} of "
+      f"{para['n']}.")  # fmt: skip
 
 # %% [markdown]
 # ## Summary

@@ -285,7 +285,7 @@ RECORD = {"question": "Who was late?", "answer": "the rabbit", "evidence": "the 
         (lambda: utils.qa_prompt("Who?", 3), TypeError, "passage must be None or a string"),
         (lambda: utils.answer(tiny_model(), TOKENIZER, 42), TypeError, "question must be"),
         (lambda: utils.qa_split([RECORD], "test"), ValueError,
-         "split must be one of train, paraphrase, unseen, never_read, got 'test'"),
+         "split must be one of train, paraphrase, unseen, never_read, reversal, got 'test'"),
         (lambda: utils.generate(tiny_model(), TOKENIZER, None), TypeError, "prompt must be"),
         (lambda: utils.generate(tiny_model(), TOKENIZER, "a", stop=""), TypeError, "stop must"),
         (lambda: utils.generate(tiny_model(), TOKENIZER, "a", seed=1.5), ValueError, "seed must"),

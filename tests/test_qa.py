@@ -13,7 +13,8 @@ from helpers import tiny_model
 BOOK = utils.load_alice()
 QA = utils.load_qa()
 TOKENIZER = utils.build_tokenizer(BOOK, QA)
-SPLITS = {"train", "paraphrase", "unseen", "never_read"}  # never_read: evidence only held out
+# never_read: evidence only held out; reversal: the held-out direction of a pair of facts
+SPLITS = {"train", "paraphrase", "unseen", "never_read", "reversal"}
 
 
 def squash(text: str) -> str:
@@ -57,7 +58,8 @@ def test_dataset_size_fields_and_chapters():
         assert record["split"] in SPLITS, line
     assert {r["chapter"] for r in QA} == set(range(1, 13))
     counts = Counter(r["split"] for r in QA)
-    assert counts["paraphrase"] >= 60 and counts["unseen"] >= 30 and counts["never_read"] >= 10
+    assert counts["paraphrase"] >= 200 and counts["unseen"] >= 30 and counts["never_read"] >= 10
+    assert len({r["fact"] for r in utils.qa_split(QA, "train")}) >= 200
 
 
 def test_every_evidence_quote_is_in_the_book():
@@ -96,6 +98,13 @@ def test_held_out_facts_are_never_train_facts():
     assert all(r["fact"] in train_facts for r in utils.qa_split(QA, "paraphrase"))
     assert not any(r["fact"] in train_facts for r in utils.qa_split(QA, "unseen"))
     assert not any(r["fact"] in train_facts for r in utils.qa_split(QA, "never_read"))
+    assert not any(r["fact"] in train_facts for r in utils.qa_split(QA, "reversal"))
+
+
+def test_every_train_fact_has_exactly_one_paraphrase():
+    paraphrases = Counter(r["fact"] for r in utils.qa_split(QA, "paraphrase"))
+    train_facts = {r["fact"] for r in utils.qa_split(QA, "train")}
+    assert set(paraphrases) == train_facts and set(paraphrases.values()) == {1}
 
 
 def test_a_fact_keeps_one_answer_evidence_and_chapter():
@@ -110,6 +119,72 @@ def test_every_train_fact_is_asked_at_least_eight_ways():
     phrasings = Counter(r["fact"] for r in utils.qa_split(QA, "train"))
     few = {fact: n for fact, n in phrasings.items() if n < 8}
     assert phrasings and not few, few
+
+
+def reverse_pairs() -> set[tuple[str, str]]:
+    """The pairs of facts that ask one fact in both directions, each as a sorted pair of ids."""
+    return {tuple(sorted((r["fact"], r["reverse_of"]))) for r in QA if "reverse_of" in r}
+
+
+def test_reverse_pairs_name_each_other_and_one_third_is_held_out_by_hash():
+    """A fact and its reverse name each other; the third of the pairs with the lowest hash keeps
+    only one direction in training (the fact with the lower hash), the other is ``reversal``."""
+    partner = {}
+    for record in QA:
+        assert partner.setdefault(record["fact"], record.get("reverse_of")) == record.get(
+            "reverse_of"
+        ), record["fact"]  # every record of a fact names the same partner, or none
+    pairs = reverse_pairs()
+    assert all(partner[b] == a and partner[a] == b for a, b in pairs)
+    ordered = sorted(pairs, key=lambda pair: utils._hash_share("|".join(pair)))
+    held = ordered[: round(len(pairs) / 3)]
+    assert len(held) >= 20
+    splits = {}
+    for record in QA:
+        splits.setdefault(record["fact"], set()).add(record["split"])
+    for pair in ordered:
+        kept, reversed_ = sorted(pair, key=utils._hash_share)
+        if pair in held:
+            assert splits[kept] == {"train", "paraphrase"} and splits[reversed_] == {"reversal"}
+        else:
+            assert splits[kept] == splits[reversed_] == {"train", "paraphrase"}
+    assert {r["fact"] for r in utils.qa_split(QA, "reversal")} == {max(p, key=utils._hash_share)
+                                                                   for p in held}  # fmt: skip
+
+
+def test_reversal_questions_are_not_reworded_train_questions():
+    """Failures report counts only: no reversal question shares 80% of its words with one train
+    question (a reversal asks the other way round, not the same question again)."""
+    train = [r["question"] for r in utils.qa_split(QA, "train")]
+    reversal = utils.qa_split(QA, "reversal")
+    close = sum(utils.word_overlap(r["question"], train) >= 0.8 for r in reversal)
+    assert reversal and not close, f"{close} of {len(reversal)} reversal questions are too close"
+
+
+def test_dev_paraphrases_are_as_unlike_their_training_phrasings_as_held_out_ones():
+    """Mean overlap of a dev phrasing with its fact's fitted phrasings is within 0.05 of that of
+    a held-out paraphrase with its train phrasings; a phrasing picked by hash is not."""
+
+    def mean_overlap(held: list[dict], trained: list[dict]) -> float:
+        by_fact: dict[str, list[str]] = {}
+        for r in trained:
+            by_fact.setdefault(r["fact"], []).append(r["question"])
+        return sum(utils.word_overlap(r["question"], by_fact[r["fact"]]) for r in held) / len(held)
+
+    dev = utils.dev_split(QA)
+    held_out = mean_overlap(utils.qa_split(QA, "paraphrase"), utils.qa_split(QA, "train"))
+    chosen = mean_overlap(dev["dev_paraphrase"], dev["fit"])
+    fitted = dev["fit"] + dev["dev_paraphrase"]
+    by_hash = {}  # the old rule: the phrasing with the lowest hash
+    for r in sorted(fitted, key=lambda r: utils._hash_share(r["question"]), reverse=True):
+        by_hash[r["fact"]] = r
+    hashed = mean_overlap(
+        list(by_hash.values()), [r for r in fitted if by_hash[r["fact"]] is not r]
+    )
+    assert abs(chosen - held_out) <= 0.05 < hashed - held_out, (chosen, held_out, hashed)
+    assert utils.word_overlap("Who was late?", ["Who is late?", "Why?"]) == 1.0
+    assert utils.word_overlap("the rabbit ran", ["the cat sat"]) == 0.0
+    assert utils.word_overlap("Who was late?", []) == 0.0
 
 
 def test_trained_and_held_out_question_facts_were_read_in_pretraining():
