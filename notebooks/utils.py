@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -897,6 +896,56 @@ def new_history() -> dict[str, list]:
     return {"step": [], "lr": [], "seconds": [], "losses": {}, "train_step_loss": []}
 
 
+def check_finite(loss: torch.Tensor, step: int, cfg: TrainConfig) -> float:
+    """``loss`` as a float; a ``FloatingPointError`` with advice if it is inf or NaN."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(
+            f"The loss became {loss.item()} at step {step}. Lower the learning rate "
+            f"(now {lr_at(step, cfg):.2e}) or the gradient clip, and train again."
+        )
+    return loss.item()
+
+
+def record(history: dict[str, list], bar: tqdm, show: bool, losses: dict, **at: float) -> None:
+    """Append one loss estimate (``at``: its step, lr and seconds) to ``history``; show it."""
+    for key, value in at.items():
+        history[key].append(value)
+    for split, value in losses.items():
+        history["losses"].setdefault(split, []).append(value)
+    summary = " ".join(f"{split} {value:.4f}" for split, value in losses.items())
+    bar.set_postfix_str(summary)
+    if show:
+        bar.write(f"step {at['step']:>6}: {summary}  ({at['seconds']:.0f} s)")
+
+
+class OneProcess:
+    """The processes ``train`` runs on: this one alone. ``tests/ddp_pretrain.py``'s ``Ranks`` is
+    the several-process version (DistributedDataParallel under ``torchrun``)."""
+
+    rank, world = 0, 1
+
+    def wrap(self, model: nn.Module) -> nn.Module:  # the module that runs forward and backward
+        return model
+
+    def share(self, x: torch.Tensor, y: torch.Tensor) -> Batch:  # this process's rows
+        return x, y
+
+    def mean(self, loss: torch.Tensor) -> torch.Tensor:  # the loss of the whole batch
+        return loss
+
+    def all(self, go: bool) -> bool:  # go on only if every process does
+        return go
+
+    def save(self, write: Callable[[dict[str, Any]], None], interrupted: bool = False) -> None:
+        write({})  # several processes add every rank's random state, and skip Ctrl-C saves
+
+    def rng_state(self, state: dict[str, Any]) -> torch.Tensor:  # this process's dropout stream
+        return state["rng"]["torch"]
+
+
+ONE_PROCESS = OneProcess()
+
+
 def train(
     model: GPT,
     get_batch: BatchFn,
@@ -906,124 +955,66 @@ def train(
     eval_splits: Sequence[str] = ("train", "val"),
     checkpoint_path: Path | None = None,
     resume: bool = True,
-    stop_at: int | None = None,
-    time_budget: float | None = None,
-    clock: Callable[[], float] = time.perf_counter,
     origin: str = "",
+    stop_at: int | None = None,
+    time_budget: float = math.inf,
+    clock: Callable[[], float] = time.perf_counter,
+    ranks: OneProcess = ONE_PROCESS,
     progress: bool = True,
-    device: torch.device | None = None,
 ) -> dict[str, list]:
-    """Train ``model`` for ``cfg.max_steps`` steps of ``make_optimizer``'s optimizers (the
-    schedule of ``lr_at``, clipping, mixed precision on CUDA, loss estimates every
-    ``cfg.eval_interval``); return the history.
-
-    ``checkpoint_path`` is saved atomically at each estimate, at the end and on Ctrl-C; with
-    ``resume`` a matching checkpoint there (same ``origin``: the starting weights) is continued
-    exactly. ``stop_at`` (a step) or ``time_budget`` (seconds of training on ``clock``, estimates
-    and saves excluded) end the run early without changing the plan. Under ``torchrun`` every
-    rank draws the same batch and trains on its share (DistributedDataParallel); rank 0 saves.
-    """
-    device = device or next(model.parameters()).device
-    model.to(device).train()
-    rank, world = distributed_rank()
-    if cfg.batch_size % world:
-        raise ValueError(
-            f"batch_size={cfg.batch_size} cannot be shared by {world} processes; "
-            f"use a multiple of {world}."
-        )
+    """Lesson 3 §7's loop, with loss estimates and an atomic checkpoint every ``cfg.eval_interval``
+    steps (also on Ctrl-C); a matching checkpoint (same ``origin``) is resumed exactly."""
+    device = next(model.parameters()).device
+    model.train()
     optimizers = make_optimizer(model, cfg, device)
     dtype = autocast_dtype(device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    batch_rng = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed + rank)  # each rank its own dropout masks
+    batch_rng = torch.Generator().manual_seed(cfg.seed)  # batches
+    torch.manual_seed(cfg.seed + ranks.rank)  # dropout: each process its own masks
     step, history = 0, new_history()
     if checkpoint_path is not None and resume and Path(checkpoint_path).exists():
-        state = load_checkpoint(checkpoint_path, device)
-        check_resumable(state, model, tokenizer, cfg, origin)
-        model.load_state_dict(state["model"])
-        for optimizer, saved in zip(optimizers, state["optimizer"], strict=True):
-            optimizer.load_state_dict(saved)
-        if state["scaler"]:
-            scaler.load_state_dict(state["scaler"])
-        batch_rng.set_state(state["rng"]["batch"])
-        rank_rng = state["extra"].get("rank_rng", [])
-        torch.set_rng_state(rank_rng[rank] if len(rank_rng) == world else state["rng"]["torch"])
-        step, history = state["step"], state["history"]
-    net = model if world == 1 else nn.parallel.DistributedDataParallel(model)
-    last = min(cfg.max_steps, stop_at if stop_at is not None else cfg.max_steps)
+        step, history = restore(checkpoint_path, model, optimizers, scaler, batch_rng,
+                                ranks, tokenizer=tokenizer, cfg=cfg, origin=origin)  # fmt: skip
+    net, last = ranks.wrap(model), min(cfg.max_steps, cfg.max_steps if stop_at is None else stop_at)
     trained = history["seconds"][-1] if history["seconds"] else 0.0  # seconds before this call
+    bar = make_progress_bar(cfg.max_steps, step, disable=not progress or ranks.rank > 0)
 
-    def save() -> None:
-        if checkpoint_path is None:
-            return
-        extra: dict[str, Any] = {"origin": origin}
-        if world > 1:  # every rank's dropout stream, so that each one resumes exactly
-            extra["rank_rng"] = [None] * world
-            dist.all_gather_object(extra["rank_rng"], torch.get_rng_state())
-        if rank == 0:
-            save_checkpoint(
+    def save(interrupted: bool = False) -> None:
+        if checkpoint_path is not None:
+            ranks.save(lambda extra: save_checkpoint(
                 checkpoint_path, model, tokenizer, optimizers=optimizers, train_config=cfg,
-                step=step, history=history, batch_rng=batch_rng, scaler=scaler, extra=extra,
-            )  # fmt: skip
-        if world > 1:  # no rank goes on (and perhaps reads the file) before it is written
-            dist.barrier()
+                step=step, history=history, batch_rng=batch_rng, scaler=scaler,
+                extra={"origin": origin, **extra}), interrupted)  # fmt: skip
 
     def evaluate_and_save() -> None:
         losses = estimate_loss(model, get_batch, eval_splits, cfg.eval_iters, device)
-        history["step"].append(step)
-        history["lr"].append(lr_at(step - 1, cfg))
-        history["seconds"].append(trained)
-        for split, value in losses.items():
-            history["losses"].setdefault(split, []).append(value)
-        summary = " ".join(f"{split} {value:.4f}" for split, value in losses.items())
-        bar.set_postfix_str(summary)
-        if progress and rank == 0:
-            bar.write(f"step {step:>6}: {summary}  ({trained:.0f} s)")
+        show = progress and ranks.rank == 0
+        record(history, bar, show, losses, step=step, lr=lr_at(step - 1, cfg), seconds=trained)
         save()
 
-    def keep_going() -> bool:
-        go = step < last and (time_budget is None or trained < time_budget)
-        if world > 1 and time_budget is not None:  # the ranks' clocks differ: stop together
-            flag = torch.tensor(float(go), device=device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-            go = bool(flag)
-        return go
-
-    bar = make_progress_bar(total=cfg.max_steps, initial=step, disable=not progress or rank > 0)
     tick = clock()
     try:
-        while keep_going():
-            set_lr(optimizers, step, cfg)
-            x, y = get_batch("train", batch_rng)
-            x, y = x.chunk(world)[rank].to(device), y.chunk(world)[rank].to(device)
+        while ranks.all(step < last and trained < time_budget):
+            set_lr(optimizers, step, cfg)  # 1. this step's learning rate
+            x, y = ranks.share(*get_batch("train", batch_rng))  # 2. a batch
             with torch.autocast(device.type, dtype, enabled=dtype is not None):
-                _, loss = net(x, y)
-            mean_loss = loss.detach().clone()
-            if world > 1:  # the loss of the whole batch, as one process would see it
-                dist.all_reduce(mean_loss)
-                mean_loss /= world
-            if not torch.isfinite(mean_loss):
-                raise FloatingPointError(
-                    f"The loss became {mean_loss.item()} at step {step}. Lower the learning rate "
-                    f"(now {lr_at(step, cfg):.2e}) or the gradient clip, and train again."
-                )
-            optimizer_step(model, optimizers, scaler, loss, cfg.grad_clip)
+                _, loss = net(x.to(device), y.to(device))  # 3. forward
+            mean_loss = check_finite(ranks.mean(loss.detach().clone()), step, cfg)
+            optimizer_step(model, optimizers, scaler, loss, cfg.grad_clip)  # 4-6
             step += 1
-            history["train_step_loss"].append(mean_loss.item())
+            history["train_step_loss"].append(mean_loss)
             bar.update(1)
-            now = clock()
-            trained, tick = trained + now - tick, now
+            trained += clock() - tick  # estimates and saves do not count
             if step % cfg.eval_interval == 0 or step == cfg.max_steps:
                 evaluate_and_save()
-                tick = clock()
+            tick = clock()
+        if step != (history["step"][-1] if history["step"] else 0):
+            evaluate_and_save()  # stopped early between two estimates
     except KeyboardInterrupt:
-        if world == 1:  # several ranks cannot be trusted to meet here: they keep the last save
-            save()
-        bar.close()
+        save(interrupted=True)
         raise
-    if step != (history["step"][-1] if history["step"] else 0):
-        evaluate_and_save()  # stopped early between two estimates
-    bar.close()
+    finally:
+        bar.close()
     return history
 
 
@@ -1041,8 +1032,8 @@ def pretrain(
     get_batch = book_batches(corpus.splits, model.config.block_size, cfg.batch_size)
     history = train(
         model, get_batch, cfg, tokenizer=corpus.tokenizer, checkpoint_path=checkpoint_path,
-        device=device, progress=progress,
-    )  # fmt: skip
+        progress=progress,
+    )
     return model, history
 
 
@@ -1789,25 +1780,6 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if major >= 8 else torch.float16
 
 
-def distributed_rank() -> tuple[int, int]:
-    """This process's rank and the number of processes (0 and 1 outside ``torch.distributed``)."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def init_distributed() -> torch.device:
-    """Join the process group that ``torchrun`` describes in the environment (NCCL on GPUs,
-    gloo on CPUs) and return this rank's device."""
-    if torch.cuda.is_available():
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
-        dist.init_process_group("nccl")
-        return device
-    dist.init_process_group("gloo")
-    return torch.device("cpu")
-
-
 def make_progress_bar(total: int, initial: int = 0, disable: bool = False) -> tqdm:
     """A tqdm bar: a widget in notebooks, text in terminals, none with ``GPT05M_PROGRESS=text``
     (then the step lines a caller writes with ``bar.write`` are the progress)."""
@@ -1897,6 +1869,29 @@ def check_resumable(
             "Cannot resume from this checkpoint: " + "; ".join(problems) + ". Delete it, pass "
             "resume=False, or choose another checkpoint path."
         )
+
+
+def restore(
+    path: Path,
+    model: GPT,
+    optimizers: Sequence[torch.optim.Optimizer],
+    scaler: torch.amp.GradScaler,
+    batch_rng: torch.Generator,
+    ranks: OneProcess,
+    **run: Any,
+) -> tuple[int, dict[str, list]]:
+    """Load a checkpoint of this very run (``check_resumable(**run)``) into the model, optimizers,
+    scaler and random streams; return its step and history."""
+    state = load_checkpoint(path, next(model.parameters()).device)
+    check_resumable(state, model, **run)
+    model.load_state_dict(state["model"])
+    for optimizer, saved in zip(optimizers, state["optimizer"], strict=True):
+        optimizer.load_state_dict(saved)
+    if state["scaler"]:
+        scaler.load_state_dict(state["scaler"])
+    batch_rng.set_state(state["rng"]["batch"])
+    torch.set_rng_state(ranks.rng_state(state))
+    return state["step"], state["history"]
 
 
 def load_model(

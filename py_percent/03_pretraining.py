@@ -49,9 +49,7 @@ device = utils.setup_lesson(REPO, BRANCH)
 
 # %%
 import dataclasses
-import inspect
 import math
-import re
 
 import matplotlib.pyplot as plt
 import torch
@@ -560,17 +558,18 @@ assert max(abs(a - b) for a, b in zip(ours, theirs, strict=True)) < tolerance
 #
 # ### 8.1 The recipe
 #
-# `utils.PRETRAIN` is a `TrainConfig`. Each field, its value in this run and what it means
-# (the notes are read from the comments in `utils.py`):
+# `utils.PRETRAIN` is a `TrainConfig`. Each field, its default and its value in this run; the
+# comment beside each field of `TrainConfig` in `utils.py` says what it means.
 
 # %%
-source = inspect.getsource(utils.TrainConfig)
-notes = dict(re.findall(r"^\s+(\w+): .*?#\s*(.*)$", source, flags=re.M))
-
-print(f"{'field':<14} {'value':>8}   meaning")
-print("-" * 72)
-for f in dataclasses.fields(utils.PRETRAIN):
-    print(f"{f.name:<14} {getattr(utils.PRETRAIN, f.name)!s:>8}   {notes.get(f.name, '')}")
+default = utils.TrainConfig()
+changed = [f.name for f in dataclasses.fields(default)
+           if getattr(utils.PRETRAIN, f.name) != getattr(default, f.name)]  # fmt: skip
+print(f"{'field':<14} {'default':>8} {'this run':>9}")
+for f in dataclasses.fields(default):
+    ours, mark = getattr(utils.PRETRAIN, f.name), "  (changed)" if f.name in changed else ""
+    print(f"{f.name:<14} {getattr(default, f.name)!s:>8} {ours!s:>9}{mark}")
+print(f"{len(changed)} of {len(dataclasses.fields(default))} fields differ from the defaults")
 
 # %% [markdown]
 # How much text is that? Every step reads `batch_size × block_size` characters. Dividing the
