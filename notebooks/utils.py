@@ -1,10 +1,5 @@
-"""GPT-0.5M: the one shared helper module of the lesson series.
-
-Every lesson derives a piece step by step, checks its version against the one kept here, and then
-imports it. The code follows the lessons 1 to 07, one banner each, naming the section that
-teaches it; the plumbing (settings and files at the top; checkpoints, precision, processes and
-load-or-train at the end) stays out of the way.
-"""
+"""GPT-0.5M's shared helpers, in lesson order (one banner per lesson, naming its sections);
+plumbing (settings and files; checkpoints and load-or-train) at the top and the end."""
 
 from __future__ import annotations
 
@@ -799,9 +794,8 @@ class Muon(torch.optim.Optimizer):
 def make_optimizer(
     model: nn.Module, cfg: TrainConfig, device: torch.device
 ) -> list[torch.optim.Optimizer]:
-    """The optimizers of ``cfg``: AdamW, decaying only matrices (fused kernel on CUDA, and on
-    the CPU from PyTorch 2.4); with ``optimizer="muon"``, Muon takes the blocks' matrices.
-    Every group keeps its peak learning rate as ``"peak_lr"``, for the schedule."""
+    """AdamW (decaying only matrices), plus Muon on the blocks' matrices if ``cfg`` says so;
+    every group keeps its peak learning rate as ``"peak_lr"``, for the schedule."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     in_blocks = [p for n, p in named if p.dim() == 2 and ".blocks." in f".{n}"]  # DDP: "module."
     to_muon = in_blocks if cfg.optimizer == "muon" else []
@@ -1030,10 +1024,8 @@ def pretrain(
     torch.manual_seed(cfg.seed)
     model = build_model(corpus.tokenizer).to(device)
     get_batch = book_batches(corpus.splits, model.config.block_size, cfg.batch_size)
-    history = train(
-        model, get_batch, cfg, tokenizer=corpus.tokenizer, checkpoint_path=checkpoint_path,
-        progress=progress,
-    )
+    history = train(model, get_batch, cfg, tokenizer=corpus.tokenizer,
+                    checkpoint_path=checkpoint_path, progress=progress)  # fmt: skip
     return model, history
 
 
@@ -1089,9 +1081,8 @@ def evaluate_text(model: GPT, data: torch.Tensor, batch_size: int = 64) -> float
 
 
 def baseline_bits_per_char(corpus: Corpus) -> dict[str, float]:
-    """Bits per validation character of yardsticks with no neural network: a bigram count
-    table (add-one smoothing) from the training split, and zlib, bz2 and lzma compressing the
-    validation text after the training text (the size of both, minus that of train alone)."""
+    """Bits per validation character of a bigram count table (add-one smoothing) and of zlib,
+    bz2 and lzma compressing it after the training text (size of both minus size of train)."""
     train, val, vocab = corpus.splits["train"], corpus.splits["val"], corpus.tokenizer.vocab_size
     counts = torch.ones(vocab, vocab).index_put_(
         (train[:-1], train[1:]), torch.ones(len(train) - 1), accumulate=True
@@ -1184,10 +1175,8 @@ def generate_ids(
     use_cache: bool = True,
     stop_ids: Sequence[int] | None = None,
 ) -> list[int]:
-    """Up to ``max_new_tokens`` new tokens after ``ids``, ending early after ``stop_ids``. With and
-    without the cache alike, a long prompt keeps its last ``block_size`` tokens and a full context
-    drops its oldest half (the cache is rebuilt), so both give identical tokens. Tokens stay on
-    the model's device: on a GPU the host reads them only every few tokens, to look for the stop."""
+    """Up to ``max_new_tokens`` tokens after ``ids``, ending after ``stop_ids``; a full context
+    drops its oldest half, with and without the cache alike, so both give the same tokens."""
     ids, stop = token_ids("ids", ids), token_ids("stop_ids", stop_ids or [])
     if not ids:
         raise ValueError("generate_ids needs at least one token to start from (ids is empty).")
@@ -1284,11 +1273,8 @@ def encode_qa(
     block_size: int,
     mask_question: bool = True,
 ) -> Batch:
-    """One row per record (with its ``passage`` if it has one), right-padded to ``block_size``.
-
-    Targets are -100 (ignored by the loss) on padding and, with ``mask_question``, on the
-    prompt, so the model is graded only on the answer and the end marker.
-    """
+    """One row per record (with its ``passage`` if any), right-padded to ``block_size``; targets
+    are -100 (ignored by the loss) on padding and, with ``mask_question``, on the prompt."""
     pad = tokenizer.encode("\n")[0]
     xs = torch.full((len(records), block_size), pad, dtype=torch.long)
     ys = torch.full((len(records), block_size), -100, dtype=torch.long)
@@ -1486,14 +1472,8 @@ def qa_batches(
     batch_size: int = 16,
     book_fraction: float = 0.5,
 ) -> BatchFn:
-    """Fine-tuning batches: ``train`` makes a share ``book_fraction`` of the steps, drawn at
-    random, whole-block book windows, so the book is not forgotten; the other steps, and
-    ``qa``, are Q&A rows; ``val`` is book only.
-
-    Q&A rows are bucketed: a row that fits in ``block_size / 2**k`` characters goes to bucket
-    k, whose batches are cut to that width and hold ``2**k`` times as many rows, so a step has
-    the same characters and no compute goes to padding. Every row is drawn equally often.
-    """
+    """``train``: book windows on a random share ``book_fraction`` of the steps, else Q&A rows
+    (as ``qa``), in length buckets of width ``block_size / 2**k`` and ``2**k`` times the rows."""
     xs, ys = qa_rows
     shrink = (block_size // qa_lengths(qa_rows)).float().log2().floor().long()  # bucket of a row
     buckets = [(k, (shrink == k).nonzero().flatten()) for k in shrink.unique().tolist()]
@@ -1542,9 +1522,8 @@ def finetune(
     plan: FinetunePlan = FINETUNE_PLAN,
     progress: bool = True,
 ) -> tuple[GPT, dict[str, list]]:
-    """Fine-tune a copy of ``base`` on the examples of ``plan`` (never a held-out split). The
-    run's origin (base weights, plan, examples) is saved; a checkpoint of another origin is not
-    resumed: a warning names what changed and the run starts over."""
+    """Fine-tune a copy of ``base`` on ``plan``'s examples; a checkpoint of another origin (base
+    weights, plan, examples) is not resumed: a warning names what changed."""
     examples = finetune_examples(corpus, plan)
     data_hash = hashlib.sha256(json.dumps(examples, sort_keys=True).encode()).hexdigest()[:16]
     origin = json.dumps({"base": weights_fingerprint(base), **asdict(plan), "data": data_hash})
@@ -1771,9 +1750,8 @@ class BPETokenizer:
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """The one place that picks mixed precision: bf16 on GPUs of compute capability 8.0 and up
-    (Ampere+), fp16 with a GradScaler below (e.g. the T4, 7.5), none (fp32) on CPU or MPS.
-    ``torch.cuda.is_bf16_supported`` is not enough: it is True on a T4 via slow emulation."""
+    """Mixed precision: bf16 on GPUs of compute capability 8.0+, fp16 (with a GradScaler) below,
+    such as the T4 (where ``is_bf16_supported`` is True but emulated), none on CPU or MPS."""
     if device.type != "cuda":
         return None
     major, _ = torch.cuda.get_device_capability(device)
@@ -1974,9 +1952,8 @@ def load_existing(
 def load_or_pretrain(
     corpus: Corpus, device: torch.device | None = None, progress: bool = True
 ) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
-    """The base model of lesson 3: this machine's checkpoint, else the released weights, else a
-    short stand-in trained now. ``state["source"]`` says which ("checkpoint", "released",
-    "stand-in")."""
+    """Lesson 3's model: this machine's checkpoint, else the released weights, else a short
+    stand-in trained now; ``state["source"]`` says which."""
     device = device or pick_device()
     found = load_existing(BASE_CHECKPOINT, corpus, device)
     if found:
