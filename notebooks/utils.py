@@ -1744,7 +1744,7 @@ class BPETokenizer:
 
 
 # ---------------------------------------------------------------------------------------------
-# Plumbing, part 2: mixed precision, several processes, the progress bar, checkpoints
+# Plumbing, part 2: mixed precision, the progress bar, checkpoints
 # (save, load, resume) and the load-or-train helpers of lessons 4–07
 # ---------------------------------------------------------------------------------------------
 
