@@ -1,10 +1,5 @@
-"""GPT-0.5M: the one shared helper module of the lesson series.
-
-Every lesson derives a piece step by step, checks its version against the one kept here, and then
-imports it. The code follows the lessons 1 to 07, one banner each, naming the section that
-teaches it; the plumbing (settings and files at the top; checkpoints, precision, processes and
-load-or-train at the end) stays out of the way.
-"""
+"""GPT-0.5M's shared helpers, in lesson order (one banner per lesson, naming its sections);
+plumbing (settings and files; checkpoints and load-or-train) at the top and the end."""
 
 from __future__ import annotations
 
@@ -32,7 +27,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -800,9 +794,8 @@ class Muon(torch.optim.Optimizer):
 def make_optimizer(
     model: nn.Module, cfg: TrainConfig, device: torch.device
 ) -> list[torch.optim.Optimizer]:
-    """The optimizers of ``cfg``: AdamW, decaying only matrices (fused kernel on CUDA, and on
-    the CPU from PyTorch 2.4); with ``optimizer="muon"``, Muon takes the blocks' matrices.
-    Every group keeps its peak learning rate as ``"peak_lr"``, for the schedule."""
+    """AdamW (decaying only matrices), plus Muon on the blocks' matrices if ``cfg`` says so;
+    every group keeps its peak learning rate as ``"peak_lr"``, for the schedule."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     in_blocks = [p for n, p in named if p.dim() == 2 and ".blocks." in f".{n}"]  # DDP: "module."
     to_muon = in_blocks if cfg.optimizer == "muon" else []
@@ -897,6 +890,56 @@ def new_history() -> dict[str, list]:
     return {"step": [], "lr": [], "seconds": [], "losses": {}, "train_step_loss": []}
 
 
+def check_finite(loss: torch.Tensor, step: int, cfg: TrainConfig) -> float:
+    """``loss`` as a float; a ``FloatingPointError`` with advice if it is inf or NaN."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(
+            f"The loss became {loss.item()} at step {step}. Lower the learning rate "
+            f"(now {lr_at(step, cfg):.2e}) or the gradient clip, and train again."
+        )
+    return loss.item()
+
+
+def record(history: dict[str, list], bar: tqdm, show: bool, losses: dict, **at: float) -> None:
+    """Append one loss estimate (``at``: its step, lr and seconds) to ``history``; show it."""
+    for key, value in at.items():
+        history[key].append(value)
+    for split, value in losses.items():
+        history["losses"].setdefault(split, []).append(value)
+    summary = " ".join(f"{split} {value:.4f}" for split, value in losses.items())
+    bar.set_postfix_str(summary)
+    if show:
+        bar.write(f"step {at['step']:>6}: {summary}  ({at['seconds']:.0f} s)")
+
+
+class OneProcess:
+    """The processes ``train`` runs on: this one alone. ``tests/ddp_pretrain.py``'s ``Ranks`` is
+    the several-process version (DistributedDataParallel under ``torchrun``)."""
+
+    rank, world = 0, 1
+
+    def wrap(self, model: nn.Module) -> nn.Module:  # the module that runs forward and backward
+        return model
+
+    def share(self, x: torch.Tensor, y: torch.Tensor) -> Batch:  # this process's rows
+        return x, y
+
+    def mean(self, loss: torch.Tensor) -> torch.Tensor:  # the loss of the whole batch
+        return loss
+
+    def all(self, go: bool) -> bool:  # go on only if every process does
+        return go
+
+    def save(self, write: Callable[[dict[str, Any]], None], interrupted: bool = False) -> None:
+        write({})  # several processes add every rank's random state, and skip Ctrl-C saves
+
+    def rng_state(self, state: dict[str, Any]) -> torch.Tensor:  # this process's dropout stream
+        return state["rng"]["torch"]
+
+
+ONE_PROCESS = OneProcess()
+
+
 def train(
     model: GPT,
     get_batch: BatchFn,
@@ -906,124 +949,66 @@ def train(
     eval_splits: Sequence[str] = ("train", "val"),
     checkpoint_path: Path | None = None,
     resume: bool = True,
-    stop_at: int | None = None,
-    time_budget: float | None = None,
-    clock: Callable[[], float] = time.perf_counter,
     origin: str = "",
+    stop_at: int | None = None,
+    time_budget: float = math.inf,
+    clock: Callable[[], float] = time.perf_counter,
+    ranks: OneProcess = ONE_PROCESS,
     progress: bool = True,
-    device: torch.device | None = None,
 ) -> dict[str, list]:
-    """Train ``model`` for ``cfg.max_steps`` steps of ``make_optimizer``'s optimizers (the
-    schedule of ``lr_at``, clipping, mixed precision on CUDA, loss estimates every
-    ``cfg.eval_interval``); return the history.
-
-    ``checkpoint_path`` is saved atomically at each estimate, at the end and on Ctrl-C; with
-    ``resume`` a matching checkpoint there (same ``origin``: the starting weights) is continued
-    exactly. ``stop_at`` (a step) or ``time_budget`` (seconds of training on ``clock``, estimates
-    and saves excluded) end the run early without changing the plan. Under ``torchrun`` every
-    rank draws the same batch and trains on its share (DistributedDataParallel); rank 0 saves.
-    """
-    device = device or next(model.parameters()).device
-    model.to(device).train()
-    rank, world = distributed_rank()
-    if cfg.batch_size % world:
-        raise ValueError(
-            f"batch_size={cfg.batch_size} cannot be shared by {world} processes; "
-            f"use a multiple of {world}."
-        )
+    """Lesson 3 §7's loop, with loss estimates and an atomic checkpoint every ``cfg.eval_interval``
+    steps (also on Ctrl-C); a matching checkpoint (same ``origin``) is resumed exactly."""
+    device = next(model.parameters()).device
+    model.train()
     optimizers = make_optimizer(model, cfg, device)
     dtype = autocast_dtype(device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    batch_rng = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed + rank)  # each rank its own dropout masks
+    batch_rng = torch.Generator().manual_seed(cfg.seed)  # batches
+    torch.manual_seed(cfg.seed + ranks.rank)  # dropout: each process its own masks
     step, history = 0, new_history()
     if checkpoint_path is not None and resume and Path(checkpoint_path).exists():
-        state = load_checkpoint(checkpoint_path, device)
-        check_resumable(state, model, tokenizer, cfg, origin)
-        model.load_state_dict(state["model"])
-        for optimizer, saved in zip(optimizers, state["optimizer"], strict=True):
-            optimizer.load_state_dict(saved)
-        if state["scaler"]:
-            scaler.load_state_dict(state["scaler"])
-        batch_rng.set_state(state["rng"]["batch"])
-        rank_rng = state["extra"].get("rank_rng", [])
-        torch.set_rng_state(rank_rng[rank] if len(rank_rng) == world else state["rng"]["torch"])
-        step, history = state["step"], state["history"]
-    net = model if world == 1 else nn.parallel.DistributedDataParallel(model)
-    last = min(cfg.max_steps, stop_at if stop_at is not None else cfg.max_steps)
+        step, history = restore(checkpoint_path, model, optimizers, scaler, batch_rng,
+                                ranks, tokenizer=tokenizer, cfg=cfg, origin=origin)  # fmt: skip
+    net, last = ranks.wrap(model), min(cfg.max_steps, cfg.max_steps if stop_at is None else stop_at)
     trained = history["seconds"][-1] if history["seconds"] else 0.0  # seconds before this call
+    bar = make_progress_bar(cfg.max_steps, step, disable=not progress or ranks.rank > 0)
 
-    def save() -> None:
-        if checkpoint_path is None:
-            return
-        extra: dict[str, Any] = {"origin": origin}
-        if world > 1:  # every rank's dropout stream, so that each one resumes exactly
-            extra["rank_rng"] = [None] * world
-            dist.all_gather_object(extra["rank_rng"], torch.get_rng_state())
-        if rank == 0:
-            save_checkpoint(
+    def save(interrupted: bool = False) -> None:
+        if checkpoint_path is not None:
+            ranks.save(lambda extra: save_checkpoint(
                 checkpoint_path, model, tokenizer, optimizers=optimizers, train_config=cfg,
-                step=step, history=history, batch_rng=batch_rng, scaler=scaler, extra=extra,
-            )  # fmt: skip
-        if world > 1:  # no rank goes on (and perhaps reads the file) before it is written
-            dist.barrier()
+                step=step, history=history, batch_rng=batch_rng, scaler=scaler,
+                extra={"origin": origin, **extra}), interrupted)  # fmt: skip
 
     def evaluate_and_save() -> None:
         losses = estimate_loss(model, get_batch, eval_splits, cfg.eval_iters, device)
-        history["step"].append(step)
-        history["lr"].append(lr_at(step - 1, cfg))
-        history["seconds"].append(trained)
-        for split, value in losses.items():
-            history["losses"].setdefault(split, []).append(value)
-        summary = " ".join(f"{split} {value:.4f}" for split, value in losses.items())
-        bar.set_postfix_str(summary)
-        if progress and rank == 0:
-            bar.write(f"step {step:>6}: {summary}  ({trained:.0f} s)")
+        show = progress and ranks.rank == 0
+        record(history, bar, show, losses, step=step, lr=lr_at(step - 1, cfg), seconds=trained)
         save()
 
-    def keep_going() -> bool:
-        go = step < last and (time_budget is None or trained < time_budget)
-        if world > 1 and time_budget is not None:  # the ranks' clocks differ: stop together
-            flag = torch.tensor(float(go), device=device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-            go = bool(flag)
-        return go
-
-    bar = make_progress_bar(total=cfg.max_steps, initial=step, disable=not progress or rank > 0)
     tick = clock()
     try:
-        while keep_going():
-            set_lr(optimizers, step, cfg)
-            x, y = get_batch("train", batch_rng)
-            x, y = x.chunk(world)[rank].to(device), y.chunk(world)[rank].to(device)
+        while ranks.all(step < last and trained < time_budget):
+            set_lr(optimizers, step, cfg)  # 1. this step's learning rate
+            x, y = ranks.share(*get_batch("train", batch_rng))  # 2. a batch
             with torch.autocast(device.type, dtype, enabled=dtype is not None):
-                _, loss = net(x, y)
-            mean_loss = loss.detach().clone()
-            if world > 1:  # the loss of the whole batch, as one process would see it
-                dist.all_reduce(mean_loss)
-                mean_loss /= world
-            if not torch.isfinite(mean_loss):
-                raise FloatingPointError(
-                    f"The loss became {mean_loss.item()} at step {step}. Lower the learning rate "
-                    f"(now {lr_at(step, cfg):.2e}) or the gradient clip, and train again."
-                )
-            optimizer_step(model, optimizers, scaler, loss, cfg.grad_clip)
+                _, loss = net(x.to(device), y.to(device))  # 3. forward
+            mean_loss = check_finite(ranks.mean(loss.detach().clone()), step, cfg)
+            optimizer_step(model, optimizers, scaler, loss, cfg.grad_clip)  # 4-6
             step += 1
-            history["train_step_loss"].append(mean_loss.item())
+            history["train_step_loss"].append(mean_loss)
             bar.update(1)
-            now = clock()
-            trained, tick = trained + now - tick, now
+            trained += clock() - tick  # estimates and saves do not count
             if step % cfg.eval_interval == 0 or step == cfg.max_steps:
                 evaluate_and_save()
-                tick = clock()
+            tick = clock()
+        if step != (history["step"][-1] if history["step"] else 0):
+            evaluate_and_save()  # stopped early between two estimates
     except KeyboardInterrupt:
-        if world == 1:  # several ranks cannot be trusted to meet here: they keep the last save
-            save()
-        bar.close()
+        save(interrupted=True)
         raise
-    if step != (history["step"][-1] if history["step"] else 0):
-        evaluate_and_save()  # stopped early between two estimates
-    bar.close()
+    finally:
+        bar.close()
     return history
 
 
@@ -1039,10 +1024,8 @@ def pretrain(
     torch.manual_seed(cfg.seed)
     model = build_model(corpus.tokenizer).to(device)
     get_batch = book_batches(corpus.splits, model.config.block_size, cfg.batch_size)
-    history = train(
-        model, get_batch, cfg, tokenizer=corpus.tokenizer, checkpoint_path=checkpoint_path,
-        device=device, progress=progress,
-    )  # fmt: skip
+    history = train(model, get_batch, cfg, tokenizer=corpus.tokenizer,
+                    checkpoint_path=checkpoint_path, progress=progress)  # fmt: skip
     return model, history
 
 
@@ -1098,9 +1081,8 @@ def evaluate_text(model: GPT, data: torch.Tensor, batch_size: int = 64) -> float
 
 
 def baseline_bits_per_char(corpus: Corpus) -> dict[str, float]:
-    """Bits per validation character of yardsticks with no neural network: a bigram count
-    table (add-one smoothing) from the training split, and zlib, bz2 and lzma compressing the
-    validation text after the training text (the size of both, minus that of train alone)."""
+    """Bits per validation character of a bigram count table (add-one smoothing) and of zlib,
+    bz2 and lzma compressing it after the training text (size of both minus size of train)."""
     train, val, vocab = corpus.splits["train"], corpus.splits["val"], corpus.tokenizer.vocab_size
     counts = torch.ones(vocab, vocab).index_put_(
         (train[:-1], train[1:]), torch.ones(len(train) - 1), accumulate=True
@@ -1193,10 +1175,8 @@ def generate_ids(
     use_cache: bool = True,
     stop_ids: Sequence[int] | None = None,
 ) -> list[int]:
-    """Up to ``max_new_tokens`` new tokens after ``ids``, ending early after ``stop_ids``. With and
-    without the cache alike, a long prompt keeps its last ``block_size`` tokens and a full context
-    drops its oldest half (the cache is rebuilt), so both give identical tokens. Tokens stay on
-    the model's device: on a GPU the host reads them only every few tokens, to look for the stop."""
+    """Up to ``max_new_tokens`` tokens after ``ids``, ending after ``stop_ids``; a full context
+    drops its oldest half, with and without the cache alike, so both give the same tokens."""
     ids, stop = token_ids("ids", ids), token_ids("stop_ids", stop_ids or [])
     if not ids:
         raise ValueError("generate_ids needs at least one token to start from (ids is empty).")
@@ -1294,11 +1274,8 @@ def encode_qa(
     block_size: int,
     mask_question: bool = True,
 ) -> Batch:
-    """One row per record (with its ``passage`` if it has one), right-padded to ``block_size``.
-
-    Targets are -100 (ignored by the loss) on padding and, with ``mask_question``, on the
-    prompt, so the model is graded only on the answer and the end marker.
-    """
+    """One row per record (with its ``passage`` if any), right-padded to ``block_size``; targets
+    are -100 (ignored by the loss) on padding and, with ``mask_question``, on the prompt."""
     pad = tokenizer.encode("\n")[0]
     xs = torch.full((len(records), block_size), pad, dtype=torch.long)
     ys = torch.full((len(records), block_size), -100, dtype=torch.long)
@@ -1505,14 +1482,8 @@ def qa_batches(
     batch_size: int = 16,
     book_fraction: float = 0.5,
 ) -> BatchFn:
-    """Fine-tuning batches: ``train`` makes a share ``book_fraction`` of the steps, drawn at
-    random, whole-block book windows, so the book is not forgotten; the other steps, and
-    ``qa``, are Q&A rows; ``val`` is book only.
-
-    Q&A rows are bucketed: a row that fits in ``block_size / 2**k`` characters goes to bucket
-    k, whose batches are cut to that width and hold ``2**k`` times as many rows, so a step has
-    the same characters and no compute goes to padding. Every row is drawn equally often.
-    """
+    """``train``: book windows on a random share ``book_fraction`` of the steps, else Q&A rows
+    (as ``qa``), in length buckets of width ``block_size / 2**k`` and ``2**k`` times the rows."""
     xs, ys = qa_rows
     shrink = (block_size // qa_lengths(qa_rows)).float().log2().floor().long()  # bucket of a row
     buckets = [(k, (shrink == k).nonzero().flatten()) for k in shrink.unique().tolist()]
@@ -1561,9 +1532,8 @@ def finetune(
     plan: FinetunePlan = FINETUNE_PLAN,
     progress: bool = True,
 ) -> tuple[GPT, dict[str, list]]:
-    """Fine-tune a copy of ``base`` on the examples of ``plan`` (never a held-out split). The
-    run's origin (base weights, plan, examples) is saved; a checkpoint of another origin is not
-    resumed: a warning names what changed and the run starts over."""
+    """Fine-tune a copy of ``base`` on ``plan``'s examples; a checkpoint of another origin (base
+    weights, plan, examples) is not resumed: a warning names what changed."""
     examples = finetune_examples(corpus, plan)
     data_hash = hashlib.sha256(json.dumps(examples, sort_keys=True).encode()).hexdigest()[:16]
     origin = json.dumps({"base": weights_fingerprint(base), **asdict(plan), "data": data_hash})
@@ -1784,38 +1754,18 @@ class BPETokenizer:
 
 
 # ---------------------------------------------------------------------------------------------
-# Plumbing, part 2: mixed precision, several processes, the progress bar, checkpoints
+# Plumbing, part 2: mixed precision, the progress bar, checkpoints
 # (save, load, resume) and the load-or-train helpers of lessons 4–07
 # ---------------------------------------------------------------------------------------------
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """The one place that picks mixed precision: bf16 on GPUs of compute capability 8.0 and up
-    (Ampere+), fp16 with a GradScaler below (e.g. the T4, 7.5), none (fp32) on CPU or MPS.
-    ``torch.cuda.is_bf16_supported`` is not enough: it is True on a T4 via slow emulation."""
+    """Mixed precision: bf16 on GPUs of compute capability 8.0+, fp16 (with a GradScaler) below,
+    such as the T4 (where ``is_bf16_supported`` is True but emulated), none on CPU or MPS."""
     if device.type != "cuda":
         return None
     major, _ = torch.cuda.get_device_capability(device)
     return torch.bfloat16 if major >= 8 else torch.float16
-
-
-def distributed_rank() -> tuple[int, int]:
-    """This process's rank and the number of processes (0 and 1 outside ``torch.distributed``)."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def init_distributed() -> torch.device:
-    """Join the process group that ``torchrun`` describes in the environment (NCCL on GPUs,
-    gloo on CPUs) and return this rank's device."""
-    if torch.cuda.is_available():
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
-        dist.init_process_group("nccl")
-        return device
-    dist.init_process_group("gloo")
-    return torch.device("cpu")
 
 
 def make_progress_bar(total: int, initial: int = 0, disable: bool = False) -> tqdm:
@@ -1909,6 +1859,29 @@ def check_resumable(
         )
 
 
+def restore(
+    path: Path,
+    model: GPT,
+    optimizers: Sequence[torch.optim.Optimizer],
+    scaler: torch.amp.GradScaler,
+    batch_rng: torch.Generator,
+    ranks: OneProcess,
+    **run: Any,
+) -> tuple[int, dict[str, list]]:
+    """Load a checkpoint of this very run (``check_resumable(**run)``) into the model, optimizers,
+    scaler and random streams; return its step and history."""
+    state = load_checkpoint(path, next(model.parameters()).device)
+    check_resumable(state, model, **run)
+    model.load_state_dict(state["model"])
+    for optimizer, saved in zip(optimizers, state["optimizer"], strict=True):
+        optimizer.load_state_dict(saved)
+    if state["scaler"]:
+        scaler.load_state_dict(state["scaler"])
+    batch_rng.set_state(state["rng"]["batch"])
+    torch.set_rng_state(ranks.rng_state(state))
+    return state["step"], state["history"]
+
+
 def load_model(
     path: Path, device: torch.device | str = "cpu"
 ) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
@@ -1989,9 +1962,8 @@ def load_existing(
 def load_or_pretrain(
     corpus: Corpus, device: torch.device | None = None, progress: bool = True
 ) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
-    """The base model of lesson 3: this machine's checkpoint, else the released weights, else a
-    short stand-in trained now. ``state["source"]`` says which ("checkpoint", "released",
-    "stand-in")."""
+    """Lesson 3's model: this machine's checkpoint, else the released weights, else a short
+    stand-in trained now; ``state["source"]`` says which."""
     device = device or pick_device()
     found = load_existing(BASE_CHECKPOINT, corpus, device)
     if found:

@@ -47,9 +47,7 @@ device = utils.setup_lesson(REPO, BRANCH)
 
 # %%
 import dataclasses
-import inspect
 import math
-import re
 
 import matplotlib.pyplot as plt
 import torch
@@ -527,16 +525,18 @@ assert max(abs(a - b) for a, b in zip(ours, theirs, strict=True)) < tolerance
 #
 # ### 8.1 The recipe
 #
-# The fields of `utils.PRETRAIN`, with the comments of `utils.py`:
+# `utils.PRETRAIN` is a `TrainConfig`: each field, its default and this run's value (the comments
+# in `utils.py` say what each field means).
 
 # %%
-source = inspect.getsource(utils.TrainConfig)
-notes = dict(re.findall(r"^\s+(\w+): .*?#\s*(.*)$", source, flags=re.M))
-
-print(f"{'field':<14} {'value':>8}   meaning")
-print("-" * 72)
-for f in dataclasses.fields(utils.PRETRAIN):
-    print(f"{f.name:<14} {getattr(utils.PRETRAIN, f.name)!s:>8}   {notes.get(f.name, '')}")
+default = utils.TrainConfig()
+changed = [f.name for f in dataclasses.fields(default)
+           if getattr(utils.PRETRAIN, f.name) != getattr(default, f.name)]  # fmt: skip
+print(f"{'field':<14} {'default':>8} {'this run':>9}")
+for f in dataclasses.fields(default):
+    ours, mark = getattr(utils.PRETRAIN, f.name), "  (changed)" if f.name in changed else ""
+    print(f"{f.name:<14} {getattr(default, f.name)!s:>8} {ours!s:>9}{mark}")
+print(f"{len(changed)} of {len(dataclasses.fields(default))} fields differ from the defaults")
 
 # %% [markdown]
 # How much text is that? Characters read (`batch_size × block_size` per step) over the training

@@ -203,8 +203,8 @@ def train_for_budget(
     get_batch = utils.book_batches(corpus.splits, model.config.block_size, cfg.batch_size)
     print(f"\n[{name}] training for up to {budget:.0f} s ...", flush=True)
     history = utils.train(
-        model, get_batch, cfg, tokenizer=corpus.tokenizer, eval_splits=("val",),
-        time_budget=budget, clock=budget_clock(device), progress=False, device=device,
+        model.to(device), get_batch, cfg, tokenizer=corpus.tokenizer, eval_splits=("val",),
+        time_budget=budget, clock=budget_clock(device), progress=False,
     )  # fmt: skip
     val = history["losses"]["val"]
     best = min(range(len(val)), key=val.__getitem__)

@@ -58,7 +58,7 @@ def short_pretraining(corpus: utils.Corpus, device: torch.device) -> float:
     model = utils.build_model(corpus.tokenizer).to(device)
     get_batch = utils.book_batches(corpus.splits, model.config.block_size, cfg.batch_size)
     history = utils.train(model, get_batch, cfg, tokenizer=corpus.tokenizer, eval_splits=("val",),
-                          progress=False, device=device)  # fmt: skip
+                          progress=False)  # fmt: skip
     return history["losses"]["val"][-1]
 
 

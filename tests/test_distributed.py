@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import utils
+from ddp_pretrain import Ranks
 from helpers import TOKENIZER, tiny_batches, tiny_model
 
 TOLERANCE = 5e-5  # absolute, on losses near 3 nats; see the module docstring
@@ -43,18 +44,14 @@ def worker(rank: int, port: int, folder: str) -> None:
     )
     torch.set_num_threads(1)
     get_batch = tiny_batches(batch_size=CFG.batch_size)
-    plain = utils.train(tiny_model(), get_batch, CFG, tokenizer=TOKENIZER, progress=False)
+    run = dict(tokenizer=TOKENIZER, ranks=Ranks(torch.device("cpu")), progress=False)
+    plain = utils.train(tiny_model(), get_batch, CFG, **run)
     straight_model = tiny_model(dropout=0.1)
-    straight = utils.train(straight_model, get_batch, CFG, tokenizer=TOKENIZER, progress=False)
+    straight = utils.train(straight_model, get_batch, CFG, **run)
     path = Path(folder) / "run.pt"
-    utils.train(
-        tiny_model(dropout=0.1), get_batch, CFG, tokenizer=TOKENIZER, checkpoint_path=path,
-        stop_at=4, progress=False,
-    )  # fmt: skip
+    utils.train(tiny_model(dropout=0.1), get_batch, CFG, checkpoint_path=path, stop_at=4, **run)
     resumed_model = tiny_model(dropout=0.1, seed=123)  # other weights: all must come from the file
-    resumed = utils.train(
-        resumed_model, get_batch, CFG, tokenizer=TOKENIZER, checkpoint_path=path, progress=False
-    )
+    resumed = utils.train(resumed_model, get_batch, CFG, checkpoint_path=path, **run)
     same_weights = all(
         torch.equal(a, b)
         for a, b in zip(
@@ -104,7 +101,9 @@ def test_two_processes_resume_exactly(two_processes):
     assert two_processes["rank_rng"] == 2  # both ranks' dropout streams are in the checkpoint
 
 
-def test_batch_must_split_evenly_between_processes(monkeypatch):
-    monkeypatch.setattr(utils, "distributed_rank", lambda: (0, 3))
+def test_batch_must_split_evenly_between_processes():
+    ranks = Ranks(torch.device("cpu"), rank=0, world=3)  # the share train() asks of every batch
+    x, y = tiny_batches(batch_size=8)("train", torch.Generator())
     with pytest.raises(ValueError, match="batch_size=8 cannot be shared by 3 processes"):
-        utils.train(tiny_model(), tiny_batches(), CFG, tokenizer=TOKENIZER, progress=False)
+        ranks.share(x, y)
+    assert [len(t) for t in Ranks(torch.device("cpu"), rank=1, world=2).share(x, y)] == [4, 4]
