@@ -459,11 +459,12 @@ assert not any(r["fact"] in fit_facts for r in dev["dev_unseen"])
 assert all(r["fact"] in fit_facts for r in dev["dev_paraphrase"])
 
 # %% [markdown]
-# `tests/qa_recipes.py` fine-tuned the base model once per recipe on fit and scored it on dev.
-# Recipes: prompt mode `closed`, `open` or `both` (each record once each way); `both + reading`
-# (plus cloze exercises cut from the book); `mixed_pretraining` (Q&A mixed into pretraining from
-# scratch). **Book rise** is the loss rise over the base model's on the training text's last
-# tenth: forgetting, measured without reading the validation text.
+# `tests/qa_recipes.py` fine-tuned a base model (printed below) once per recipe on fit, scored
+# on dev. Recipes: prompt mode `closed`, `open` or `both` (each record once each way);
+# `both + reading` (plus cloze exercises cut from the book); `mixed_pretraining` (Q&A mixed into
+# pretraining from scratch). **Book rise** is the loss rise over that base model on the training
+# text's last tenth: forgetting, measured without reading the validation text. `steps` are
+# fine-tuning steps; `mixed_pretraining` ran them on top of the base model's pretraining steps.
 
 # %%
 recipes_path = utils.REPO_ROOT / "tests" / "qa_recipes.json"
