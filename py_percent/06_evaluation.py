@@ -25,7 +25,7 @@
 # - **Reads:** `checkpoints/full/base.pt` and `finetuned.pt` (lessons 3 and 5; else the
 #   released weights, else short stand-ins).
 # - **Writes:** `checkpoints/full/evaluation.json` for lesson 7, and a `QA_RESULTS` line.
-# - **Runtime:** a few minutes on a 2-core CPU (§5 counts the greedy answers).
+# - **Runtime:** mostly greedy answering; §5 counts the answers.
 
 # %% [markdown]
 # ## 0. Setup
@@ -246,8 +246,8 @@ print(f"Q: {record['question']}\n-> {train_index.search(record['question'])}")
 
 # %% [markdown]
 # ### 4.3 Which text may the retriever search?
-# Training passages (lesson 5's `open` and `both` recipes) come from the training text only,
-# so the held-out 10% cannot leak. An exam may search the **whole book**.
+# Training passages (lesson 5's `open` and `both` recipes) come from the training text only:
+# nothing held out leaks. An exam may search the **whole book**.
 #
 # ### 4.4 Retrieval recall
 # The share of questions whose evidence lies inside the retrieved passage (not F1's recall). It
@@ -271,9 +271,9 @@ for name in SPLITS:
 # %% [markdown]
 # ## 5. Every split, closed-book and open-book, base and fine-tuned
 # `utils.evaluate_qa` asks each question in the one prompt format (open-book: the whole-book
-# passage first) and scores the greedy answer up to `<end>`. The base model never stops, so its
-# answers run to 80 characters: it gets fewer questions. The fine-tuned model gets every
-# held-out and every third train question.
+# passage first) and scores the greedy answer up to `<end>`. The base model's answers run to 80
+# characters, so it gets fewer questions; the fine-tuned model every held-out and every third
+# train question.
 
 # %%
 MODES = ("closed", "open")
@@ -406,9 +406,12 @@ for mode in MODES:
 drop = em["closed"]["train"] - em["closed"]["paraphrase"]
 if drop > 0:
     kept = em["closed"]["paraphrase"] / em["closed"]["train"]
+    n_para = ft["closed"]["paraphrase"]["n"]
+    noise = 2 * math.sqrt(kept * (1 - kept) / n_para)  # two standard errors of a share of n
+    amount = "most" if kept < 0.5 - noise else "some" if kept > 0.5 + noise else "about half"
     print(f"Rewording a trained question costs {points(drop)} of closed-book EM: the model keeps "
-          f"{kept:.0%} of its train score, so {'most' if kept < 0.5 else 'some'} of what it "
-          "learned answers the wording rather than the fact.")  # fmt: skip
+          f"{kept:.0%} of its train score (±{noise:.0%} over {n_para} questions), so {amount} "
+          "of what it learned answers the wording rather than the fact.")  # fmt: skip
 else:
     print("Rewording a trained question did not lower closed-book EM in this run.")
 for split in ("unseen", "never_read"):
@@ -437,8 +440,8 @@ print(f"Pretraining showed the model each character of the training text about {
 # - **Closed-book** scores are what fine-tuning drilled; the paraphrase gap is the part keyed
 #   to the wording.
 # - **Unseen facts** were read, never asked. Allen-Zhu & Li (*Physics of Language Models, Part
-#   3.1*, 2023): a fact seen in one phrasing is stored but rarely *extractable*; several
-#   phrasings ("knowledge augmentation") fix that. Our book states each fact once.
+#   3.1*, 2023): a fact read in one phrasing is rarely *extractable* by questions; several
+#   phrasings fix that. Our book states each fact once.
 # - **Open-book** needs the retriever to find the evidence *and* the model to read it (§6's
 #   copy rate). Never-read facts have no other way.
 # - **The base model** fails on the format, not on the book.
