@@ -1432,7 +1432,7 @@ class FinetunePlan:
                       isinstance(getattr(self, name), bool), "True or False")  # fmt: skip
 
 
-#: The plan lesson 5 trains: the dev-split winner in tests/qa_recipes.json (lesson 5 §5.3
+#: The plan lesson 5 trains: the dev-split winner in tests/qa_recipes.json (lesson 5 §8
 #: applies the rule and checks it).
 FINETUNE_PLAN = FinetunePlan(mode="closed")
 

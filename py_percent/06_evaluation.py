@@ -18,17 +18,14 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/06_evaluation.ipynb)
 #
-# You will learn how to measure a language model twice over: how well it predicts the book
-# (loss, bits per character, perplexity) and how well it answers questions (exact match and F1)
-# on trained, paraphrased, unseen and never-read facts, closed-book and open-book, for the base
-# and the fine-tuned model; what knowledge in the weights and knowledge in the prompt each buy;
-# and how to ask the model your own questions.
+# You will measure how well the models predict the book (loss, bits per character, perplexity)
+# and answer questions (exact match, F1), closed-book and open-book with a retriever, on
+# trained, paraphrased, unseen and never-read facts.
 #
-# - **Reads:** `checkpoints/full/base.pt` (lesson 3) and `checkpoints/full/finetuned.pt`
-#   (lesson 5); short stand-ins are trained if they are missing.
-# - **Writes:** `checkpoints/full/evaluation.json` with every metric, for lesson 7, and one
-#   last line `QA_RESULTS {...}` for scripts.
-# - **Runtime:** on a 2-core CPU, a few minutes (about two thousand greedy answers).
+# - **Reads:** `checkpoints/full/base.pt` and `finetuned.pt` (lessons 3 and 5; else the
+#   released weights, else short stand-ins).
+# - **Writes:** `checkpoints/full/evaluation.json` for lesson 7, and a `QA_RESULTS` line.
+# - **Runtime:** mostly greedy answering; §5 counts the answers.
 
 # %% [markdown]
 # ## 0. Setup
@@ -59,8 +56,8 @@ import matplotlib.pyplot as plt
 
 # %% [markdown]
 # ## 1. The two models
-# The base model is the pretrained one from lesson 3; the fine-tuned model is its copy after
-# lesson 5. Both were trained with the same vocabulary, the one `load_corpus` builds.
+# The base model (lesson 3) and its fine-tuned copy (lesson 5), both with the one vocabulary
+# `load_corpus` builds.
 
 # %%
 corpus = utils.load_corpus()
@@ -77,28 +74,23 @@ for name, model in models.items():
 
 # %% [markdown]
 # ## 2. Book metrics: how well does each model predict the book?
-# ### 2.1 Three ways to write one number
-# - **Loss** (nats per character): the mean of $-\ln p(\text{next character})$ over the
-#   held-out text. Lower is better.
-# - **Bits per character** = loss / ln 2: the same number in bits, i.e. how many yes/no
-#   questions the model needs, on average, to pin down the next character.
-# - **Perplexity** = $e^{\text{loss}}$: the model is as unsure as if it chose uniformly among
-#   that many characters.
+# ### 2.1 One number, three units
+# - **Loss** (nats per character): the mean $-\ln p(\text{next character})$ on held-out text.
+# - **Bits per character** = loss / ln 2.
+# - **Perplexity** = $e^{\text{loss}}$: as unsure as a uniform pick among that many characters.
 #
-# A baseline puts them in scale: a model that guesses uniformly over the vocabulary has loss
-# ln(vocab size), perplexity equal to the vocabulary size.
+# Lower is better. A uniform guess has loss ln(vocabulary size).
 
 # %%
 uniform_loss = math.log(tokenizer.vocab_size)
 print(f"uniform guess over {tokenizer.vocab_size} characters: loss ln({tokenizer.vocab_size})"
       f" = {uniform_loss:.4f} nats = {uniform_loss / math.log(2):.4f} bits")  # fmt: skip
 
+
 # %% [markdown]
 # ### 2.2 Measure
-# `utils.evaluate_text` grades every character of the validation text exactly once (lesson 3's
-# curves used a few random windows instead, which is fine for a curve but noisy for a report).
-# The helper turns one loss into all three metrics.
-
+# `utils.evaluate_text` grades every character of the validation text once (lesson 3's curves
+# sampled a few windows: fine for a curve, noisy for a report).
 
 # %%
 def book_metrics(loss: float) -> dict[str, float]:
@@ -119,9 +111,8 @@ for m in book.values():
     assert abs(math.log(m["perplexity"]) - m["loss"]) < 1e-9
 
 # %% [markdown]
-# Your numbers may differ slightly: random initialisation, hardware, quick mode. Compare the
-# base and fine-tuned rows: fine-tuning mixed book text into every batch precisely so that this
-# number would not get much worse.
+# Your numbers may differ slightly: random initialisation, hardware, quick mode. Lesson 5
+# replayed whole book batches among the Q&A batches so that this loss would not rise much:
 
 # %%
 gap = book["fine-tuned"]["loss"] - book["base"]["loss"]
@@ -130,9 +121,9 @@ print(f"fine-tuned minus base: {gap:+.4f} nats/char ({gap / math.log(2):+.4f} bi
 # %% [markdown]
 # ## 3. Q&A metrics: exact match and F1
 # ### 3.1 Normalising answers
-# "The Queen of Hearts!" and "queen of hearts" are the same answer. Like the SQuAD benchmark,
-# `utils.normalize_answer` lower-cases, drops punctuation and the articles *a*, *an*, *the*, and
-# squeezes spaces before answers are compared.
+# "The Queen of Hearts!" and "queen of hearts" are the same answer. As in SQuAD,
+# `utils.normalize_answer` lower-cases and drops punctuation, the articles *a*, *an*, *the*
+# and extra spaces.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -151,11 +142,11 @@ for predicted, gold in [("The white rabbit.", "white rabbit"), ("golden key", "a
 
 # %% [markdown]
 # ### 3.3 F1, by hand
-# F1 gives partial credit for overlapping words. With the normalised words of both answers:
+# F1 gives partial credit for shared words. With the normalised words of both answers:
 #
-# - common = number of words they share (counting repeats at most as often as both have them),
-# - precision = common / words in the prediction, recall = common / words in the gold answer,
-# - F1 = 2 · precision · recall / (precision + recall), their harmonic mean.
+# - common = the words they share (a repeat counts as often as both have it);
+# - precision = common / prediction words, recall = common / gold words;
+# - F1 = 2 · precision · recall / (precision + recall).
 
 # %%
 predicted, gold = "a golden door key", "a tiny golden key"
@@ -177,30 +168,120 @@ assert abs(f1_by_hand - utils.f1_score(predicted, gold)) < 1e-12
 wrong, gold = "the march hatter", "the march hare"
 print(f"F1({wrong!r}, {gold!r}) = {utils.f1_score(wrong, gold)}")
 
+
 # %% [markdown]
-# ## 4. Every split, closed-book and open-book, base and fine-tuned
-# `utils.evaluate_qa` asks every question with the one prompt format (`utils.qa_prompt`), takes
-# the greedy answer up to `<end>` and scores it. Two modes:
+# ## 4. A retriever for open-book questions
+# A **retriever** finds the open-book passage: it scores overlapping windows of the book
+# against the question's words. We write one and check it equals `utils.Retriever`.
 #
-# - **closed-book** — the question alone: the answer must come from the weights;
-# - **open-book** — a passage retrieved from the **whole book** (`utils.Retriever`) before the
-#   question: the answer may come from the prompt. The whole book is fair at exam time; only
-#   the *training* examples had to take their passages from the training text (lesson 5, §4.3).
+# ### 4.1 Overlapping windows
+# Windows of up to `utils.PASSAGE_CHARS` characters, cut at word boundaries, start every quarter
+# window: a short quote is whole in one of them.
+
+# %%
+def windows(text: str, width: int = utils.PASSAGE_CHARS, stride: int = utils.PASSAGE_CHARS // 4):
+    flat = " ".join(text.split())
+    out = []
+    for start in range(0, max(1, len(flat) - width + stride), stride):
+        if start and flat[start - 1] != " ":  # begin at the next whole word
+            start = flat.find(" ", start) + 1 or len(flat)
+        piece = flat[start : start + width]
+        if start + width < len(flat) and flat[start + width] != " " and " " in piece:
+            piece = piece[: piece.rindex(" ")]  # end at the last whole word
+        out.append(piece.strip())
+    return out
+
+
+passages = windows(corpus.train_text)
+assert passages == utils.book_windows(corpus.train_text)
+print(f"{len(passages):,} windows of the training text; two neighbours:")
+print(" ", passages[100], "\n ", passages[101])
+
+
+# %% [markdown]
+# ### 4.2 BM25 scoring
+# The classic search-engine score, for question words $w$ occurring $c$ times in a passage of
+# length $\ell$ (mean $\bar\ell$):
 #
-# The base model never learned to stop, so each of its answers runs to 80 characters; we ask it
-# fewer questions. For the fine-tuned model we ask every held-out question and every third train
-# question. In quick mode only the first few questions of each split are asked.
+# $$\text{score} = \sum_w \text{idf}(w)\,
+#   \frac{c\,(k_1+1)}{c + k_1\,(1 - b + b\,\ell/\bar\ell)},\qquad
+#   \text{idf}(w) = \ln\Big(1 + \frac{N - n_w + 0.5}{n_w + 0.5}\Big)$$
+#
+# $N$ passages, $n_w$ of them contain $w$. Rare words count more, repeats less and less ($k_1$),
+# long passages less ($b$). `utils.STOP_WORDS` are skipped; of tied passages, the middle wins.
+
+# %%
+def bm25_search(question: str, passages: list[str], k1: float = 1.2, b: float = 0.75) -> str:
+    counts = [Counter(utils.words(p)) for p in passages]
+    lengths = [sum(c.values()) for c in counts]
+    mean_length = sum(lengths) / len(lengths)
+    scores = {}
+    for w in set(utils.words(question)):
+        n_w = sum(w in c for c in counts)
+        idf = math.log(1 + (len(passages) - n_w + 0.5) / (n_w + 0.5))
+        for i, c in enumerate(counts):
+            if w in c:
+                tf = c[w] * (k1 + 1) / (c[w] + k1 * (1 - b + b * lengths[i] / mean_length))
+                scores[i] = scores.get(i, 0.0) + idf * tf
+    if not scores:
+        return passages[0]
+    top = max(scores.values())
+    tied = sorted(i for i, s in scores.items() if s >= top - 1e-9)
+    return passages[tied[len(tied) // 2]]
+
+
+# %% [markdown]
+# **Proof.** On a few train questions, our search returns the same passage as `utils.Retriever`
+# (which indexes the passages holding each word, so it does not rescan the book).
 
 # %%
 SPLITS = ("train", "paraphrase", "unseen", "never_read", "reversal")
-MODES = ("closed", "open")
 qa = {split: utils.qa_split(corpus.qa, split) for split in SPLITS}
+record = qa["train"][0]
+train_index = utils.Retriever(corpus.train_text)  # for TRAINING examples: training text only
+for r in qa["train"][: utils.by_mode(full=8, quick=3)]:
+    assert bm25_search(r["question"], passages) == train_index.search(r["question"])
+print("bm25_search == utils.Retriever.search")
+print(f"Q: {record['question']}\n-> {train_index.search(record['question'])}")
+
+# %% [markdown]
+# ### 4.3 Which text may the retriever search?
+# Training passages (lesson 5's `open` and `both` recipes) come from the training text only:
+# nothing held out leaks. An exam may search the **whole book**.
+#
+# ### 4.4 Retrieval recall
+# The share of questions whose evidence lies inside the retrieved passage (not F1's recall). It
+# caps what can be copied from the passage, not what the weights know.
+
+# %%
+book_index = utils.Retriever(corpus.book)  # for EVALUATION: the whole book
+recall = {}
+for name in SPLITS:
+    records = qa[name][: utils.by_mode(full=len(qa[name]), quick=10)]
+    recall[name] = sum(utils.evidence_found(r, book_index.search(r["question"])) for r in records)
+    recall[name] /= len(records)
+    print(f"{name:<10}: evidence inside the retrieved passage for {recall[name]:.0%} of "
+          f"{len(records)} questions")  # fmt: skip
+
+# %% [markdown]
+# Word overlap finds the right place only when the question shares rare words with the book's
+# sentence: the §4.2 proof's question found a passage with "White Rabbit" and "eyes", not the
+# sentence with "pink eyes".
+
+# %% [markdown]
+# ## 5. Every split, closed-book and open-book, base and fine-tuned
+# `utils.evaluate_qa` asks each question in the one prompt format (open-book: the whole-book
+# passage first) and scores the greedy answer up to `<end>`. The base model's answers run to 80
+# characters, so it gets fewer questions; the fine-tuned model every held-out and every third
+# train question.
+
+# %%
+MODES = ("closed", "open")
 asked = {
     "fine-tuned": {s: qa[s][:: 3 if s == "train" else 1][: utils.by_mode(full=10**6, quick=6)]
                    for s in SPLITS},
     "base": {s: qa[s][: utils.by_mode(full=40, quick=3)] for s in SPLITS},
 }  # fmt: skip
-book_index = utils.Retriever(corpus.book)
 results = {
     name: {
         mode: {
@@ -213,6 +294,8 @@ results = {
     }
     for name, model in models.items()
 }
+n_answers = len(MODES) * sum(len(asked[name][s]) for name in models for s in SPLITS)
+print(f"{n_answers:,} greedy answers")
 
 # %% [markdown]
 # The scores as a table. EM is never above F1: an exact match always has F1 = 1. Recall is the
@@ -230,9 +313,9 @@ for name, by_mode in results.items():
             assert r["n"] == len(asked[name][split]) == len(r["rows"])
 
 # %% [markdown]
-# As a chart: exact match of the fine-tuned model per split, closed-book beside open-book, with
-# the retriever's recall as a marker (the open-book reader cannot copy an answer that is not in
-# its passage, so recall is a rough ceiling for answers it could not know otherwise).
+# As a chart: the fine-tuned model's exact match per split, closed- beside open-book, with the
+# retriever's recall as a marker. Recall caps only copied answers: where the weights know the
+# answer, EM can exceed it.
 
 # %%
 fig, ax = plt.subplots(figsize=(8, 3.6))
@@ -249,11 +332,11 @@ ax.set(ylabel="exact match", ylim=(0, 1.1), title="Fine-tuned model: closed-book
 ax.legend(fontsize=8, loc="upper right")
 plt.show()
 
-# %% [markdown]
-# ## 5. Right and wrong answers
-# Averages hide the interesting part. For the fine-tuned model, here are up to two right and
-# two wrong answers per split and mode.
 
+# %% [markdown]
+# ## 6. Right and wrong answers
+# Averages hide the interesting part. For the fine-tuned model: up to two right and two wrong
+# answers per split and mode.
 
 # %%
 def clip(text: str, width: int) -> str:
@@ -273,9 +356,9 @@ for split in SPLITS:
                   f"{clip(r['predicted'], 18):<18} {r['f1']:>5.2f}")  # fmt: skip
 
 # %% [markdown]
-# One more number helps to read the wrong answers: how often is the model's answer one of the
-# answers it was *trained* on? A model that memorised answers tends to reuse them. And in open
-# book: how often is the answer a copy of words from the passage?
+# Two more numbers help to read the wrong answers. How often is the answer one the model was
+# *trained* on (a sign of memorised answers)? And open-book, how often is it copied from the
+# passage?
 
 # %%
 train_answers = {utils.normalize_answer(r["answer"]) for r in qa["train"]}
@@ -302,9 +385,9 @@ for split in SPLITS:
           f"passage in {copied[split]:.0%}")  # fmt: skip
 
 # %% [markdown]
-# ## 6. What the numbers teach: knowledge in the weights, knowledge in the prompt
-# The sentences below are computed from this run's results, so they stay true when you re-run
-# with other settings.
+# ## 7. What the numbers teach: knowledge in the weights, knowledge in the prompt
+# These sentences are computed from this run's results, so they stay true when you re-run with
+# other settings.
 
 # %%
 em = {m: {s: ft[m][s]["exact_match"] for s in SPLITS} for m in MODES}
@@ -323,9 +406,12 @@ for mode in MODES:
 drop = em["closed"]["train"] - em["closed"]["paraphrase"]
 if drop > 0:
     kept = em["closed"]["paraphrase"] / em["closed"]["train"]
+    n_para = ft["closed"]["paraphrase"]["n"]
+    noise = 2 * math.sqrt(kept * (1 - kept) / n_para)  # two standard errors of a share of n
+    amount = "most" if kept < 0.5 - noise else "some" if kept > 0.5 + noise else "about half"
     print(f"Rewording a trained question costs {points(drop)} of closed-book EM: the model keeps "
-          f"{kept:.0%} of its train score, so {'most' if kept < 0.5 else 'some'} of what it "
-          "learned answers the wording rather than the fact.")  # fmt: skip
+          f"{kept:.0%} of its train score (±{noise:.0%} over {n_para} questions), so {amount} "
+          "of what it learned answers the wording rather than the fact.")  # fmt: skip
 else:
     print("Rewording a trained question did not lower closed-book EM in this run.")
 for split in ("unseen", "never_read"):
@@ -351,29 +437,20 @@ print(f"Pretraining showed the model each character of the training text about {
 # %% [markdown]
 # How to read them:
 #
-# - **Knowledge in the weights** (closed-book) is what fine-tuning drilled: the train questions.
-#   The paraphrase gap shows how much of it is keyed to the wording of the question.
-# - **Unseen facts** were in the pretraining text, but never asked. Allen-Zhu & Li, *Physics of
-#   Language Models, Part 3.1: Knowledge Storage and Extraction* (2023), found the same with
-#   synthetic biographies: a fact seen in a single phrasing is stored but is rarely
-#   *extractable* by questions (about 10% accuracy on people held out from Q&A training);
-#   writing each fact in several phrasings ("knowledge augmentation") lifts that to about 96%,
-#   and mixing Q&A into pretraining helps too. Our book states each fact once, in one
-#   phrasing, and a 0.5M-parameter model read it a few dozen times: closed-book, unseen facts
-#   stay hard.
-# - **Knowledge in the prompt** (open-book) needs no storage: the passage carries the fact.
-#   It can only help when the retriever finds the evidence (recall) *and* the model has learned
-#   to read an answer out of a passage rather than recite one; the copy rate of §5 shows which
-#   it does. Never-read facts can *only* be answered this way.
-# - **The base model** scores at or near zero EM everywhere not because it knows nothing of the
-#   book, but because it never learned the format: it does not answer and never writes `<end>`.
+# - **Closed-book** scores are what fine-tuning drilled; the paraphrase gap is the part keyed
+#   to the wording.
+# - **Unseen facts** were read, never asked. Allen-Zhu & Li (*Physics of Language Models, Part
+#   3.1*, 2023): a fact read in one phrasing is rarely *extractable* by questions; several
+#   phrasings fix that. Our book states each fact once.
+# - **Open-book** needs the retriever to find the evidence *and* the model to read it (§6's
+#   copy rate). Never-read facts have no other way.
+# - **The base model** fails on the format, not on the book.
 
 # %% [markdown]
-# ## 7. Ask your own question
-# `ask` answers closed-book and open-book side by side and shows the passage the retriever
-# found. Questions go through `tokenizer.encode`, so they are normalised like every prompt
-# (lower case; keyboard quotes become the book's); a character the model cannot read gets a
-# clear error instead of a wrong answer.
+# ## 8. Ask your own question
+# `ask` answers closed-book and open-book side by side and shows the retrieved passage.
+# Questions are normalised like every prompt; a character the model cannot read raises a clear
+# error instead of a wrong answer.
 
 # %%
 def ask(question: str) -> dict[str, str]:
@@ -434,27 +511,10 @@ def question_box() -> None:
 question_box()
 
 # %% [markdown]
-# ## 8. Save the metrics for lesson 7
-# Everything above goes into one JSON file: book metrics per model, Q&A scores per model, mode
-# and split, and every question with its gold and predicted answer.
-
-# %%
-evaluation = {
-    "mode": "quick" if utils.QUICK else "full",
-    "book": book,
-    "qa": results,
-}
-path = utils.CHECKPOINT_DIR / "evaluation.json"
-utils.write_text_atomic(path, json.dumps(evaluation, indent=1, ensure_ascii=False))
-reloaded = json.loads(path.read_text(encoding="utf-8"))
-assert reloaded["qa"]["fine-tuned"]["closed"]["train"]["exact_match"] == em["closed"]["train"]
-print(f"wrote {utils.display_path(path)} ({path.stat().st_size:,} bytes)")
-
-# %% [markdown]
 # ## 9. Trained, reworded, reversed, unseen
 # Four questions show what the splits measure: one fact asked as trained, reworded, and the
 # other way round (its held-out reversal), then an unseen fact. `grade` prints the closed- and
-# open-book answers of `ask` (§7) and whether each is an exact match.
+# open-book answers of `ask` (§8) and whether each is an exact match.
 
 # %%
 def grade(record: dict) -> None:
@@ -494,14 +554,14 @@ grade(reversed_record)
 
 # %% [markdown]
 # An **unseen** fact: read in pretraining, never asked. Closed-book, expect a wrong answer,
-# perhaps a trained answer reused (§5 counts how often); open-book, the passage may carry it.
+# perhaps a trained answer reused (§6 counts how often); open-book, the passage may carry it.
 
 # %%
 grade(qa["unseen"][0])
 
 # %% [markdown]
 # The counts behind those examples: right and wrong answers (exact match) of the fine-tuned
-# model per split and mode, from §4's results.
+# model per split and mode, from §5's results.
 
 # %%
 print(f"{'split':<11} {'mode':<7} {'right':>6} {'wrong':>6}")
@@ -517,33 +577,54 @@ print(f"Closed-book, reversed questions: {reversal['exact_match']:.0%} right of 
       f"{para['n']}.")  # fmt: skip
 
 # %% [markdown]
+# ## 10. Save the metrics for lesson 7
+# Everything above goes into one JSON file: book metrics per model, Q&A scores per model, mode
+# and split, and every question with its gold and predicted answer.
+
+# %%
+evaluation = {
+    "mode": "quick" if utils.QUICK else "full",
+    "book": book,
+    "qa": results,
+}
+path = utils.CHECKPOINT_DIR / "evaluation.json"
+utils.write_text_atomic(path, json.dumps(evaluation, indent=1, ensure_ascii=False))
+reloaded = json.loads(path.read_text(encoding="utf-8"))
+assert reloaded["qa"]["fine-tuned"]["closed"]["train"]["exact_match"] == em["closed"]["train"]
+print(f"wrote {utils.display_path(path)} ({path.stat().st_size:,} bytes)")
+
+# %% [markdown]
 # ## Summary
 #
 # - Book loss, bits per character and perplexity are one number in three units; a uniform guess
-#   scores ln(vocab size) and sets the scale.
+#   sets the scale.
 # - Exact match is strict; F1 gives partial credit and can reward wrong answers that share a word.
-# - Trained, paraphrased, unseen and never-read questions measure different things: memory,
-#   robustness to wording, knowledge read but never quizzed, and knowledge never read at all.
-# - Closed-book answers come from the weights; open-book answers can come from a retrieved
-#   passage, limited by the retriever's recall and by how well the model learned to read.
-# - `ask()` puts both side by side for your own questions.
+# - Trained, paraphrased, unseen and never-read questions measure memory, robustness to
+#   wording, knowledge read but never asked, and knowledge never read.
+# - Closed-book answers come from the weights; open-book answers can copy from a BM25
+#   passage, limited by its recall and by how well the model learned to read.
+# - `ask()` shows both for your own questions.
 
 # %% [markdown]
 # ## Exercises
 #
-# 1. **Scores per chapter.** Compute the fine-tuned model's closed-book exact match per chapter
-#    on the paraphrase split. Are some chapters easier?
-# 2. **Does it stop?** Count how often the fine-tuned model writes `<end>` within 80 characters
-#    on the unseen questions, closed-book. Use `utils.generate` without `stop`.
-# 3. **A looser metric.** Count an answer as right if the normalised gold answer is contained in
-#    the normalised prediction. Compare with EM for the base model. Why is it easy to game?
+# 1. **Scores per chapter.** The fine-tuned model's closed-book EM per chapter on the
+#    paraphrase split. Are some chapters easier?
+# 2. **Does it stop?** How often does it write `<end>` within 80 characters on the unseen
+#    questions, closed-book? Use `utils.generate` without `stop`.
+# 3. **A looser metric.** Count an answer right if it contains the gold answer (normalised).
+#    Compare with EM for the base model. Why is it easy to game?
 
 # %% [markdown]
 # ## Solutions
-# Solution 1. With a handful of questions per chapter, one question moves a chapter's score a
-# lot; the sizes are printed beside the scores.
+#
+# Each solution is a code cell that runs with the lesson (the tests run it too). In Jupyter its
+# code starts collapsed: click the cell to open it.
+#
+# **Solution 1.** With a handful of questions per chapter, one question moves a chapter's score a
+# lot; the sizes are printed beside the scores:
 
-# %%
+# %% jupyter={"source_hidden": true}
 per_chapter: dict[int, list[float]] = {}
 for record, row in zip(asked["fine-tuned"]["paraphrase"], ft["closed"]["paraphrase"]["rows"],
                        strict=True):  # fmt: skip
@@ -552,10 +633,10 @@ for chapter, scores in sorted(per_chapter.items()):
     print(f"chapter {chapter:>2}: {sum(scores) / len(scores):>4.0%} of {len(scores)}")
 
 # %% [markdown]
-# Solution 2. Stopping is the format, which is learned separately from the fact: compare the
-# share that stops with the exact match on the same questions.
+# **Solution 2.** Stopping is the format, learned separately from the fact: the share of answers
+# that stop, beside the exact match on the same questions:
 
-# %%
+# %% jupyter={"source_hidden": true}
 unseen_asked = asked["fine-tuned"]["unseen"]
 stopped = sum(
     utils.END_TAG in utils.generate(finetuned, tokenizer, utils.qa_prompt(r["question"]), 80,
@@ -566,10 +647,10 @@ print(f"{stopped / len(unseen_asked):.0%} of {len(unseen_asked)} unseen answers 
       f"{utils.END_TAG}; exact match {em['closed']['unseen']:.0%}")  # fmt: skip
 
 # %% [markdown]
-# Solution 3. A model that writes long text that never stops (like the base model) contains
-# short gold answers by chance; EM and F1 penalise the extra words, containment does not.
+# **Solution 3.** Long text that never stops (the base model's) contains short gold answers by
+# chance; EM and F1 penalise the extra words, containment does not:
 
-# %%
+# %% jupyter={"source_hidden": true}
 def contains(predicted: str, gold: str) -> float:
     return float(utils.normalize_answer(gold) in utils.normalize_answer(predicted))
 
