@@ -60,6 +60,7 @@ device = utils.setup_lesson(REPO, BRANCH)
 
 # %%
 import dataclasses
+import hashlib
 import json
 import math
 import time
@@ -471,6 +472,7 @@ assert all(r["fact"] in fit_facts for r in dev["dev_paraphrase"])
 # %%
 recipes_path = utils.REPO_ROOT / "tests" / "qa_recipes.json"
 recipes = json.loads(recipes_path.read_text()) if recipes_path.exists() else {}
+qa_now = hashlib.sha256(utils.QA_PATH.read_bytes()).hexdigest()[:16]  # today's Q&A file
 columns = ["closed/dev_paraphrase", "closed/dev_unseen", "open/dev_paraphrase", "open/dev_unseen"]
 print(f"{'recipe':<18} {'steps':>5}" + "".join(f"{c:>23}" for c in columns) + f"{'book rise':>10}")
 for name, entry in recipes.items():
@@ -480,6 +482,8 @@ for name, entry in recipes.items():
 if recipes:
     print("\ncommands:", *sorted({e["command"] for e in recipes.values()}), sep="\n  ")
     print("base model of these runs:", *sorted({e["base"] for e in recipes.values()}))
+    older = sum(e["qa_sha256"] != qa_now for e in recipes.values())
+    print(f"runs on an older Q&A file than today's: {older} of {len(recipes)}")
 else:
     print(f"No results yet: run `python tests/qa_recipes.py` to write {recipes_path.name}.")
 
@@ -515,6 +519,19 @@ if recipes:
     ours = {k: v for k, v in dataclasses.asdict(utils.FINETUNE_PLAN).items() if k != "dev"}
     print(f"utils.FINETUNE_PLAN = {ours}")
     assert plan == ours or chosen == "mixed_pretraining", "the lesson's plan is not the dev winner"
+
+# %% [markdown]
+# The plan, run again on today's base model and Q&A file (same command, `--only closed`, results
+# in `tests/qa_dev_check.json`): its dev scores are what lesson 6 compares with held-out ones.
+
+# %%
+check_path = utils.REPO_ROOT / "tests" / "qa_dev_check.json"
+if check_path.exists():
+    dev_check = json.loads(check_path.read_text())["closed"]
+    print("command:", dev_check["command"], "| base:", dev_check["base"])
+    print(f"Q&A file is today's: {dev_check['qa_sha256'] == qa_now}")
+    for column in columns:
+        print(f"  {column:<22} {dev_check[column]['exact_match']:.1%}")
 
 # %% [markdown]
 # ## Summary

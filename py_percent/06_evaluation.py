@@ -577,6 +577,23 @@ print(f"Closed-book, reversed questions: {reversal['exact_match']:.0%} right of 
       f"{para['n']}.")  # fmt: skip
 
 # %% [markdown]
+# Did dev predict this? Lesson 5 §8 re-ran the plan on the dev split: fit on most train facts,
+# one phrasing of each held back. Its dev-paraphrase score beside the held-out paraphrase score,
+# with the held-out one's standard error:
+
+# %%
+check_path = utils.REPO_ROOT / "tests" / "qa_dev_check.json"
+if check_path.exists() and not utils.QUICK:
+    dev_para = json.loads(check_path.read_text())["closed"]["closed/dev_paraphrase"]
+    held = para["exact_match"]
+    stderr = math.sqrt(held * (1 - held) / para["n"])
+    gap = dev_para["exact_match"] - held
+    print(f"dev-paraphrase {dev_para['exact_match']:.1%} (n={dev_para['n']}), held-out "
+          f"paraphrase {held:.1%} ± {stderr:.1%} (n={para['n']}): gap {gap:+.1%}")
+    print("dev predicts held-out within 10 points" if abs(gap) <= 0.10 else
+          "dev misses held-out by more than 10 points")  # fmt: skip
+
+# %% [markdown]
 # ## 10. Save the metrics for lesson 7
 # Everything above goes into one JSON file: book metrics per model, Q&A scores per model, mode
 # and split, and every question with its gold and predicted answer.

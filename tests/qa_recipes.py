@@ -4,6 +4,7 @@ Not collected by pytest (the name does not start with ``test_``). Run from the r
 
     python tests/qa_recipes.py                       # every recipe, full length
     python tests/qa_recipes.py --only closed open    # some recipes
+    python tests/qa_recipes.py --only closed --out tests/qa_dev_check.json  # the plan, re-checked
     GPT05M_QUICK=1 python tests/qa_recipes.py --steps 2 --questions 2   # check the code runs
 
 Each recipe fine-tunes the base model of lesson 3 (``checkpoints/full/base.pt``) on the dev
@@ -95,6 +96,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=120, help="questions per split")
     parser.add_argument("--base", type=Path, default=utils.BASE_CHECKPOINT, help="base checkpoint")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=OUT, help="JSON file the results merge into")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     corpus = utils.load_corpus()
@@ -127,8 +129,8 @@ def main() -> None:
         }
         print(name, json.dumps({k: v for k, v in entry.items() if k != "plan"}), flush=True)
         if not utils.QUICK:  # re-read: another process may have added recipes meanwhile
-            results = json.loads(OUT.read_text()) if OUT.exists() else {}
-            utils.write_text_atomic(OUT, json.dumps({**results, name: entry}, indent=1) + "\n")
+            results = json.loads(args.out.read_text()) if args.out.exists() else {}
+            utils.write_text_atomic(args.out, json.dumps({**results, name: entry}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
