@@ -143,13 +143,11 @@ for name, run in runs.items():
 # %% [markdown]
 # ## 4. The benchmark: our recipe against the original's
 #
-# `tests/benchmark.py` rebuilds the original notebook's model faithfully (post-norm
-# `nn.MultiheadAttention` blocks, fixed sinusoidal positions, a ReLU MLP of width 256, no dropout,
-# AdamW at a constant 3e-4, its own 32 windows of 128 characters) and times it against
-# `utils.GPT` (16 windows of 256: the same 4,096 characters per step, the same width, depth and
-# heads), in one process. It also times generation with and without the KV cache and measures
-# a large matrix multiply as the practical peak of the machine. We load its recorded CPU run,
-# `tests/benchmark_cpu.json`, made with the command printed below.
+# `tests/benchmark.py` rebuilds the original notebook's model (post-norm `nn.MultiheadAttention`
+# blocks, sinusoidal positions, a ReLU MLP of width 256, no dropout, AdamW at 3e-4, 32 windows of
+# 128 characters) and times it against `utils.GPT` (16 windows of 256: the same 4,096 characters
+# per step) in one process, with generation timed with and without the KV cache, and a large
+# matmul as the machine's practical peak. We load its recorded CPU run.
 
 # %%
 bench = json.loads((utils.REPO_ROOT / "tests" / "benchmark_cpu.json").read_text())
@@ -181,13 +179,10 @@ plt.show()
 # %% [markdown]
 # ### 4.1 Quality for the same time budget
 #
-# Speed is only half the story: what matters is how good a model you get for the time you spend.
-# `python tests/benchmark.py --quality` trains both recipes on the same split for the same
-# training budget and records their validation curves. On a CPU the budget is counted in CPU
-# seconds of one thread (`time.thread_time`, with one thread), which other jobs on a shared
-# machine cannot eat into; on a GPU it is wall-clock time. That takes about twenty minutes on a
-# CPU, so instead of re-running it here we load a recorded run, `tests/benchmark_cpu.json`,
-# made with the command printed below.
+# What counts is how good a model you get for the time you spend. `python tests/benchmark.py
+# --quality` trains both recipes on the same split for the same budget: on a CPU, CPU seconds of
+# one thread (`time.thread_time`), which other jobs cannot eat into; on a GPU, wall-clock time.
+# We load the recorded run.
 
 # %%
 recorded_path = utils.REPO_ROOT / "tests" / "benchmark_cpu.json"
@@ -229,11 +224,10 @@ print(
 # %% [markdown]
 # ### 4.2 The speed-up ladder: where the gain comes from
 #
-# Our recipe was not guessed. `tests/ladder.py` climbs a **ladder**: one change at a time, each
-# measured against the rung before on a **dev slice** (the last 10% of the *training* text; the
-# validation text is never read). Every run trains the same number of steps. Each rung tries a
-# few settings with seed 0; the winner runs again with seed 1, and the rung is kept only if its
-# gain beats the spread between the two seeds.
+# `tests/ladder.py` climbs a **ladder**: one change at a time, each measured against the rung
+# before on a **dev slice** (the last 10% of the *training* text). Every run trains the same
+# steps; each rung tries a few settings with seed 0, the winner runs again with seed 1, and the
+# rung is kept only if its gain beats the spread between the two seeds.
 
 # %%
 ladder = json.loads((utils.REPO_ROOT / "tests" / "ladder_cpu.json").read_text())
@@ -519,19 +513,19 @@ assert difference == (ours_vocab - 50) * per_character
 # %% [markdown]
 # Our model ties the output matrix to the embedding and has no output bias: 128 parameters per
 # character.
-#
+
+# %% [markdown]
 # ## 7. Scaling up
 #
-# So far: one half-million-parameter model, on characters, in one process. What does a bigger
-# model gain on this small book (§7.1), what do subword tokens buy (§7.2), and how does
-# `utils.train` run on several processes (§7.3)?
+# What does a bigger model gain on this small book (§7.1), what do subword tokens buy (§7.2), and
+# how does `utils.train` run on several processes (§7.3)?
 #
 # ### 7.1 The model-size study
 #
-# `tests/scaling.py` trains sizes of 0.05M to 1.2M parameters with lesson 3's recipe on the first
-# 90% of the training text, estimating the loss on the **dev** slice (the last 10%) every 50
-# steps. It keeps the best weights (**early stopping**) and grades them in **bits per character**
-# (bpc) on the validation text.
+# `tests/scaling.py` trains sizes from 0.05M to 1.2M parameters with lesson 3's recipe on the first
+# 90% of the training text, estimating the **dev** loss (the last 10%) every 50 steps. It keeps the
+# best weights (**early stopping**) and grades them in bits per character (bpc) on the validation
+# text.
 
 # %%
 study = json.loads((utils.REPO_ROOT / "tests" / "scaling_cpu.json").read_text())
@@ -810,44 +804,20 @@ else:
 side_by_side(char_run["sample"], bpe_run["sample"], ("characters", "BPE tokens"))
 
 # %% [markdown]
-# The network is the same; only the embedding and output head grow. But each BPE token holds
-# more than one character, so one step reads more of the book and one block sees more context.
-# Reading more of a small book per step also means reading it more often: compare the steps at
-# which each dev loss was best.
-# The price of BPE: a vocabulary to learn and store, rare words split into odd pieces, and a
-# tokenizer that must travel with every checkpoint.
-#
-# ### 7.3 Several processes: `torchrun` and DistributedDataParallel
-#
-# `utils.train` also runs on several processes. Started by `torchrun`, each process (a *rank*)
-# of `tests/ddp_pretrain.py` joins the group (gloo on CPUs, NCCL on GPUs) and calls the same
-# `utils.train` with `ranks=Ranks(device)`, the script's small helper, which:
-#
-# - wraps the model in `DistributedDataParallel`, which averages the gradients of all ranks
-#   during the backward pass, so every rank takes the same optimizer step;
-# - lets every rank draw the same batch from the shared seed and keep its own share (rank $r$ of
-#   $N$ keeps rows $rB/N$ to $(r+1)B/N$), so $N$ processes see exactly the batches of one;
-# - gives each rank its own dropout stream, and lets rank 0 alone print progress and write the
-#   checkpoint (with every rank's random state, so a resumed run continues exactly).
-#
-# `tests/test_distributed.py` checks that two processes give the losses of one process with the
-# whole batch, and that an interrupted run resumes exactly. To time one process against two on
-# your machine (both on the CPU: one GPU cannot host two NCCL ranks), run
-# `python tests/ddp_pretrain.py --compare ddp.json --steps 30 --dropout 0`: it runs both and
-# records their speed and losses in `ddp.json`. We show no timing here: on this shared 2-core
-# machine, short timings measure the other jobs more than DDP.
+# The network is the same; only the embedding and output head grow. Each BPE token holds more
+# than one character, so one step reads more of the book, and reads it more often: compare the
+# steps at which each dev loss was best. The price: a vocabulary to learn, and a tokenizer that
+# must travel with every checkpoint.
 
 # %% [markdown]
-# Two processes compute the same losses, but on a 2-core CPU they need not be faster: one
-# process already keeps both cores busy with its two threads, while two processes of one thread
-# each do the same arithmetic *plus* extra work: every step they exchange and average all
-# gradients (about 2 MB here), each draws the full batch and runs the optimizer step itself,
-# and they compete for the same memory bandwidth. On a *busy* machine the picture can flip: the
-# two threads of one process must meet after every operation, so when another program takes
-# one core, the other thread waits; two independent one-thread processes suffer less. Short
-# timings on a shared machine say more about the machine than about DDP.
-# Data parallelism pays when each rank brings hardware of its own: a GPU per process, or a
-# machine per group of processes. On Colab's single T4 there is nothing to split.
+# ### 7.3 Several processes: `torchrun` and DistributedDataParallel
+#
+# Under `torchrun`, each process (a *rank*) of `tests/ddp_pretrain.py` calls `utils.train` with
+# `ranks=Ranks(device)`: the model is wrapped in `DistributedDataParallel` (gradients averaged
+# across ranks), rank $r$ of $N$ trains on rows $rB/N$ to $(r+1)B/N$ of the shared batch, and rank
+# 0 alone prints and saves. `tests/test_distributed.py` checks that two processes match one with
+# the whole batch and resume exactly. To time them on your machine:
+# `python tests/ddp_pretrain.py --compare ddp.json --steps 30 --dropout 0`.
 
 # %% [markdown]
 # ## Summary
