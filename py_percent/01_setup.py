@@ -199,7 +199,8 @@ finally:
 print(f"{len(book):,} characters")
 
 # %% [markdown]
-# The first lines: the title, then the beginning of the table of contents:
+# The first lines: an illustration marker and blank lines, the title, then the beginning of the
+# table of contents:
 
 # %%
 print("\n".join(book.splitlines()[:18]))
@@ -213,9 +214,9 @@ first_paragraph_end = book.index("\n\n", book.index("Alice was beginning", story
 print(book[story_start:first_paragraph_end].strip())
 
 # %% [markdown]
-# How many **different** characters occur, before and after lower-casing? Like the original
-# GPT-0.5M notebook, we lower-case everything: a small model then need not learn that `A` and `a`
-# are almost the same.
+# How many **different** characters occur, before and after lower-casing? Like the **original
+# notebook** (the one this series rebuilds; the README lists its defects), we lower-case
+# everything: a small model then need not learn that `A` and `a` are almost the same.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -301,12 +302,13 @@ print(f"{len(qa)} records; the first one:")
 print(qa[0])
 
 # %% [markdown]
-# Fine-tuning also uses three tags the book never has: `<q>` starts a question, `<a>` the
-# answer, `<end>` ends it. `utils.build_tokenizer(book, qa)` builds **one** vocabulary from the
-# book, the Q&A records and the tags. We build it by hand and compare.
+# Fine-tuning also uses four tags the book never has: `<p>` starts a passage (open-book questions,
+# lesson 6), `<q>` a question, `<a>` the answer, and `<end>` ends it. `utils.build_tokenizer(book,
+# qa)` builds **one** vocabulary from the book, the Q&A records and the tags. We build it by hand
+# and compare.
 
 # %%
-tags = utils.QUESTION_TAG + utils.ANSWER_TAG + utils.END_TAG
+tags = utils.PASSAGE_TAG + utils.QUESTION_TAG + utils.ANSWER_TAG + utils.END_TAG
 qa_text = "".join(record["question"] + record["answer"] for record in qa)
 all_chars = sorted(set(book.lower()) | set(qa_text.lower()) | set(tags) | {"\n"})
 
@@ -317,9 +319,10 @@ assert tokenizer.chars == all_chars
 assert tokenizer.stoi == {ch: i for i, ch in enumerate(all_chars)}
 
 # %% [markdown]
-# Why **one** vocabulary? The original notebook built two: the book's for pretraining, the Q&A
-# text's for fine-tuning. An id is a position in a sorted list, so in two lists **the same
-# character gets different ids**: the fine-tuned model reads each letter as another.
+# Why **one** vocabulary? The original notebook built two: the book's for **pretraining** (learning
+# from the raw book, lesson 3), the Q&A text's for fine-tuning. An id is a position in a sorted
+# list, so in two lists **the same character gets different ids**: the fine-tuned model reads each
+# letter as another.
 
 # %% [markdown]
 # See for yourself with a vocabulary built from the Q&A text alone:
@@ -389,7 +392,8 @@ print(f"the model got:    {tokenizer.decode(silent_ids)!r}")
 # Hugging Face's `tokenizers` calls this step the *normalizer*. Ours, `CharTokenizer.normalize`,
 # does:
 #
-# - `'` → `’` (apostrophe or closing quote), or `‘` where a quote opens (after a space);
+# - `'` → `’` (apostrophe or closing quote), or `‘` where a quote opens (after a space, a
+#   bracket, a dash or another opening quote, and before a non-space);
 # - `"` → `“` where a quote opens and `”` where it closes;
 # - `--` and other dashes (`–`) → the book's `—`, without the spaces around them;
 # - `…` → `...`; tabs, non-breaking spaces and Windows line ends → a space and `\n`;
@@ -543,8 +547,8 @@ plt.show()
 # ### 7.1 The batches of lesson 3
 #
 # Training uses `utils.book_batches`. It wraps `random_windows` into `get_batch(split,
-# generator)`, with the model's context length (`block_size`) and the training recipe's batch
-# size.
+# generator)`, with the model's context length (`block_size`) and the batch size lesson 3 trains
+# with.
 
 # %%
 block_size = utils.GPTConfig().block_size  # the longest context the model sees
@@ -584,6 +588,8 @@ assert x.shape == (batch_size, block_size) and torch.equal(x[:, 1:], y[:, :-1])
 # **Solution 1.** The case-sensitive vocabulary from the same texts, and what it adds:
 
 # %% jupyter={"source_hidden": true}
+import statistics
+
 texts = [book, tags + "\n"] + [r["question"] + r["answer"] for r in qa]
 cased = utils.CharTokenizer.from_texts(texts, lowercase=False)
 added = sorted(set(cased.chars) - set(tokenizer.chars))
@@ -594,10 +600,16 @@ assert all(ch.isupper() for ch in added)  # only capitals are new
 rarest_capital = min(added, key=book.count)
 n_rarest = book.count(rarest_capital)
 print(f"rarest capital: {rarest_capital!r}, {n_rarest} time{'s' * (n_rarest != 1)} in the book")
+letters = [ch for ch in added if ch.lower() in tokenizer.chars]
+share = statistics.median(book.count(ch) / book.count(ch.lower()) for ch in letters)
+print(f"median over {len(letters)} capitals: a capital occurs {share:.1%} as often as its "
+      "lower-case letter")  # fmt: skip
+assert share < 0.5
 
 # %% [markdown]
 # Only capital letters are added. The model could write "Alice" and "CHAPTER", but would learn
-# each capital from far fewer examples (the rarest above), and `A`/`a` would start unrelated.
+# each capital from far fewer examples (the median share above), and `A`/`a` would start
+# unrelated.
 # Lower-casing gives each letter all its examples.
 #
 # **Solution 2.** The last chapter heading before the split point, for two fractions:
