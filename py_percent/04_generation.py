@@ -49,6 +49,7 @@ device = utils.setup_lesson(REPO, BRANCH)
 
 # %%
 import math
+import statistics
 import time
 from contextlib import contextmanager
 
@@ -138,6 +139,9 @@ assert by_hand == from_utils
 # - $\tau = 1$ leaves it as the model learned it;
 # - $\tau > 1$ flattens it (more surprising, more mistakes);
 # - $\tau \to 0$ is greedy, so `utils` treats `temperature=0` as greedy.
+#
+# The **entropy** $-\sum_i p_i \log_2 p_i$ measures the spread in bits: 0 when one character is
+# certain, $\log_2 V$ when all are equally likely.
 
 # %%
 temperatures = [0.5, 1.0, 1.5]
@@ -502,27 +506,36 @@ assert sampled_cached == sampled_plain
 # ### 8.4 How much faster?
 #
 # 500 new characters both ways (quick mode: fewer), after a warm-up run that absorbs one-off
-# start-up costs. Timings vary between runs and machines.
+# start-up costs, in three rounds that alternate the order. The range over rounds shows how much
+# the timing varies.
 
 # %%
-n_timed = utils.by_mode(full=500, quick=50)
-utils.generate(model, tokenizer, PROMPT, 20, temperature=0.0)  # warm-up
+def timed_speeds(net: utils.GPT, n_new: int, rounds: int) -> dict[bool, list[float]]:
+    """Characters/s of greedy generation with and without the cache, one entry per round."""
+    utils.generate(net, tokenizer, PROMPT, 20, temperature=0.0)  # warm-up
+    speeds = {True: [], False: []}
+    for r in range(rounds):
+        for use_cache in (True, False) if r % 2 == 0 else (False, True):
+            start = time.perf_counter()
+            utils.generate(net, tokenizer, PROMPT, n_new, temperature=0.0, use_cache=use_cache)
+            speeds[use_cache].append(n_new / (time.perf_counter() - start))
+    return speeds
 
-speed = {}
-for use_cache in (True, False):
-    start = time.perf_counter()
-    utils.generate(model, tokenizer, PROMPT, n_timed, temperature=0.0, use_cache=use_cache)
-    speed[use_cache] = n_timed / (time.perf_counter() - start)
 
-print(f"with cache:    {speed[True]:8.1f} characters/s")
+n_timed, n_rounds = utils.by_mode(full=500, quick=50), utils.by_mode(full=3, quick=1)
+speeds = timed_speeds(model, n_timed, n_rounds)
+speed = {k: statistics.median(v) for k, v in speeds.items()}
+ratios = [a / b for a, b in zip(speeds[True], speeds[False], strict=True)]
+print(f"with cache:    {speed[True]:8.1f} characters/s (median of {n_rounds} rounds)")
 print(f"without cache: {speed[False]:8.1f} characters/s")
-print(f"speed-up:      {speed[True] / speed[False]:8.2f}x  ({n_timed} characters on {device})")
+print(f"speed-up:      {statistics.median(ratios):8.2f}x, rounds {min(ratios):.2f}x to "
+      f"{max(ratios):.2f}x  ({n_timed} characters on {device})")
 
 # %% [markdown]
 # Why not more? The cache turns up to $T$ positions of work per step into 1, but:
 #
 # - the model is tiny, so fixed costs per step (Python, many small operations) remain;
-# - the cache is rebuilt every `block_size / 2` steps (§9).
+# - the cache is rebuilt about every `block_size / 2` steps (§9).
 #
 # Exercise 3 measures a longer context.
 
@@ -540,7 +553,7 @@ print(f"speed-up:      {speed[True] / speed[False]:8.2f}x  ({n_timed} characters
 # %% [markdown]
 # Why not drop just the oldest character each step? Positions are absolute: a cached key holds its
 # position embedding ("I am position 100"). Sliding by one shifts every position and would rebuild
-# the whole cache every step; dropping half rebuilds it once every `block_size / 2` steps.
+# the whole cache every step; dropping half rebuilds it about once every `block_size / 2` steps.
 
 # %% [markdown]
 # The loop, by hand, for greedy decoding with the cache (§8.2's picture shows the slide):
@@ -598,8 +611,9 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Both runs see identical contexts at every step, and the model is deterministic in `eval()`
-# mode: hence the identical texts of §8.3.
+# Both runs see contexts of the same length at every step (the assert), so they predict from the
+# same characters. Their logits differ only by rounding (§8.1), too little to change a greedy
+# choice here: hence the identical texts of §8.3.
 
 # %% [markdown]
 # ### 9.2 A prompt longer than the context
@@ -837,53 +851,58 @@ assert n_survive <= 20
 # Top-p works on the distribution *after* top-k has renormalised it, so the nucleus is taken
 # among the 20 survivors: at most 20 characters survive (the count is printed above).
 #
-# **Solution 2.** The share of distinct words at five temperatures, same seed:
+# **Solution 2.** The share of distinct words at five temperatures, three seeds each (the bars:
+# their range):
 
 # %% jupyter={"source_hidden": true}
 taus = [0.2, 0.5, 0.8, 1.0, 1.5]
-n_variety = utils.by_mode(full=300, quick=40)
-variety = []
+n_variety, seeds = utils.by_mode(full=300, quick=40), range(utils.by_mode(full=3, quick=2))
+shares = {tau: [] for tau in taus}
 for tau in taus:
-    words = utils.generate(model, tokenizer, PROMPT, n_variety, temperature=tau, seed=0).split()
-    variety.append(len(set(words)) / max(1, len(words)))
+    for seed in seeds:
+        text_tau = utils.generate(model, tokenizer, PROMPT, n_variety, temperature=tau, seed=seed)
+        shares[tau].append(len(set(text_tau.split())) / max(1, len(text_tau.split())))
+variety = [statistics.mean(shares[tau]) for tau in taus]
+low = [v - min(shares[tau]) for tau, v in zip(taus, variety, strict=True)]
+high = [max(shares[tau]) - v for tau, v in zip(taus, variety, strict=True)]
 fig, ax = plt.subplots(figsize=(5, 3))
-ax.plot(taus, variety, marker="o")
+ax.errorbar(taus, variety, yerr=[low, high], marker="o", capsize=3)
 ax.set(xlabel="temperature τ", ylabel="distinct words / words", title="Temperature and variety")
 ax.grid(alpha=0.3)
 plt.tight_layout()
 plt.show()
 print(", ".join(f"τ={tau}: {share:.2f}" for tau, share in zip(taus, variety, strict=True)))
-trend = "more" if variety[-1] > variety[0] else "not more"
-print(f"lowest τ {variety[0]:.2f} vs highest τ {variety[-1]:.2f}: {trend} variety at high τ")
+spread = max(max(shares[t]) - min(shares[t]) for t in (taus[0], taus[-1]))  # the seeds' noise
+difference = variety[-1] - variety[0]
+verdict = "more variety at high τ" if difference > spread else "no measurable difference"
+print(f"lowest τ {variety[0]:.2f} vs highest τ {variety[-1]:.2f} (seed range up to {spread:.2f}): "
+      f"{verdict}")
 
 # %% [markdown]
 # Low temperatures tend to repeat a few words (close to greedy loops); the share of distinct words
-# tends to rise with temperature. The printed line says whether this run followed the trend (a
-# short sample can break it).
+# tends to rise with temperature. The printed line compares the two ends against the range of
+# the seeds.
 #
-# **Solution 3.** An untrained model with twice the context, timed both ways:
+# **Solution 3.** An untrained model with twice the context, timed as in §8.4 (same characters,
+# same rounds):
 
 # %% jupyter={"source_hidden": true}
 wide = utils.build_model(tokenizer, block_size=2 * block_size).to(device).eval()
-n_wide = utils.by_mode(full=400, quick=30)
-wide_speed = {}
-utils.generate(wide, tokenizer, PROMPT, 10, temperature=0.0)  # warm-up
-for use_cache in (True, False):
-    start = time.perf_counter()
-    utils.generate(wide, tokenizer, PROMPT, n_wide, temperature=0.0, use_cache=use_cache)
-    wide_speed[use_cache] = n_wide / (time.perf_counter() - start)
-wide_ratio, ratio = wide_speed[True] / wide_speed[False], speed[True] / speed[False]
-print(f"context {wide.config.block_size}: {wide_speed[True]:.0f} vs {wide_speed[False]:.0f} "
-      f"characters/s with and without the cache, speed-up {wide_ratio:.2f}x")
-print(f"context {block_size} (§8.4): speed-up {ratio:.2f}x")
-print(f"({n_wide} characters from a {len(PROMPT)}-character prompt)")
+wide_speeds = timed_speeds(wide, n_timed, n_rounds)
+wide_ratios = [a / b for a, b in zip(wide_speeds[True], wide_speeds[False], strict=True)]
+for name, rs in ((f"context {wide.config.block_size}", wide_ratios),
+                 (f"context {block_size} (§8.4)", ratios)):  # fmt: skip
+    print(f"{name}: speed-up {statistics.median(rs):.2f}x, rounds {min(rs):.2f}x to {max(rs):.2f}x")
+apart = min(wide_ratios) > max(ratios) or max(wide_ratios) < min(ratios)
+print("the ranges do not overlap: a real difference" if apart else
+      "the ranges overlap: no measurable difference")  # fmt: skip
 
 # %% [markdown]
-# Without the cache a step processes the whole context, now up to twice as long; with it, one
-# position. So the speed-up should grow with the context. Timings vary between runs: trust a
-# difference between the two speed-ups only if it is large.
+# Without the cache a step processes the whole context so far, which may now grow twice as long;
+# with it, one position. So the speed-up should grow with the context, once the text is longer
+# than the shorter context.
 #
-# **Solution 4.** Two of §11's patterns on another line, for the heads with §11's highest shares:
+# **Solution 4.** §11's three patterns on another line, for the heads with §11's highest shares:
 
 # %% jupyter={"source_hidden": true}
 OTHER = "“I don’t know what you mean,” said Alice."
@@ -892,6 +911,8 @@ other_ids = torch.tensor([tokenizer.encode(OTHER)], device=device)
 other_maps = [w[0].cpu() for w in utils.attention_maps(model, other_ids)]
 other = tokenizer.decode(other_ids[0].tolist())
 other_pairs = {"previous character": [(t, t - 1) for t in range(1, len(other))]}
+other_pairs["word start"] = [(t, other.rfind(" ", 0, t) + 1) for t in range(1, len(other))
+                             if other.rfind(" ", 0, t) + 1 <= t - 2]  # fmt: skip
 other_pairs["opening quote"] = [(t, 0) for t in range(2, other.index("”") + 1)]  # “ at 0
 for name, ts in other_pairs.items():
     (layer, h), _ = max(((key, row[name]) for key, row in share.items()), key=lambda kv: kv[1])
