@@ -20,7 +20,8 @@
 #
 # **What you will learn:** every part of GPT-0.5M, built from small tensors: embeddings, the
 # softmax, causal self-attention by hand, multi-head attention, the MLP, dropout, the pre-norm
-# block and the whole model, each **proven** equal to PyTorch's or `utils.py`'s.
+# block and the whole model; the softmax, attention, MLP, dropout, block and model each
+# **proven** equal to PyTorch's or `utils.py`'s.
 #
 # - **Reads:** the book and `data/alice_qa.jsonl` (for the vocabulary and real text).
 # - **Writes:** nothing.
@@ -536,8 +537,9 @@ print(f"batch {tuple(xs.shape)}")
 
 # %% [markdown]
 # Other programs make timings noisy, so the two variants **alternate** in rounds (the order flips
-# every round). The saving printed is the median of the per-round savings. The noise is half the
-# interquartile range of those savings; a saving within it is no measurable difference.
+# every round). The saving printed is the median (middle value) of the per-round savings. The
+# noise is half their interquartile range (the width of their middle half); a saving within it
+# is no measurable difference.
 
 # %%
 n_rounds, n_steps = utils.by_mode(full=12, quick=2), utils.by_mode(full=3, quick=1)
@@ -806,9 +808,9 @@ for name in ("blocks.0.attn.qkv.weight", "blocks.0.mlp.fc.weight", "blocks.0.att
 assert abs(model.get_parameter("blocks.0.mlp.proj.weight").std() - residual_std) < 1e-3
 
 # %% [markdown]
-# With such weights the logits stay small, so the softmax is close to **uniform** (every character
-# near `1 / V`, `V` = `vocab_size`) and the loss near `-ln(1 / V) = ln V`. §9.1 measures how far
-# from uniform it really is.
+# With such weights the logits stay small, so the softmax is close to **uniform** (most
+# characters near `1 / V`, `V` = `vocab_size`) and the loss near `-ln(1 / V) = ln V`. §9.1
+# measures how far from uniform it really is.
 
 # %%
 with torch.no_grad():
@@ -865,7 +867,8 @@ print(f"simulated loss - ln V = {simulated:.4f}   σ²/2 = {sigma**2 / 2:.4f}")
 assert abs(simulated - sigma**2 / 2) < 0.25 * sigma**2 / 2
 
 # %% [markdown]
-# The real gap beside the simulated one, with its standard error over the batch's windows.
+# The real gap beside the simulated one, with its standard error over the batch's windows (the
+# typical error of a mean: the windows' standard deviation over √(number of windows)).
 # One logit stands out: the character just read. With weight tying, its own embedding is part of
 # the vector the head scores, so its logit sits above the rest:
 

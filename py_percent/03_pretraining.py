@@ -643,7 +643,8 @@ plt.show()
 # - A growing **gap** between them: memorisation has begun.
 # - **Overfitting**: validation turns **up** while train keeps falling. The best checkpoint is at
 #   the lowest validation loss.
-# - The original notebook had **no validation split**, so nothing showed its memorising.
+# - The original notebook had **no validation split**, so nothing could show whether it
+#   memorised.
 #
 # The noise of an estimate: the same model, graded on batches from other seeds.
 
@@ -718,8 +719,8 @@ assert val_nats < math.log(vocab)
 # ## 12. What the model learned
 #
 # A short **greedy** sample, always the likeliest next character (lesson 4 covers generation).
-# After the full run it writes the book's words and names, in lower case; after quick mode's few
-# dozen steps, gibberish.
+# After the full run it writes mostly the book's words and names, in lower case, with a few invented
+# ones; after quick mode's few dozen steps, gibberish.
 
 # %%
 prompt = "alice was beginning to "
@@ -874,4 +875,5 @@ else:
 # %% [markdown]
 # Training loss keeps falling while validation climbs from its best estimate (printed above): the
 # model learns the 3,000 characters by heart. The dotted line marks that best estimate, where
-# early stopping would stop; the printed lines say whether the rise beat the noise.
+# **early stopping** (keeping the weights of the best validation estimate) would stop; the printed
+# lines say whether the rise beat the noise.
