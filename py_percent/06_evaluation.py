@@ -447,8 +447,8 @@ print(f"Pretraining showed the model each character of the training text about {
 #   phrasings fix that. Our book states each fact once.
 # - **Open-book** needs the retriever to find the evidence *and* the model to read it (§6's
 #   copy rate). Never-read facts have no other way.
-# - **The base model** scores 0% everywhere (§5): it was never taught the Q&A format, though it
-#   predicts the book better (§2.2).
+# - **The base model** has 0% exact match on every split (§5): it was never taught the Q&A
+#   format, though its book loss is the lower one (§2.2).
 
 # %% [markdown]
 # ## 8. Ask your own question
