@@ -144,10 +144,10 @@ for name, run in runs.items():
 # ## 4. The benchmark: our recipe against the original's
 #
 # `tests/benchmark.py` rebuilds the original notebook's model (post-norm `nn.MultiheadAttention`
-# blocks, fixed sine/cosine position vectors, a ReLU MLP of width 256, no dropout, AdamW at 3e-4, 32
-# windows of 128 characters) and times it against `utils.GPT` (16 windows of 256: the same 4,096
-# characters per step) in one process, with generation timed with and without the KV cache, and a
-# large matmul as the machine's practical peak. We load its recorded CPU run.
+# blocks, fixed sine/cosine position vectors, a ReLU MLP, no dropout, a constant AdamW learning
+# rate, 32 windows of 128 characters) and times it against `utils.GPT` (16 windows of 256: the same
+# 4,096 characters per step) in one process, with generation timed with and without the KV cache,
+# and a large matmul as the machine's practical peak. We load its recorded CPU run.
 
 # %%
 bench = json.loads((utils.REPO_ROOT / "tests" / "benchmark_cpu.json").read_text())
@@ -226,7 +226,7 @@ print(
 #
 # `tests/ladder.py` climbs a **ladder**: one change at a time, each measured against the rung
 # before on a **dev slice** (the last 10% of the *training* text), starting from **today's
-# recipe**, the one before the ladder (AdamW, cosine schedule, lr 2e-3, dropout 0.15). Every run
+# recipe**, the one before the ladder (AdamW, cosine schedule, dropout 0.15). Every run
 # trains the same steps; each rung tries a few settings with seed 0, the winner runs again with
 # seed 1, and the rung is kept only if its gain beats the noise: the larger of its own seed
 # spread and the rung before's. The architecture rung bundles RoPE (rotary position
@@ -526,9 +526,9 @@ assert difference == (ours_vocab - 50) * per_character
 # ### 7.1 The model-size study
 #
 # `tests/scaling.py` trains sizes from 0.05M to 1.2M parameters with lesson 3's recipe on the first
-# 90% of the training text, estimating the **dev** loss (the last 10%) every 50 steps. It keeps the
-# best weights (**early stopping**) and grades them in bits per character (bpc) on the validation
-# text.
+# 90% of the training text, estimating the **dev** loss (the last 10%) at regular steps. It keeps
+# the best weights (**early stopping**) and grades them in bits per character (bpc) on the
+# validation text.
 
 # %%
 study = json.loads((utils.REPO_ROOT / "tests" / "scaling_cpu.json").read_text())
