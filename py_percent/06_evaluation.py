@@ -20,10 +20,11 @@
 #
 # You will measure how well the models predict the book (loss, bits per character, perplexity)
 # and answer questions (exact match, F1), closed-book and open-book with a retriever, on
-# trained, paraphrased, unseen and never-read facts.
+# trained, paraphrased, reversed, unseen and never-read facts; then whether reading each fact
+# several ways in pretraining helps.
 #
 # - **Reads:** `checkpoints/full/base.pt` and `finetuned.pt` (lessons 3 and 5; else the
-#   released weights, else short stand-ins).
+#   released weights, else short stand-ins), and the recorded `tests/knowledge_cpu.json`.
 # - **Writes:** `checkpoints/full/evaluation.json` for lesson 7, and a `QA_RESULTS` line.
 # - **Runtime:** mostly greedy answering; §5 counts the answers.
 
@@ -444,7 +445,7 @@ print(f"Pretraining showed the model each character of the training text about {
 #   to the wording.
 # - **Unseen facts** were read, never asked. Allen-Zhu & Li (*Physics of Language Models, Part
 #   3.1*, 2023): a fact read in one phrasing is rarely *extractable* by questions; several
-#   phrasings fix that. Our book states each fact once.
+#   phrasings fix that. Our book states each fact once (§10 tries several).
 # - **Open-book** needs the retriever to find the evidence *and* the model to read it (§6's
 #   copy rate). Never-read facts have no other way.
 # - **The base model** has 0% exact match on every split (§5): it was never taught the Q&A
@@ -600,7 +601,90 @@ if check_path.exists() and not utils.QUICK:
           "no measurable gap between dev and held-out")  # fmt: skip
 
 # %% [markdown]
-# ## 10. Save the metrics for lesson 7
+# ## 10. Knowledge augmentation: does reading a fact several ways help?
+# Allen-Zhu & Li (*Physics of Language Models, Part 3.1*) found that a fact read in one
+# phrasing is rarely answerable, and that several rewrites in pretraining fix it. We wrote six
+# statements of every train and unseen fact from its evidence. One dev-unseen fact's:
+
+# %%
+statements_path = utils.DATA_DIR / "alice_statements.jsonl"
+statements = [json.loads(line) for line in statements_path.read_text().splitlines()]
+dev = utils.dev_split(corpus.qa)
+example = dev["dev_unseen"][0]
+print(f"{example['question']}  (gold: {example['answer']})")
+for row in (r for r in statements if r["fact"] == example["fact"]):
+    print("  -", row["statement"])
+chars = sum(len(r["statement"]) + 1 for r in statements)
+print(f"{len(statements):,} statements of {len({r['fact'] for r in statements})} facts: "
+      f"{chars:,} characters, beside the training text's {len(corpus.train_text):,}")  # fmt: skip
+
+# %% [markdown]
+# `tests/knowledge.py` pretrains three models with lesson 3's recipe: on the book; on the book
+# plus the statements, shuffled so that one fact's statements never share a window; and the
+# same with a quarter of the steps on Q&A rows. Each is then fine-tuned as in lesson 5 on the
+# dev split's `fit` facts and scored on dev only:
+
+# %%
+arms = json.loads((utils.REPO_ROOT / "tests" / "knowledge_cpu.json").read_text())
+columns = ("fit", "dev_paraphrase", "dev_unseen")
+print(f"{'pretraining text':<24} {'base book dev loss':>18} "
+      + " ".join(f"{c:>14}" for c in columns) + f" {'after fine-tuning':>17}")
+for name, arm in arms.items():
+    print(f"{name:<24} {arm['pretraining']['book_dev_loss']:>18.4f} "
+          + " ".join(f"{arm[c]['exact_match']:>9.1%} n={arm[c]['n']:<3}" for c in columns)
+          + f" {arm['book_dev_loss']:>17.4f}")
+print("book dev loss: the last tenth of the training text; exact match, closed-book")
+
+# %% [markdown]
+# The rule, fixed before the runs: an arm with statements **pays** if its dev-paraphrase or
+# dev-unseen exact match beats the book arm's by more than two standard errors of the
+# difference, with its book dev loss after fine-tuning at most 0.05 above the book arm's.
+
+# %%
+def share_stderr(a: dict, b: dict) -> float:
+    """Standard error of the difference of two exact-match shares (each over its n)."""
+    return math.hypot(*(math.sqrt(x["exact_match"] * (1 - x["exact_match"]) / x["n"])
+                        for x in (a, b)))  # fmt: skip
+
+
+paying = []
+for name, arm in arms.items():
+    if name == "book":
+        continue
+    verdicts = []
+    for split in ("dev_paraphrase", "dev_unseen"):
+        gain = arm[split]["exact_match"] - arms["book"][split]["exact_match"]
+        bar = 2 * share_stderr(arm[split], arms["book"][split])
+        verdict = "better" if gain > bar else "worse" if gain < -bar else "no measurable difference"
+        verdicts.append(verdict)
+        print(f"{name:<24} {split:<15} {gain:+6.1%} (two standard errors {bar:.1%}): {verdict}")
+    book_rise = arm["book_dev_loss"] - arms["book"]["book_dev_loss"]
+    print(f"{name:<24} book dev loss {book_rise:+.4f} against the book arm's (budget +0.05)")
+    if "better" in verdicts and book_rise <= 0.05:
+        paying.append(name)
+print("pays:", ", ".join(paying) if paying else "none: lesson 3 pretrains on the book alone")
+assert not paying, "an arm pays: the pretraining recipe should take its text"
+
+# %% [markdown]
+# The same exact matches as bars, with two standard errors either side:
+
+# %%
+fig, ax = plt.subplots(figsize=(8, 3.4))
+width = 0.8 / len(arms)
+for i, (name, arm) in enumerate(arms.items()):
+    xs = [j + (i - (len(arms) - 1) / 2) * width for j in range(len(columns))]
+    ems = [arm[c]["exact_match"] for c in columns]
+    errs = [2 * math.sqrt(e * (1 - e) / arm[c]["n"]) for e, c in zip(ems, columns, strict=True)]
+    ax.bar(xs, ems, width, yerr=errs, capsize=3, label=name)
+ax.set_xticks(range(len(columns)), columns)
+ax.set_ylabel("closed-book exact match")
+ax.set_ylim(0, 1)
+ax.set_title("Dev split, by pretraining text (fine-tuned on the fit facts)")
+ax.legend(frameon=False)
+plt.show()
+
+# %% [markdown]
+# ## 11. Save the metrics for lesson 7
 # One JSON file keeps the book metrics per model, the Q&A scores per model, mode and split, and
 # every question asked, with its gold and predicted answer.
 
@@ -627,6 +711,8 @@ print(f"wrote {utils.display_path(path)} ({path.stat().st_size:,} bytes)")
 # - Closed-book answers come from the weights; open-book answers can copy from a BM25
 #   passage, limited by its recall and by how well the model learned to read.
 # - `ask()` shows both for your own questions.
+# - Knowledge augmentation (several statements of each fact in pretraining) is measured on dev
+#   by §10's rule before it may enter the recipe.
 
 # %% [markdown]
 # ## Exercises
