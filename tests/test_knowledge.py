@@ -1,5 +1,8 @@
 """Knowledge augmentation's statements: coverage, no leak of held-out questions, the shuffle."""
 
+import hashlib
+import json
+
 import knowledge
 import utils
 
@@ -44,3 +47,13 @@ def test_statements_text_keeps_each_facts_statements_more_than_a_window_apart():
         offset += len(line) + 1
         last_end[fact] = offset
     assert knowledge.statements_text(STATEMENTS, gap) == text  # the same shuffle every time
+
+
+def test_the_recorded_arms_ran_on_todays_statements_and_qa_file():
+    arms = json.loads(knowledge.OUT.read_text())
+    assert set(arms) == set(knowledge.ARMS)
+    digest = hashlib.sha256(knowledge.STATEMENTS_PATH.read_bytes()).hexdigest()[:16]
+    qa_digest = hashlib.sha256(utils.QA_PATH.read_bytes()).hexdigest()[:16]
+    for name, arm in arms.items():
+        assert arm["qa_sha256"] == qa_digest, name
+        assert arm["statements_sha256"] == (digest if knowledge.ARMS[name][0] else None), name
