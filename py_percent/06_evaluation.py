@@ -24,7 +24,8 @@
 # several ways in pretraining helps.
 #
 # - **Reads:** `checkpoints/full/base.pt` and `finetuned.pt` (lessons 3 and 5; else the
-#   released weights, else short stand-ins), and the recorded `tests/knowledge_cpu.json`.
+#   released weights, else short stand-ins); `data/alice_statements.jsonl`, and the recorded
+#   dev runs `tests/qa_dev_check.json` and `tests/knowledge_cpu.json`.
 # - **Writes:** `checkpoints/full/evaluation.json` for lesson 7, and a `QA_RESULTS` line.
 # - **Runtime:** mostly greedy answering; §5 counts the answers.
 
@@ -443,9 +444,8 @@ print(f"Pretraining showed the model each character of the training text about {
 #
 # - **Closed-book** scores are what fine-tuning drilled; the paraphrase gap is the part keyed
 #   to the wording.
-# - **Unseen facts** were read, never asked. Allen-Zhu & Li (*Physics of Language Models, Part
-#   3.1*, 2023): a fact read in one phrasing is rarely *extractable* by questions; several
-#   phrasings fix that. Our book states each fact once (§10 tries several).
+# - **Unseen facts** were read, never asked: a fact read in one phrasing is rarely
+#   *extractable* by questions (Allen-Zhu & Li, 2023). §10 tries several phrasings.
 # - **Open-book** needs the retriever to find the evidence *and* the model to read it (§6's
 #   copy rate). Never-read facts have no other way.
 # - **The base model** has 0% exact match on every split (§5): it was never taught the Q&A
@@ -602,9 +602,9 @@ if check_path.exists() and not utils.QUICK:
 
 # %% [markdown]
 # ## 10. Knowledge augmentation: does reading a fact several ways help?
-# Allen-Zhu & Li (*Physics of Language Models, Part 3.1*) found that a fact read in one
-# phrasing is rarely answerable, and that several rewrites in pretraining fix it. We wrote six
-# statements of every train and unseen fact from its evidence. One dev-unseen fact's:
+# In Allen-Zhu & Li (*Physics of Language Models, Part 3.1*), several rewrites of each fact in
+# pretraining make it extractable. We wrote six statements of every train and unseen fact from
+# its evidence. One dev-unseen fact's:
 
 # %%
 statements_path = utils.DATA_DIR / "alice_statements.jsonl"
@@ -619,10 +619,10 @@ print(f"{len(statements):,} statements of {len({r['fact'] for r in statements})}
       f"{chars:,} characters, beside the training text's {len(corpus.train_text):,}")  # fmt: skip
 
 # %% [markdown]
-# `tests/knowledge.py` pretrains three models with lesson 3's recipe: on the book; on the book
-# plus the statements, shuffled so that one fact's statements never share a window; and the
-# same with a quarter of the steps on Q&A rows. Each is then fine-tuned as in lesson 5 on the
-# dev split's `fit` facts and scored on dev only:
+# `tests/knowledge.py` compares three base models: lesson 3's (the book) and two pretrained
+# with its recipe on the book plus the statements (one fact's statements never share a window),
+# one with a quarter of its steps on Q&A rows. Each is fine-tuned as in lesson 5 on dev `fit`
+# facts, replaying its own text:
 
 # %%
 arms = json.loads((utils.REPO_ROOT / "tests" / "knowledge_cpu.json").read_text())
@@ -641,10 +641,11 @@ print("book dev loss: the last tenth of the training text; exact match, closed-b
 # difference, with its book dev loss after fine-tuning at most 0.05 above the book arm's.
 
 # %%
-def share_stderr(a: dict, b: dict) -> float:
-    """Standard error of the difference of two exact-match shares (each over its n)."""
-    return math.hypot(*(math.sqrt(x["exact_match"] * (1 - x["exact_match"]) / x["n"])
-                        for x in (a, b)))  # fmt: skip
+def share_stderr(share: float, n: int) -> float:
+    """Standard error of a share of ``n`` questions, counted with one right and one wrong answer
+    added, so that 0 of ``n`` still has a spread."""
+    smoothed = (share * n + 1) / (n + 2)
+    return math.sqrt(smoothed * (1 - smoothed) / n)
 
 
 paying = []
@@ -654,7 +655,8 @@ for name, arm in arms.items():
     verdicts = []
     for split in ("dev_paraphrase", "dev_unseen"):
         gain = arm[split]["exact_match"] - arms["book"][split]["exact_match"]
-        bar = 2 * share_stderr(arm[split], arms["book"][split])
+        bar = 2 * math.hypot(*(share_stderr(x[split]["exact_match"], x[split]["n"])
+                               for x in (arm, arms["book"])))  # fmt: skip
         verdict = "better" if gain > bar else "worse" if gain < -bar else "no measurable difference"
         verdicts.append(verdict)
         print(f"{name:<24} {split:<15} {gain:+6.1%} (two standard errors {bar:.1%}): {verdict}")
@@ -663,10 +665,11 @@ for name, arm in arms.items():
     if "better" in verdicts and book_rise <= 0.05:
         paying.append(name)
 print("pays:", ", ".join(paying) if paying else "none: lesson 3 pretrains on the book alone")
+print("(one training run per arm: the noise between seeds is not measured)")
 assert not paying, "an arm pays: the pretraining recipe should take its text"
 
 # %% [markdown]
-# The same exact matches as bars, with two standard errors either side:
+# The same exact matches as bars, with two standard errors (`share_stderr`) either side:
 
 # %%
 fig, ax = plt.subplots(figsize=(8, 3.4))
@@ -674,7 +677,7 @@ width = 0.8 / len(arms)
 for i, (name, arm) in enumerate(arms.items()):
     xs = [j + (i - (len(arms) - 1) / 2) * width for j in range(len(columns))]
     ems = [arm[c]["exact_match"] for c in columns]
-    errs = [2 * math.sqrt(e * (1 - e) / arm[c]["n"]) for e, c in zip(ems, columns, strict=True)]
+    errs = [2 * share_stderr(e, arm[c]["n"]) for e, c in zip(ems, columns, strict=True)]
     ax.bar(xs, ems, width, yerr=errs, capsize=3, label=name)
 ax.set_xticks(range(len(columns)), columns)
 ax.set_ylabel("closed-book exact match")
@@ -684,17 +687,14 @@ ax.legend(frameon=False)
 plt.show()
 
 # %% [markdown]
-# Read with the verdicts above: no arm with statements beats the book arm on dev-paraphrase or
-# dev-unseen by more than two standard errors, and both raise the book dev loss past the budget.
-# The statements are most of their pretraining text, so in the same steps the book is read
-# fewer times.
+# No statements arm beats the book arm by more than two standard errors, and both raise the
+# book dev loss past the budget: statements are most of their text, in pretraining and replay,
+# so the book is read less. The bars leave room for a small dev-paraphrase gain.
 #
-# Why the paper's fix does not carry over: Allen-Zhu & Li's synthetic people all share six
-# attributes (birth date, city, university, …) and a few question templates, so Q&A on half of
-# them teaches one skill, *find attribute X of person Y*, that transfers to the other half. Our
-# facts share no template: each is its own relation, learned question by question, in a model
-# hundreds of times smaller than their GPT-2-sized ones. The book alone stays lesson 3's
-# pretraining text.
+# A likely reason, not tested here: Allen-Zhu & Li's synthetic people share six attributes and
+# a few question templates, so Q&A on half of them teaches one transferable skill, *find
+# attribute X of person Y*. Our facts share no template, and our model is hundreds of times
+# smaller than their GPT-2-sized ones. The book alone stays the pretraining text.
 
 # %% [markdown]
 # ## 11. Save the metrics for lesson 7
@@ -724,8 +724,7 @@ print(f"wrote {utils.display_path(path)} ({path.stat().st_size:,} bytes)")
 # - Closed-book answers come from the weights; open-book answers can copy from a BM25
 #   passage, limited by its recall and by how well the model learned to read.
 # - `ask()` shows both for your own questions.
-# - Knowledge augmentation (several statements of each fact in pretraining) is measured on dev
-#   by §10's rule before it may enter the recipe.
+# - Six statements of each fact in pretraining did not pay on dev (§10).
 
 # %% [markdown]
 # ## Exercises

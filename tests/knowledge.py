@@ -12,8 +12,9 @@ Three arms, each pretrained from scratch with lesson 3's recipe and then fine-tu
 
 - ``book``: the book's training text alone (lesson 3's base model);
 - ``book + statements``: the same steps over the training text followed by
-  ``data/alice_statements.jsonl`` (at least five statements of every train and unseen fact,
-  written from its evidence), shuffled so that one fact's statements never share a window;
+  ``data/alice_statements.jsonl`` (six statements of every train and unseen fact, written from
+  its evidence; the check asks for at least five), shuffled so that one fact's statements never
+  share a window; fine-tuning replays this same text;
 - ``book + statements + Q&A``: the same, with a quarter of the pretraining steps spent on the
   ``fit`` Q&A rows (Q&A "mixed into pretraining").
 
