@@ -23,9 +23,10 @@
 # trained, paraphrased, reversed, unseen and never-read facts; then whether reading each fact
 # several ways in pretraining helps.
 #
-# - **Reads:** `checkpoints/full/base.pt` and `finetuned.pt` (lessons 3 and 5; else the
-#   released weights, else short stand-ins); `data/alice_statements.jsonl`, and the recorded
-#   dev runs `tests/qa_dev_check.json` and `tests/knowledge_cpu.json`.
+# - **Reads:** the book, `data/alice_qa.jsonl`, `checkpoints/full/base.pt` and `finetuned.pt`
+#   (lessons 3 and 5; else the released weights, else short stand-ins);
+#   `data/alice_statements.jsonl`, and the recorded dev runs `tests/qa_dev_check.json` and
+#   `tests/knowledge_cpu.json`.
 # - **Writes:** `checkpoints/full/evaluation.json` for lesson 7, and a `QA_RESULTS` line.
 # - **Runtime:** mostly greedy answering; §5 counts the answers.
 
@@ -449,7 +450,7 @@ print(f"Pretraining showed the model each character of the training text about {
 # - **Open-book** needs the retriever to find the evidence *and* the model to read it (§6's
 #   copy rate). Never-read facts have no other way.
 # - **The base model** has 0% exact match on every split (§5): it was never taught the Q&A
-#   format, though its book loss is the lower one (§2.2).
+#   format, though its book loss over the whole validation text is the lower one (§2.2).
 
 # %% [markdown]
 # ## 8. Ask your own question
@@ -621,16 +622,17 @@ print(f"{len(statements):,} statements of {len({r['fact'] for r in statements})}
 # %% [markdown]
 # `tests/knowledge.py` compares three base models: lesson 3's (the book) and two pretrained
 # with its recipe on the book plus the statements (one fact's statements never share a window),
-# one with a quarter of its steps on Q&A rows. Each is fine-tuned as in lesson 5 on dev `fit`
-# facts, replaying its own text:
+# one with a share of its steps on Q&A rows (printed). Each is fine-tuned as in lesson 5 on dev
+# `fit` facts, replaying its own text:
 
 # %%
 arms = json.loads((utils.REPO_ROOT / "tests" / "knowledge_cpu.json").read_text())
 columns = ("fit", "dev_paraphrase", "dev_unseen")
-print(f"{'pretraining text':<24} {'base book dev loss':>18} "
+print(f"{'pretraining text':<24} {'Q&A steps':>9} {'base book dev loss':>18} "
       + " ".join(f"{c:>14}" for c in columns) + f" {'after fine-tuning':>17}")
 for name, arm in arms.items():
-    print(f"{name:<24} {arm['pretraining']['book_dev_loss']:>18.4f} "
+    print(f"{name:<24} {arm['pretraining']['qa_share']:>9.0%} "
+          f"{arm['pretraining']['book_dev_loss']:>18.4f} "
           + " ".join(f"{arm[c]['exact_match']:>9.1%} n={arm[c]['n']:<3}" for c in columns)
           + f" {arm['book_dev_loss']:>17.4f}")
 print("book dev loss: the last tenth of the training text; exact match, closed-book")
@@ -691,10 +693,11 @@ plt.show()
 # book dev loss past the budget: statements are most of their text, in pretraining and replay,
 # so the book is read less. The bars leave room for a small dev-paraphrase gain.
 #
-# A likely reason, not tested here: Allen-Zhu & Li's synthetic people share six attributes and
-# a few question templates, so Q&A on half of them teaches one transferable skill, *find
-# attribute X of person Y*. Our facts share no template, and our model is hundreds of times
-# smaller than their GPT-2-sized ones. The book alone stays the pretraining text.
+# A likely reason, not tested here: Allen-Zhu & Li's synthetic people share the same few
+# attributes (birth date, city, university, …) and question templates, so Q&A on some of them
+# teaches one transferable skill, *find attribute X of person Y*. Our facts share no template,
+# and our model is far smaller than their GPT-2-sized ones. The book alone stays the
+# pretraining text.
 
 # %% [markdown]
 # ## 11. Save the metrics for lesson 7
