@@ -694,10 +694,9 @@ plt.show()
 # so the book is read less. The bars leave room for a small dev-paraphrase gain.
 #
 # A likely reason, not tested here: Allen-Zhu & Li's synthetic people share the same few
-# attributes (birth date, city, university, …) and question templates, so Q&A on some of them
-# teaches one transferable skill, *find attribute X of person Y*. Our facts share no template,
-# and our model is far smaller than their GPT-2-sized ones. The book alone stays the
-# pretraining text.
+# attributes (birth city, employer, …) and question templates, so Q&A on some of them teaches
+# one transferable skill, *find attribute X of person Y*. Our facts share no template, and our
+# model is far smaller than their GPT-2-sized ones.
 
 # %% [markdown]
 # ## 11. Save the metrics for lesson 7
