@@ -529,9 +529,9 @@ if recipes:
         a, b = best_dev(recipes[chosen])[0], best_dev(recipes[runner_up])[0]
         n = recipes[chosen]["closed/dev_paraphrase"]["n"]
         bar = 2 * math.hypot(math.sqrt(a * (1 - a) / n), math.sqrt(b * (1 - b) / n))
+        lead = "a lead beyond question sampling" if a - b > bar else "no measurable lead"
         print(f"ahead of {runner_up} ({b:.1%}) by {a - b:.1%}; two standard errors of the gap "
-              f"over {n} questions: {bar:.1%} ->",
-              "a lead beyond question sampling" if a - b > bar else "no measurable lead")  # fmt: skip
+              f"over {n} questions: {bar:.1%} -> {lead}")  # fmt: skip
     plan = {k: v for k, v in recipes[chosen]["plan"].items() if k != "dev"}
     ours = {k: v for k, v in dataclasses.asdict(utils.FINETUNE_PLAN).items() if k != "dev"}
     print(f"utils.FINETUNE_PLAN = {ours}")
