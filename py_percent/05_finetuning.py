@@ -23,7 +23,8 @@
 # prompt format ending in `<end>`, a loss that grades only the answer, book replay against
 # forgetting, and a check of what was forgotten.
 #
-# - **Reads:** `checkpoints/full/base.pt` (lesson 3, else the released weights), the book,
+# - **Reads:** `checkpoints/full/base.pt` (lesson 3, else the released weights, else a short
+#   stand-in it trains), the book,
 #   `data/alice_qa.jsonl`, `tests/qa_recipes.json`, `tests/qa_dev_check.json`; and
 #   `checkpoints/full/finetuned.pt` if an earlier run wrote it (resumed only if it matches).
 # - **Writes:** `checkpoints/full/finetuned.pt`, for lesson 6.
@@ -467,7 +468,7 @@ assert not any(r["fact"] in fit_facts for r in dev["dev_unseen"])
 assert all(r["fact"] in fit_facts for r in dev["dev_paraphrase"])
 
 # %% [markdown]
-# `tests/qa_recipes.py` fine-tuned a base model (printed below; four runs wrote a side file,
+# `tests/qa_recipes.py` fine-tuned base models (printed below; four runs wrote a side file,
 # merged here) once per recipe on fit, scored
 # on the first questions of each dev split (`n` below). Recipes: prompt mode `closed`, `open` or
 # `both` (each record once each way); `both + reading` (plus **cloze** exercises:
