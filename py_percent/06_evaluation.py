@@ -671,7 +671,7 @@ print("(one training run per arm: the noise between seeds is not measured)")
 assert not paying, "an arm pays: the pretraining recipe should take its text"
 
 # %% [markdown]
-# The same exact matches as bars, with two standard errors (`share_stderr`) either side:
+# The same exact matches as bars, ± two standard errors:
 
 # %%
 fig, ax = plt.subplots(figsize=(8, 3.4))
