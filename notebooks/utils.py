@@ -11,7 +11,6 @@ import lzma
 import math
 import numbers
 import os
-import random
 import re
 import string
 import sys
@@ -1218,7 +1217,8 @@ def generate_ids(
 
 # ---------------------------------------------------------------------------------------------
 # Lesson 5 — fine-tuning: §1 splits, §2 the prompt format, §3 the answer-only mask,
-# §4 the retriever, §5 the dev split and the recipe, §6 book mixing and buckets, §8 the run
+# §4 book replay and buckets, §6 the run, §8 the dev split, the plan and the noise of a score
+# (the retriever and open-book passages: lesson 6 §4)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -1419,14 +1419,12 @@ class FinetunePlan:
     mode: str = "both"  # "closed": question alone; "open": retrieved passage first; "both": both
     book_fraction: float = 0.5  # share of steps that are book windows, against forgetting
     mask_question: bool = True  # grade only the answer and <end>
-    reading: int = 0  # synthetic reading exercises (cloze) cut from the training text
     dev: bool = False  # train on the dev split's ``fit`` part only (to choose recipes)
 
     def __post_init__(self) -> None:
         check_arg("FinetunePlan.mode", self.mode, self.mode in ("closed", "open", "both"),
                   "'closed', 'open' or 'both'")  # fmt: skip
         check_number(self, "book_fraction", ge=0, lt=1)
-        check_number(self, "reading", integer=True, ge=0)
         for name in ("mask_question", "dev"):
             check_arg(f"FinetunePlan.{name}", getattr(self, name),
                       isinstance(getattr(self, name), bool), "True or False")  # fmt: skip
@@ -1437,21 +1435,12 @@ class FinetunePlan:
 FINETUNE_PLAN = FinetunePlan(mode="closed")
 
 
-def reading_exercises(text: str, n: int, seed: int = 0) -> list[dict[str, Any]]:
-    """``n`` synthetic open-book exercises cut from ``text``: a passage, and a cloze question
-    quoting it with one word blanked out; the answer is that word."""
-    rng, passages, exercises = random.Random(seed), book_windows(text), []
-    while len(exercises) < n:
-        passage = rng.choice(passages)
-        found = re.finditer(r"[A-Za-z]{4,}", passage)
-        spots = [m for m in found if 16 <= m.start() < len(passage) - 20]
-        if not spots:
-            continue
-        start, end = (spot := rng.choice(spots)).span()
-        clue = " ".join(f"{passage[start - 24 : start]}___{passage[end : end + 24]}".split())
-        question = f"Which word is missing in “{clue}”?"
-        exercises.append({"question": question, "answer": spot.group().lower(), "passage": passage})
-    return exercises
+def share_stderr(share: float, n: int) -> float:
+    """Standard error of a share of ``n`` questions (an exact match), counted with one right and
+    one wrong answer added, so that 0 of ``n`` still has a spread."""
+    check_arg("n", n, is_number(n, integer=True) and n >= 1, "an integer >= 1")
+    smoothed = (share * n + 1) / (n + 2)
+    return math.sqrt(smoothed * (1 - smoothed) / n)
 
 
 def with_passages(records: Sequence[dict[str, Any]], retriever: Retriever) -> list[dict[str, Any]]:
@@ -1466,7 +1455,7 @@ def finetune_examples(corpus: Corpus, plan: FinetunePlan) -> list[dict[str, Any]
     examples = [] if plan.mode == "open" else list(records)
     if plan.mode != "closed":
         examples += with_passages(records, retriever)
-    return examples + reading_exercises(corpus.train_text, plan.reading)
+    return examples
 
 
 def qa_lengths(qa_rows: Batch) -> torch.Tensor:
@@ -1531,10 +1520,11 @@ def finetune(
     checkpoint_path: Path | None = FINETUNED_CHECKPOINT,
     plan: FinetunePlan = FINETUNE_PLAN,
     progress: bool = True,
+    examples: Sequence[dict[str, Any]] | None = None,
 ) -> tuple[GPT, dict[str, list]]:
-    """Fine-tune a copy of ``base`` on ``plan``'s examples; a checkpoint of another origin (base
-    weights, plan, examples) is not resumed: a warning names what changed."""
-    examples = finetune_examples(corpus, plan)
+    """Fine-tune a copy of ``base`` on ``examples`` (default: ``plan``'s); a checkpoint of another
+    origin (base weights, plan, examples) is not resumed: a warning names what changed."""
+    examples = finetune_examples(corpus, plan) if examples is None else list(examples)
     data_hash = hashlib.sha256(json.dumps(examples, sort_keys=True).encode()).hexdigest()[:16]
     origin = json.dumps({"base": weights_fingerprint(base), **asdict(plan), "data": data_hash})
     resume = checkpoint_path is not None and Path(checkpoint_path).exists()

@@ -640,16 +640,10 @@ print("book dev loss: the last tenth of the training text; exact match, closed-b
 # %% [markdown]
 # The rule, fixed before the runs: an arm with statements **pays** if its dev-paraphrase or
 # dev-unseen exact match beats the book arm's by more than two standard errors of the
-# difference, with its book dev loss after fine-tuning at most 0.05 above the book arm's.
+# difference (`utils.share_stderr`, lesson 5 §8), with its book dev loss after fine-tuning at
+# most 0.05 above the book arm's.
 
 # %%
-def share_stderr(share: float, n: int) -> float:
-    """Standard error of a share of ``n`` questions, counted with one right and one wrong answer
-    added, so that 0 of ``n`` still has a spread."""
-    smoothed = (share * n + 1) / (n + 2)
-    return math.sqrt(smoothed * (1 - smoothed) / n)
-
-
 paying = []
 for name, arm in arms.items():
     if name == "book":
@@ -657,7 +651,7 @@ for name, arm in arms.items():
     verdicts = []
     for split in ("dev_paraphrase", "dev_unseen"):
         gain = arm[split]["exact_match"] - arms["book"][split]["exact_match"]
-        bar = 2 * math.hypot(*(share_stderr(x[split]["exact_match"], x[split]["n"])
+        bar = 2 * math.hypot(*(utils.share_stderr(x[split]["exact_match"], x[split]["n"])
                                for x in (arm, arms["book"])))  # fmt: skip
         verdict = "better" if gain > bar else "worse" if gain < -bar else "no measurable difference"
         verdicts.append(verdict)
@@ -679,7 +673,7 @@ width = 0.8 / len(arms)
 for i, (name, arm) in enumerate(arms.items()):
     xs = [j + (i - (len(arms) - 1) / 2) * width for j in range(len(columns))]
     ems = [arm[c]["exact_match"] for c in columns]
-    errs = [2 * share_stderr(e, arm[c]["n"]) for e, c in zip(ems, columns, strict=True)]
+    errs = [2 * utils.share_stderr(e, arm[c]["n"]) for e, c in zip(ems, columns, strict=True)]
     ax.bar(xs, ems, width, yerr=errs, capsize=3, label=name)
 ax.set_xticks(range(len(columns)), columns)
 ax.set_ylabel("closed-book exact match")

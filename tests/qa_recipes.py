@@ -23,6 +23,8 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import random
+import re
 import shlex
 import sys
 import time
@@ -39,11 +41,36 @@ RECIPES = {
     "closed": utils.FinetunePlan(mode="closed", dev=True),
     "open": utils.FinetunePlan(mode="open", dev=True),
     "both": utils.FinetunePlan(mode="both", dev=True),
-    "both + reading": utils.FinetunePlan(mode="both", reading=2000, dev=True),
+    "both + reading": utils.FinetunePlan(mode="both", dev=True),
     "mixed_pretraining": utils.FinetunePlan(mode="both", dev=True),
 }
+#: Recipe name -> number of synthetic reading exercises added to its plan's examples.
+READING = {"both + reading": 2000}
 #: Share of the pretraining steps given to Q&A rows in ``mixed_pretraining``.
 MIXED_QA_SHARE = 0.25
+
+
+def reading_exercises(text: str, n: int, seed: int = 0) -> list[dict]:
+    """``n`` synthetic open-book exercises cut from ``text``: a passage, and a cloze question
+    quoting it with one word blanked out; the answer is that word."""
+    rng, passages, exercises = random.Random(seed), utils.book_windows(text), []
+    while len(exercises) < n:
+        passage = rng.choice(passages)
+        found = re.finditer(r"[A-Za-z]{4,}", passage)
+        spots = [m for m in found if 16 <= m.start() < len(passage) - 20]
+        if not spots:
+            continue
+        start, end = (spot := rng.choice(spots)).span()
+        clue = " ".join(f"{passage[start - 24 : start]}___{passage[end : end + 24]}".split())
+        question = f"Which word is missing in “{clue}”?"
+        exercises.append({"question": question, "answer": spot.group().lower(), "passage": passage})
+    return exercises
+
+
+def recipe_examples(corpus: utils.Corpus, name: str) -> list[dict]:
+    """The examples recipe ``name`` trains on: its plan's, plus its reading exercises."""
+    exercises = reading_exercises(corpus.train_text, READING.get(name, 0))
+    return utils.finetune_examples(corpus, RECIPES[name]) + exercises
 
 
 def with_dev_book(corpus: utils.Corpus) -> utils.Corpus:
@@ -115,14 +142,15 @@ def main() -> None:
         if name == "mixed_pretraining":
             model = mixed_pretraining(corpus, plan, args.steps, utils.QUICK)
         else:
-            model, _ = utils.finetune(base, corpus, cfg, None, plan, progress=False)
+            examples = recipe_examples(corpus, name)
+            model, _ = utils.finetune(base, corpus, cfg, None, plan, False, examples)
         seconds = round(time.perf_counter() - start)
         entry = {
             "command": shlex.join(["python", "tests/qa_recipes.py", *sys.argv[1:]]),
             "qa_sha256": hashlib.sha256(utils.QA_PATH.read_bytes()).hexdigest()[:16],
             "base": f"{args.base.name} at step {base_state['step']}",
             "base_book_dev_loss": base_dev_loss,
-            "plan": dataclasses.asdict(plan),
+            "plan": {**dataclasses.asdict(plan), "reading": READING.get(name, 0)},
             "steps": args.steps,
             "train_seconds": seconds,
             **score(model, corpus, args.questions),

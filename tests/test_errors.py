@@ -279,7 +279,6 @@ RECORD = {"question": "Who was late?", "answer": "the rabbit", "evidence": "the 
         (lambda: utils.FinetunePlan(mode="closd"), ValueError,
          "FinetunePlan.mode must be 'closed', 'open' or 'both', got 'closd'"),
         (lambda: utils.FinetunePlan(book_fraction=1.5), ValueError, "book_fraction must be"),
-        (lambda: utils.FinetunePlan(reading=-1), ValueError, "reading must be an integer"),
         (lambda: utils.FinetunePlan(dev="yes"), ValueError, "dev must be True or False"),
         (lambda: utils.qa_prompt(None), TypeError, "question must be a string"),
         (lambda: utils.qa_prompt("Who?", 3), TypeError, "passage must be None or a string"),

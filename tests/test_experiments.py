@@ -5,6 +5,7 @@ import math
 
 import ladder
 import pytest
+import qa_recipes
 import scaling
 import torch
 import utils
@@ -58,3 +59,17 @@ def test_the_lessons_recipe_is_the_ladders():
         assert getattr(utils.PRETRAIN, name) == recipe[name], name
     assert utils.GPTConfig().dropout == recipe["dropout"]
     assert recipe["arch"] == "gpt" and not recipe["compile"]  # utils.GPT, not compiled
+
+
+def test_reading_exercises_ask_for_a_word_of_their_passage_and_fit_the_block():
+    corpus = utils.load_corpus()
+    exercises = qa_recipes.reading_exercises(corpus.train_text, 200, seed=3)
+    for exercise in exercises:
+        assert "___" in exercise["question"] and len(exercise["question"]) <= 80
+        assert exercise["answer"] in exercise["passage"].lower()
+        assert utils.squash(exercise["passage"]) in utils.squash(corpus.train_text)
+    utils.encode_qa(exercises, corpus.tokenizer, 256)  # raises if one does not fit
+    assert exercises[:5] == qa_recipes.reading_exercises(corpus.train_text, 5, seed=3)[:5]
+    examples = qa_recipes.recipe_examples(corpus, "both + reading")
+    plain = utils.finetune_examples(corpus, qa_recipes.RECIPES["both + reading"])
+    assert len(examples) == len(plain) + qa_recipes.READING["both + reading"]

@@ -2,6 +2,7 @@
 
 import functools
 import json
+import math
 import warnings
 from collections import Counter
 
@@ -342,6 +343,14 @@ def test_exact_match_and_f1(prediction, gold, em, f1):
     assert utils.f1_score(prediction, gold) == pytest.approx(f1)
 
 
+def test_share_stderr_counts_one_right_and_one_wrong_answer_extra():
+    assert utils.share_stderr(9 / 10, 10) == pytest.approx(math.sqrt(10 / 12 * 2 / 12 / 10))
+    assert utils.share_stderr(0.0, 120) > 0 and utils.share_stderr(1.0, 120) > 0  # never zero
+    assert utils.share_stderr(0.5, 10_000) == pytest.approx(0.005, rel=1e-3)  # binomial, large n
+    with pytest.raises(ValueError, match="n must be an integer >= 1"):
+        utils.share_stderr(0.5, 0)
+
+
 # --- open book, retrieval, dev split, fine-tuning plan ---------------------------------------
 
 CORPUS = utils.load_corpus()
@@ -352,7 +361,7 @@ def test_open_book_prompt_puts_the_passage_first_and_every_example_fits_the_bloc
     assert prompt == "<p>the White Rabbit was late\n<q>Who is late?\n<a>"
     assert prompt.endswith(utils.qa_prompt("Who is late?"))  # closed-book is its tail
     book_index = utils.Retriever(CORPUS.book)
-    records = utils.with_passages(QA, book_index) + utils.reading_exercises(BOOK, 200)
+    records = utils.with_passages(QA, book_index)
     _, y = utils.encode_qa(records, TOKENIZER, 256)  # raises if one does not fit
     graded = [t for t in y[0].tolist() if t != -100]
     assert TOKENIZER.decode(graded) == TOKENIZER.normalize(utils.qa_completion(QA[0]["answer"]))
@@ -380,21 +389,14 @@ def test_retriever_returns_the_passage_that_holds_a_quoted_sentence():
 
 def test_training_examples_take_passages_from_the_training_text_only():
     train_text = utils.squash(CORPUS.train_text)
-    plan = utils.FinetunePlan(mode="both", reading=50)
+    plan = utils.FinetunePlan(mode="both")
     examples = utils.finetune_examples(CORPUS, plan)
     with_passage = [e for e in examples if "passage" in e]
-    assert len(with_passage) == len(utils.qa_split(QA, "train")) + 50
+    assert len(with_passage) == len(utils.qa_split(QA, "train"))
     assert all(utils.squash(e["passage"]) in train_text for e in with_passage)
     assert {e["question"] for e in examples} >= {r["question"] for r in utils.qa_split(QA, "train")}
     held_out = {r["question"] for r in QA if r["split"] != "train"}
     assert not any(e["question"] in held_out for e in examples)
-
-
-def test_reading_exercises_ask_for_a_word_of_their_passage():
-    for exercise in utils.reading_exercises(CORPUS.train_text, 20, seed=3):
-        assert "___" in exercise["question"] and len(exercise["question"]) <= 80
-        assert exercise["answer"] in exercise["passage"].lower()
-    assert utils.reading_exercises(BOOK, 5, seed=1) == utils.reading_exercises(BOOK, 5, seed=1)
 
 
 def test_dev_split_is_carved_from_train_facts_only_and_deterministic():
