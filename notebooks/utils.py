@@ -1556,7 +1556,7 @@ def finetune(
 
 # ---------------------------------------------------------------------------------------------
 # Lesson 6 — evaluation: §3 exact match and F1, §4 every split closed- and open-book
-# (lesson 5 §5 and §8.5 already use these)
+# (lesson 5 §2 and §6.4 already use these)
 # ---------------------------------------------------------------------------------------------
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")

@@ -437,7 +437,8 @@ else:
 # %% [markdown]
 # ## 7. How much of the book was forgotten?
 # `utils.evaluate_text` grades every character of the validation text once, for both models:
-# exact losses, with no sampling noise, so any rise is a real one.
+# exact losses, with no sampling noise: a rise is real for this checkpoint. How much it varies
+# between fine-tuning seeds is not measured here.
 
 # %%
 val_base = utils.evaluate_text(base, corpus.splits["val"])
@@ -598,7 +599,8 @@ plt.show()
 # %% [markdown]
 # The rule, fixed before the longer runs: a length replaces 2,000 steps only if its fit exact
 # match is higher by more than two standard errors of the gap, its dev-paraphrase no lower by
-# that much, and its book rise within `BOOK_BUDGET`. Shorter runs face the mirror test.
+# that much, and its book rise within `BOOK_BUDGET`. A shorter length replaces it if it is lower
+# by that much on neither, within the same budget.
 
 # %%
 def gap_verdict(entry: dict, reference: dict, split: str) -> tuple[float, float, str]:

@@ -638,7 +638,7 @@ for name, arm in arms.items():
 print("book dev loss: the last tenth of the training text; exact match, closed-book")
 
 # %% [markdown]
-# The rule, fixed before the runs: an arm with statements **pays** if its dev-paraphrase or
+# Fixed before the runs: a statements arm **pays** if its dev-paraphrase or
 # dev-unseen exact match beats the book arm's by more than two standard errors of the
 # difference (`utils.share_stderr`, lesson 5 §8), with its book dev loss after fine-tuning at
 # most 0.05 above the book arm's.

@@ -368,14 +368,24 @@ plt.show()
 # the rung before, and the whole climb against the original recipe and the ceiling.
 
 # %%
+def against_timing_noise(change: float, of: str, *names: str) -> str:
+    """A time ratio ``of`` something, judged against the larger rounds spread of ``names``."""
+    spread = max(ladder["timings"][name]["spread"] for name in names)
+    verdict = "beyond" if abs(1 - change) > spread else "no measurable difference: within"
+    return f"{change:.2f}x {of} ({verdict} the timing spread, {spread:.0%})"
+
+
 previous = None
 for rung in kept:
-    seconds = rung["seconds_to_target"]
-    ratio = f"{seconds / previous:.2f}x the rung before" if previous else ""
+    seconds, ratio = rung["seconds_to_target"], ""
+    if previous:
+        change = seconds / previous["seconds_to_target"]
+        ratio = against_timing_noise(change, "the rung before", rung["name"], previous["name"])
     print(f"{rung['name']:<22} {seconds:6.0f} s to the target  {ratio}")
-    previous = seconds
+    previous = rung
 first, last = kept[0]["seconds_to_target"], kept[-1]["seconds_to_target"]
-print(f"the climb: {last / first:.2f}x today's time to the target")
+climb = against_timing_noise(last / first, "today's time", kept[0]["name"], kept[-1]["name"])
+print(f"the climb: {climb} to the target")
 reach = original["seconds_to_target"]
 if reach is None:
     print(
@@ -383,7 +393,8 @@ if reach is None:
         f"(best {original['best_dev_estimate']:.4f})"
     )
 else:
-    print(f"the original recipe took {reach:.0f} s: the winner needs {last / reach:.2f}x that")
+    need = against_timing_noise(last / reach, "that", "original", kept[-1]["name"])
+    print(f"the original recipe took {reach:.0f} s: the winner needs {need}")
 print(
     f"at the ceiling the winner would need {kept[-1]['steps_to_target'] * peak_step:.0f} s: "
     f"it runs at {peak_step / kept[-1]['seconds_per_step']:.0%} of the peak"
@@ -596,7 +607,9 @@ print(
 print(
     f"sizes below bz2 ({bz2_bits:.3f} bpc): {[r['size'] for r in sizes if r['val_bpc'] < bz2_bits]}"
 )
-print(f"best: {best_size['size']} at {best_size['val_bpc']:.3f} bpc; noise {noise_bits:.3f} bpc")
+tied = [r["size"] for r in sizes if r["val_bpc"] - best_size["val_bpc"] <= noise_bits]
+print(f"lowest: {best_size['size']} at {best_size['val_bpc']:.3f} bpc; within the noise "
+      f"({noise_bits:.3f} bpc) of it: {', '.join(tied)}")  # fmt: skip
 for small, big in itertools.pairwise(sizes):
     gain = small["val_bpc"] - big["val_bpc"]
     verdict = (
@@ -802,7 +815,8 @@ else:
     winner = "BPE tokens" if difference > 0 else "characters"
     print(
         f"\n{winner} reach the lower validation bpc, by {abs(difference):.3f} "
-        f"(noise {noise_bits:.3f}), each trained to its best dev loss"
+        f"(noise {noise_bits:.3f}), each graded at its best dev step within "
+        f"{max(char_run['steps'], bpe_run['steps']):,} steps"
     )
 side_by_side(char_run["sample"], bpe_run["sample"], ("characters", "BPE tokens"))
 
@@ -827,8 +841,8 @@ side_by_side(char_run["sample"], bpe_run["sample"], ("characters", "BPE tokens")
 #
 # - Most parameters sit in attention and MLP weights; attention over the context is a large share
 #   of the FLOPs.
-# - Both recipes are timed in one process, so the ratios are fair; the ladder keeps only tricks
-#   that beat the seed noise.
+# - Recipes are timed in one process, in interleaved rounds, so a busy machine slows them alike;
+#   the ladder keeps only tricks that beat the seed noise.
 # - Compare model sizes against the seed noise, and tokenizers in bits per character.
 # - Under `torchrun`, `utils.train` gives the batches and losses of one process.
 
