@@ -450,8 +450,8 @@ print(f"book validation loss, fine-tuned: {val_ft:.4f} nats/char ({change:+.4f},
       f"{change / val_base:+.1%})")  # fmt: skip
 print(f"(a uniform guess would score ln({tokenizer.vocab_size}) = {uniform:.4f})")
 assert math.isfinite(val_base) and math.isfinite(val_ft)
-print("Fine-tuning cost some book knowledge: the loss went up." if change > 0 else
-      "The fine-tuned model predicts the book at least as well as the base model.")  # fmt: skip
+print("This fine-tuned model predicts the book worse than its base: the loss went up."
+      if change > 0 else "This fine-tuned model predicts the book at least as well as its base.")
 
 # %% [markdown]
 # ## 8. How the plan was chosen
@@ -572,10 +572,11 @@ step_runs = {
     + [json.loads(p.read_text())["closed"] for p in utils.REPO_ROOT.glob("tests/qa_steps_*.json")]
     if entry and entry["qa_sha256"] == qa_now
 }
-print(f"{'steps':>5} {'fit EM':>7} {'dev-paraphrase EM':>18} {'book rise':>10}  command")
+print("exact match, closed-book:")
+print(f"{'steps':>5} {'fit':>7} {'dev-paraphrase':>15} {'book rise':>10}  command")
 for steps, entry in sorted(step_runs.items()):
     print(f"{steps:>5} {entry['closed/fit']['exact_match']:>7.1%} "
-          f"{entry['closed/dev_paraphrase']['exact_match']:>18.1%} {book_rise(entry):>+10.4f}  "
+          f"{entry['closed/dev_paraphrase']['exact_match']:>15.1%} {book_rise(entry):>+10.4f}  "
           f"{entry['command'].removeprefix('python tests/qa_recipes.py ')}")  # fmt: skip
 
 # %% [markdown]

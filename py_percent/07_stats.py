@@ -155,7 +155,7 @@ print("made with:", bench["command"])
 print(f"{'':22}{'original':>12}{'ours':>12}")
 for name, key in (("ms / training step", "ms_per_step"), ("characters / s", "tokens_per_s")):
     print(f"{name:22}{bench['original_' + key]:>12,.1f}{bench['ours_' + key]:>12,.1f}")
-print(f"training speed, ours / original: {bench['speedup']:.2f}x")
+print(f"training speed, ours / original: {bench['speedup']:.2f}x (one run: no timing spread)")
 print(f"generation of {bench['kv_new_tokens']} characters: {bench['kv_cached_tokens_per_s']:.0f}/s "
       f"with the KV cache, {bench['kv_uncached_tokens_per_s']:.0f}/s without "
       f"({bench['kv_speedup']:.2f}x)")  # fmt: skip
@@ -212,13 +212,15 @@ plt.show()
 
 # %%
 ratio = recorded["time_to_original_best_ratio"]
+every = recorded["curves"]["ours"]["steps"][1] - recorded["curves"]["ours"]["steps"][0]
 print(
     f"best validation loss: original {recorded['best_val_original']:.4f}, "
     f"ours {recorded['best_val_ours']:.4f}"
 )
 print(
     f"time to reach the original's best: original {recorded['original_seconds_to_best']:.0f} s, "
-    f"ours {recorded['ours_seconds_to_original_best']:.0f} s ({ratio:.2f}x)"
+    f"ours {recorded['ours_seconds_to_original_best']:.0f} s ({ratio:.2f}x; ours at its first "
+    f"estimate below it, one every {every} steps, so at most this)"
 )
 
 # %% [markdown]
@@ -226,7 +228,7 @@ print(
 #
 # `tests/ladder.py` climbs a **ladder**: one change at a time, each measured against the rung
 # before on a **dev slice** (the last 10% of the *training* text), starting from **today's
-# recipe**, the one before the ladder (AdamW, cosine schedule, dropout 0.15). Every run
+# recipe**, the one before the ladder (AdamW, cosine schedule, dropout 0.15). Every rung's run
 # trains the same steps; each rung tries a few settings with seed 0, the winner runs again with
 # seed 1, and the rung is kept only if its gain beats the noise: the larger of its own seed
 # spread and the rung before's. The architecture rung bundles RoPE (rotary position
@@ -319,11 +321,14 @@ else:
 
 # %% [markdown]
 # The same runs as curves: the dev estimate against CPU seconds for the original notebook's
-# recipe, today's recipe and every kept rung (seed 0). The dashed **ceiling** is the winner's
-# own steps at this machine's peak speed: a large matrix multiply's FLOP/s, on one thread.
+# recipe, today's recipe and every kept rung (seed 0). The dashed **ceiling** is the lesson's
+# recipe (the last kept rung with its settings) at this machine's peak speed: a large matrix
+# multiply's FLOP/s, on one thread.
 
 # %%
 kept = [rung for rung in ladder["rungs"] if rung["kept"]]
+in_recipe = [r for r in kept if all(r["seed0"]["settings"][k] == v for k, v in recipe.items())]
+recipe_rung = in_recipe[-1]  # the rung whose settings utils.PRETRAIN uses
 ceiling = ladder["ceiling"]
 peak_step = ceiling["training_flops_per_step"] / (ceiling["matmul_peak_gflops_1_thread"] * 1e9)
 fig, ax = plt.subplots(figsize=(8, 4.2))
@@ -332,18 +337,18 @@ ax.plot(
     [s * original["seconds_per_step"] for s in original["curve"]["step"]],
     original["curve"]["dev"],
     color="tab:gray",
-    label="original notebook's recipe",
+    label=f"original notebook's recipe ({original['steps']:,} steps)",
 )
 for rung in kept:
     curve = rung["seed0"]["curve"]
     ax.plot([s * rung["seconds_per_step"] for s in curve["step"]], curve["dev"], label=rung["name"])
-curve = kept[-1]["seed0"]["curve"]
+curve = recipe_rung["seed0"]["curve"]
 ax.plot(
     [s * peak_step for s in curve["step"]],
     curve["dev"],
     "k--",
     linewidth=1,
-    label=f"ceiling: the winner at {ceiling['matmul_peak_gflops_1_thread']:.0f} GFLOP/s",
+    label=f"ceiling: the recipe at {ceiling['matmul_peak_gflops_1_thread']:.0f} GFLOP/s",
 )
 ax.axhline(
     ladder["target_dev_loss"],
@@ -383,9 +388,12 @@ for rung in kept:
         ratio = against_timing_noise(change, "the rung before", rung["name"], previous["name"])
     print(f"{rung['name']:<22} {seconds:6.0f} s to the target  {ratio}")
     previous = rung
-first, last = kept[0]["seconds_to_target"], kept[-1]["seconds_to_target"]
-climb = against_timing_noise(last / first, "today's time", kept[0]["name"], kept[-1]["name"])
-print(f"the climb: {climb} to the target")
+later = ", ".join(r["name"] for r in kept[kept.index(recipe_rung) + 1 :])
+print(f"the recipe: the {recipe_rung['name']} rung ({later or 'no later rung'} kept at "
+      f"{ladder['steps_per_run']} steps, lost at full length)")  # fmt: skip
+first, last = kept[0]["seconds_to_target"], recipe_rung["seconds_to_target"]
+climb = against_timing_noise(last / first, "today's time", kept[0]["name"], recipe_rung["name"])
+print(f"the climb to the recipe: {climb} to the target")
 reach = original["seconds_to_target"]
 if reach is None:
     print(
@@ -393,11 +401,11 @@ if reach is None:
         f"(best {original['best_dev_estimate']:.4f})"
     )
 else:
-    need = against_timing_noise(last / reach, "that", "original", kept[-1]["name"])
-    print(f"the original recipe took {reach:.0f} s: the winner needs {need}")
+    need = against_timing_noise(last / reach, "that", "original", recipe_rung["name"])
+    print(f"the original recipe took {reach:.0f} s: the recipe needs {need}")
 print(
-    f"at the ceiling the winner would need {kept[-1]['steps_to_target'] * peak_step:.0f} s: "
-    f"it runs at {peak_step / kept[-1]['seconds_per_step']:.0%} of the peak"
+    f"at the ceiling the recipe would need {recipe_rung['steps_to_target'] * peak_step:.0f} s: "
+    f"it runs at {peak_step / recipe_rung['seconds_per_step']:.0%} of the peak"
 )
 
 # %% [markdown]
@@ -625,8 +633,8 @@ for small, big in itertools.pairwise(sizes):
     )
 
 # %% [markdown]
-# Bigger pays while the model is too small to hold what the book teaches; past that, it needs more
-# training or more text than this study gives. Which limit applies, from the curves:
+# Where a bigger size stops paying, something other than size limits the score: too few steps,
+# or too little text. Whether the curves tell which:
 
 # %%
 last_best = [r["size"] for r in sizes if r["best_step"] == r["steps"]]
