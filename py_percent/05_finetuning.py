@@ -150,7 +150,8 @@ plt.show()
 # ### 1.5 Held out by question and by position
 # No setting is chosen on held-out scores (§8 carves a dev split from train for that). The last
 # 10% of the book is validation text: train, paraphrase and unseen evidence lies before it,
-# never-read evidence inside it. The asserts check it.
+# never-read evidence inside it. The asserts check that only never-read evidence is missing
+# from the training text.
 
 # %%
 train_text_squashed = utils.squash(corpus.train_text)
@@ -489,7 +490,7 @@ print(f"{'recipe':<18} {'steps':>5}" + "".join(f"{c:>23}" for c in columns) + f"
 for name, entry in recipes.items():
     cells = "".join(f"{entry[c]['exact_match']:>14.1%} (n={entry[c]['n']:>3})" for c in columns)
     rise = entry["book_dev_loss"] - entry["base_book_dev_loss"]
-    older = "  (older base, Q&A file and dev rule)" if entry["qa_sha256"] != qa_now else ""
+    older = f"  (older run: {entry['base']})" if entry["qa_sha256"] != qa_now else ""
     print(f"{name:<18} {entry['steps']:>5}{cells}{rise:>+10.4f}{older}")
 if recipes:
     print("\ncommands:", *sorted({e["command"] for e in recipes.values()}), sep="\n  ")
@@ -572,7 +573,9 @@ step_runs = {
     + [json.loads(p.read_text())["closed"] for p in utils.REPO_ROOT.glob("tests/qa_steps_*.json")]
     if entry and entry["qa_sha256"] == qa_now
 }
-print("exact match, closed-book:")
+splits = ("closed/fit", "closed/dev_paraphrase")
+counts = sorted({entry[split]["n"] for entry in step_runs.values() for split in splits})
+print(f"exact match, closed-book, over {' or '.join(map(str, counts))} questions per split:")
 print(f"{'steps':>5} {'fit':>7} {'dev-paraphrase':>15} {'book rise':>10}  command")
 for steps, entry in sorted(step_runs.items()):
     print(f"{steps:>5} {entry['closed/fit']['exact_match']:>7.1%} "
