@@ -96,9 +96,9 @@ plt.show()
 #
 # An $m \times n$ weight matrix costs $2mn$ floating-point operations (**FLOPs**: a multiply and
 # an add per weight) per token; attention adds about $4Td$ per token and layer for a context of
-# $T$ (scores and weighted sum). Training costs about three times the forward pass.
-# `utils.flops_per_token` adds these up. FLOPs per second as a share of the hardware's peak is the
-# **MFU** (model FLOPs utilisation) of §5.
+# $T$ and a width $d$ (`n_embd`): scores and weighted sum. Training costs about three times the
+# forward pass. `utils.flops_per_token` adds these up. FLOPs per second as a share of the
+# machine's practical peak (a large matmul's, §4) is the **MFU** (model FLOPs utilisation) of §5.
 
 # %%
 config = model.config
@@ -289,8 +289,8 @@ else:
     )
 
 # %% [markdown]
-# So the recipe of lessons 3 to 6, `utils.PRETRAIN`, is the ladder's winner with the
-# regularisation that won at full length:
+# So lesson 3's pretraining recipe, `utils.PRETRAIN` (the base model of lessons 3 to 6), is the
+# ladder's winner with the regularisation that won at full length:
 
 # %%
 recipe = ladder["recipe"]
@@ -470,7 +470,8 @@ for name, theirs, ours in rows:
 val_curve, val_steps = base_state["history"]["losses"]["val"], base_state["history"]["step"]
 best_at = val_steps[val_curve.index(best_val)]
 if best_at == val_steps[-1]:
-    print(f"validation loss was still improving at the last step, {best_at:,} ({best_val:.4f})")
+    print(f"validation loss was at its lowest at the last step, {best_at:,} ({best_val:.4f}): "
+          "no rise to judge")  # fmt: skip
 else:
     rise, noise = val_curve[-1] - best_val, ladder["confirmation"]["noise"]  # §4.2's noise
     verdict = "it had begun to overfit" if rise > noise else "no measurable rise (seed spread"
@@ -614,9 +615,10 @@ print(
     f"every size beats the bigram table ({study['baselines_bpc']['bigram']:.2f} bpc): "
     f"{all(r['val_bpc'] < study['baselines_bpc']['bigram'] for r in sizes)}"
 )
-print(
-    f"sizes below bz2 ({bz2_bits:.3f} bpc): {[r['size'] for r in sizes if r['val_bpc'] < bz2_bits]}"
-)
+below = [r["size"] for r in sizes if r["val_bpc"] < bz2_bits - noise_bits]
+near = [r["size"] for r in sizes if abs(r["val_bpc"] - bz2_bits) <= noise_bits]
+print(f"bz2 ({bz2_bits:.3f} bpc): sizes below it by more than the noise {below}, "
+      f"within the noise of it {near}")  # fmt: skip
 tied = [r["size"] for r in sizes if r["val_bpc"] - best_size["val_bpc"] <= noise_bits]
 print(f"lowest: {best_size['size']} at {best_size['val_bpc']:.3f} bpc; within the noise "
       f"({noise_bits:.3f} bpc) of it: {', '.join(tied)}")  # fmt: skip
