@@ -97,8 +97,8 @@ plt.show()
 # An $m \times n$ weight matrix costs $2mn$ floating-point operations (**FLOPs**: a multiply and
 # an add per weight) per token; attention adds about $4Td$ per token and layer for a context of
 # $T$ and a width $d$ (`n_embd`): scores and weighted sum. Training costs about three times the
-# forward pass. `utils.flops_per_token` adds these up. FLOPs per second as a share of the
-# machine's practical peak (a large matmul's, §4) is the **MFU** (model FLOPs utilisation) of §5.
+# forward pass. `utils.flops_per_token` adds these up. FLOPs per second over a large matmul's
+# (§4) is the **MFU** (model FLOPs utilisation) of §5.
 
 # %%
 config = model.config
@@ -322,8 +322,7 @@ else:
 # %% [markdown]
 # The same runs as curves: the dev estimate against CPU seconds for the original notebook's
 # recipe, today's recipe and every kept rung (seed 0). The dashed **ceiling** is the lesson's
-# recipe (the last kept rung with its settings) at this machine's peak speed: a large matrix
-# multiply's FLOP/s, on one thread.
+# recipe (the Muon rung) at a large matrix multiply's FLOP/s on one thread.
 
 # %%
 kept = [rung for rung in ladder["rungs"] if rung["kept"]]
@@ -370,8 +369,8 @@ plt.show()
 
 # %% [markdown]
 # In numbers: the CPU seconds each kept rung needs to reach the target, as a ratio to the rung
-# before, and the whole climb against the original recipe and the ceiling. The verdicts count
-# the timing spread only; steps to the target also vary between seeds.
+# before, and the whole climb against the original recipe and the ceiling. Verdicts count the
+# timing spread only, not seed variation in steps.
 
 # %%
 def against_timing_noise(change: float, of: str, *names: str) -> str:
