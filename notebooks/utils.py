@@ -1443,6 +1443,13 @@ def share_stderr(share: float, n: int) -> float:
     return math.sqrt(smoothed * (1 - smoothed) / n)
 
 
+def share_gap(share: float, n: int, reference: float, n_reference: int) -> tuple[float, float]:
+    """``share - reference`` (each a share of its ``n`` questions) and two standard errors of that
+    gap: a difference counts only beyond them."""
+    bar = 2 * math.hypot(share_stderr(share, n), share_stderr(reference, n_reference))
+    return share - reference, bar
+
+
 def with_passages(records: Sequence[dict[str, Any]], retriever: Retriever) -> list[dict[str, Any]]:
     """Copies of ``records`` with the retrieved ``passage`` of each question added."""
     return [{**r, "passage": retriever.search(r["question"])} for r in records]

@@ -506,7 +506,8 @@ else:
 # broken by dev-unseen. The code checks that the winner is `utils.FINETUNE_PLAN`.
 #
 # A score is a share of `n` questions, so it has a **standard error**, √(p(1 − p)/n).
-# `utils.share_stderr` counts one right and one wrong answer extra, so 0 of `n` still has one.
+# `utils.share_stderr` adds one right and one wrong answer, so 0 of `n` still has one;
+# `utils.share_gap` gives a gap and two standard errors of it.
 
 # %%
 BOOK_BUDGET = 0.05  # the largest rise of the book loss we accept
@@ -535,7 +536,7 @@ if recipes:
         runner_up = max((n for n in keep if n != chosen), key=lambda n: best_dev(recipes[n]))
         a, b = best_dev(recipes[chosen])[0], best_dev(recipes[runner_up])[0]
         n = recipes[chosen]["closed/dev_paraphrase"]["n"]
-        bar = 2 * math.hypot(utils.share_stderr(a, n), utils.share_stderr(b, n))
+        _, bar = utils.share_gap(a, n, b, n)
         lead = "a lead beyond question sampling" if a - b > bar else "no measurable lead"
         print(f"ahead of {runner_up} ({b:.1%}) by {a - b:.1%}; two standard errors of the gap "
               f"over {n} questions: {bar:.1%} -> {lead}")  # fmt: skip
@@ -611,9 +612,7 @@ def gap_verdict(entry: dict, reference: dict, split: str) -> tuple[float, float,
     """Gain of ``entry`` over ``reference`` on one dev split, two standard errors of the gap,
     and the verdict."""
     a, b = entry[f"closed/{split}"], reference[f"closed/{split}"]
-    gain = a["exact_match"] - b["exact_match"]
-    bar = 2 * math.hypot(utils.share_stderr(a["exact_match"], a["n"]),
-                         utils.share_stderr(b["exact_match"], b["n"]))  # fmt: skip
+    gain, bar = utils.share_gap(a["exact_match"], a["n"], b["exact_match"], b["n"])
     verdict = "higher" if gain > bar else "lower" if gain < -bar else "no measurable difference"
     return gain, bar, verdict
 

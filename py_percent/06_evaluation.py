@@ -640,7 +640,7 @@ print("book dev loss: the last tenth of the training text; exact match, closed-b
 # %% [markdown]
 # Fixed before the runs: a statements arm **pays** if its dev-paraphrase or
 # dev-unseen exact match beats the book arm's by more than two standard errors of the
-# difference (`utils.share_stderr`, lesson 5 §8), with its book dev loss after fine-tuning at
+# difference (`utils.share_gap`, lesson 5 §8), with its book dev loss after fine-tuning at
 # most 0.05 above the book arm's.
 
 # %%
@@ -650,9 +650,8 @@ for name, arm in arms.items():
         continue
     verdicts = []
     for split in ("dev_paraphrase", "dev_unseen"):
-        gain = arm[split]["exact_match"] - arms["book"][split]["exact_match"]
-        bar = 2 * math.hypot(*(utils.share_stderr(x[split]["exact_match"], x[split]["n"])
-                               for x in (arm, arms["book"])))  # fmt: skip
+        a, b = arm[split], arms["book"][split]
+        gain, bar = utils.share_gap(a["exact_match"], a["n"], b["exact_match"], b["n"])
         verdict = "better" if gain > bar else "worse" if gain < -bar else "no measurable difference"
         verdicts.append(verdict)
         print(f"{name:<24} {split:<15} {gain:+6.1%} (two standard errors {bar:.1%}): {verdict}")

@@ -349,6 +349,10 @@ def test_share_stderr_counts_one_right_and_one_wrong_answer_extra():
     assert utils.share_stderr(0.5, 10_000) == pytest.approx(0.005, rel=1e-3)  # binomial, large n
     with pytest.raises(ValueError, match="n must be an integer >= 1"):
         utils.share_stderr(0.5, 0)
+    gain, bar = utils.share_gap(0.6, 100, 0.5, 120)
+    assert gain == pytest.approx(0.1)
+    assert bar == pytest.approx(2 * math.hypot(utils.share_stderr(0.6, 100),
+                                               utils.share_stderr(0.5, 120)))  # fmt: skip
 
 
 # --- open book, retrieval, dev split, fine-tuning plan ---------------------------------------
