@@ -501,12 +501,12 @@ else:
     print(f"No results yet: run `python tests/qa_recipes.py` to write {recipes_path.name}.")
 
 # %% [markdown]
-# The rule, fixed before the runs: among recipes whose book rise is at most `BOOK_BUDGET` (else
+# Fixed before the runs: among recipes whose book rise is at most `BOOK_BUDGET`, 0.05 (else
 # the one that forgets least), take the best dev-paraphrase exact match in its better mode, ties
 # broken by dev-unseen. The code checks that the winner is `utils.FINETUNE_PLAN`.
 #
 # A score is a share of `n` questions, so it has a **standard error**, √(p(1 − p)/n).
-# `utils.share_stderr` adds one right and one wrong answer, so 0 of `n` still has one;
+# `utils.share_stderr` counts one right and one wrong answer more in p, so 0 of `n` has one;
 # `utils.share_gap` gives a gap and two standard errors of it.
 
 # %%
@@ -602,7 +602,7 @@ ax.grid(alpha=0.3)
 plt.show()
 
 # %% [markdown]
-# The rule, fixed before the longer runs: a length replaces 2,000 steps only if its fit exact
+# The rule, fixed before the longer runs: a longer run replaces 2,000 steps only if its fit exact
 # match is higher by more than two standard errors of the gap, its dev-paraphrase no lower by
 # that much, and its book rise within `BOOK_BUDGET`. A shorter length replaces it if it is lower
 # by that much on neither, within the same budget.

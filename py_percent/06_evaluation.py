@@ -620,7 +620,7 @@ print(f"{len(statements):,} statements of {len({r['fact'] for r in statements})}
       f"{chars:,} characters, beside the training text's {len(corpus.train_text):,}")  # fmt: skip
 
 # %% [markdown]
-# `tests/knowledge.py` compares three base models: lesson 3's (the book) and two pretrained
+# `tests/knowledge.py` compares three base models (**arms**): lesson 3's (the book) and two
 # with its recipe on the book plus the statements (one fact's statements never share a window),
 # one with a share of its steps on Q&A rows (printed). Each is fine-tuned as in lesson 5 on dev
 # `fit` facts, replaying its own text:
