@@ -173,11 +173,8 @@ def read_book_file(path: Path, fix: str) -> str:
     raise ValueError(f"{display_path(path)} {problem}, so it is not used as the book. {fix}")
 
 
-def load_alice(
-    cache: Path = BOOK_CACHE,
-    urls: Sequence[str] = GUTENBERG_URLS,
-    fetch: Callable[[str], str] = download_text,
-) -> str:
+def load_alice(cache: Path = BOOK_CACHE, urls: Sequence[str] = GUTENBERG_URLS,
+               fetch: Callable[[str], str] = download_text) -> str:
     """The text of *Alice's Adventures in Wonderland*: the file named by ``$GPT05M_BOOK``, else
     the cache in ``data/``, else a download from Gutenberg (wrapper stripped, cached atomically)."""
     local = os.environ.get(BOOK_ENV)
@@ -211,9 +208,8 @@ QA_FIELDS = ("question", "answer", "chapter", "evidence", "split", "fact")
 QA_SPLITS = ("train", "paraphrase", "unseen", "never_read", "reversal")
 
 
-def check_arg(
-    name: str, value: Any, ok: bool, allowed: str, error: type[Exception] = ValueError
-) -> None:
+def check_arg(name: str, value: Any, ok: bool, allowed: str,
+              error: type[Exception] = ValueError) -> None:
     """Unless ``ok``, raise ``error`` naming the argument ``name``, its ``value`` and what is
     ``allowed``: the one checker of the public helpers' arguments."""
     if not ok:
@@ -237,9 +233,8 @@ def token_ids(name: str, ids: Any) -> list[int]:
     return [int(i) for i in ids]
 
 
-def require_keys(
-    mapping: dict[str, Any], keys: Sequence[str], where: str, advice: str = ""
-) -> None:
+def require_keys(mapping: dict[str, Any], keys: Sequence[str], where: str,
+                 advice: str = "") -> None:
     """Raise ``ValueError`` naming the ``keys`` that ``mapping`` (described by ``where``) lacks."""
     missing = [key for key in keys if key not in mapping]
     if missing:
@@ -266,7 +261,7 @@ def load_qa(path: Path = QA_PATH) -> list[dict[str, Any]]:
                 raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}.")
             require_keys(record, QA_FIELDS, where)
             check_arg(f"{where}: 'split'", record["split"], record["split"] in QA_SPLITS,
-                      f"one of {', '.join(QA_SPLITS)}")  # fmt: skip
+                      f"one of {', '.join(QA_SPLITS)}")
             records.append(record)
     return records
 
@@ -287,7 +282,7 @@ def visible_char(ch: str) -> str:
 _KEYBOARD = str.maketrans({
     "–": "--", "‒": "--", "―": "--", "…": "...", "\t": " ", "\u00a0": " ", "\u2009": " ",
     "\u202f": " ", "\u200b": "", "\ufeff": "",
-})  # fmt: skip
+})
 _DASH = re.compile(r" *-{2,} *")  # a typed "--" (spaces and all): the book writes "word—word"
 _STRAIGHT_QUOTE = re.compile(r"[\"']")
 
@@ -427,9 +422,8 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 BatchFn = Callable[[str, torch.Generator], Batch]
 
 
-def random_windows(
-    data: torch.Tensor, block_size: int, batch_size: int, generator: torch.Generator
-) -> Batch:
+def random_windows(data: torch.Tensor, block_size: int, batch_size: int,
+                   generator: torch.Generator) -> Batch:
     """``batch_size`` random windows of ``data``: inputs x and the same text shifted by one, y."""
     if len(data) <= block_size:
         raise ValueError(f"Need more than {block_size} tokens to cut a window, got {len(data)}.")
@@ -438,9 +432,8 @@ def random_windows(
     return data[index], data[index + 1]
 
 
-def book_batches(
-    splits: dict[str, torch.Tensor], block_size: int = 256, batch_size: int = 16
-) -> BatchFn:
+def book_batches(splits: dict[str, torch.Tensor], block_size: int = 256,
+                 batch_size: int = 16) -> BatchFn:
     """A ``get_batch(split, generator)`` function over encoded text splits such as train/val."""
 
     def get_batch(split: str, generator: torch.Generator) -> Batch:
@@ -485,14 +478,13 @@ def is_number(value: Any, integer: bool = False) -> bool:
     return isinstance(value, kinds) and not isinstance(value, bool)
 
 
-def check_number(
-    config: Any, name: str, integer: bool = False, finite: bool = True, **bounds: float
-) -> None:
+def check_number(config: Any, name: str, integer: bool = False, finite: bool = True,
+                 **bounds: float) -> None:
     """Raise ``ValueError``, saying what is allowed, unless ``config.name`` is a number (an int
     if ``integer``, finite if ``finite``) within ``bounds`` (keywords ge, gt, lt, le)."""
     value = getattr(config, name)
     tests = {"ge": (">=", float.__ge__), "gt": (">", float.__gt__),
-             "lt": ("<", float.__lt__), "le": ("<=", float.__le__)}  # fmt: skip
+             "lt": ("<", float.__lt__), "le": ("<=", float.__le__)}
     ok = is_number(value, integer) and (math.isfinite(value) or not (finite or math.isnan(value)))
     ok = ok and all(tests[key][1](float(value), float(bound)) for key, bound in bounds.items())
     if not ok:
@@ -626,9 +618,8 @@ class GPT(nn.Module):
         """Trainable parameters, counting the tied embedding/head matrix once."""
         return sum(p.numel() for p in self.parameters())
 
-    def forward(
-        self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
+                cache: KVCache | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits (B, T, vocab) for ids ``idx`` (B, T), and the mean cross-entropy over targets
         other than -100 (masked prompts) if ``targets``. A ``cache`` list is read and updated."""
         T = idx.size(1)
@@ -790,9 +781,8 @@ class Muon(torch.optim.Optimizer):
                 p.add_(update, alpha=-group["lr"] * max(1, p.size(0) / p.size(1)) ** 0.5)
 
 
-def make_optimizer(
-    model: nn.Module, cfg: TrainConfig, device: torch.device
-) -> list[torch.optim.Optimizer]:
+def make_optimizer(model: nn.Module, cfg: TrainConfig,
+                   device: torch.device) -> list[torch.optim.Optimizer]:
     """AdamW (decaying only matrices), plus Muon on the blocks' matrices if ``cfg`` says so;
     every group keeps its peak learning rate as ``"peak_lr"``, for the schedule."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -830,13 +820,8 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
 
 
-def optimizer_step(
-    model: nn.Module,
-    optimizers: Sequence[torch.optim.Optimizer],
-    scaler: torch.amp.GradScaler,
-    loss: torch.Tensor,
-    grad_clip: float,
-) -> None:
+def optimizer_step(model: nn.Module, optimizers: Sequence[torch.optim.Optimizer],
+                   scaler: torch.amp.GradScaler, loss: torch.Tensor, grad_clip: float) -> None:
     """Backward and update: clear the gradients, backpropagate ``loss`` (scaled for fp16), clip
     the global gradient norm to ``grad_clip`` (``math.inf``: no clipping), step every optimizer."""
     for optimizer in optimizers:
@@ -860,14 +845,8 @@ def set_lr(optimizers: Sequence[torch.optim.Optimizer], step: int, cfg: TrainCon
 
 
 @torch.no_grad()
-def estimate_loss(
-    model: nn.Module,
-    get_batch: BatchFn,
-    splits: Sequence[str],
-    iters: int,
-    device: torch.device,
-    seed: int = 0,
-) -> dict[str, float]:
+def estimate_loss(model: nn.Module, get_batch: BatchFn, splits: Sequence[str], iters: int,
+                  device: torch.device, seed: int = 0) -> dict[str, float]:
     """Mean loss over ``iters`` batches per split, drawn with a fixed seed so every estimate
     sees the same text and is comparable across steps and runs."""
     was_training, dtype = model.training, autocast_dtype(device)
@@ -939,22 +918,11 @@ class OneProcess:
 ONE_PROCESS = OneProcess()
 
 
-def train(
-    model: GPT,
-    get_batch: BatchFn,
-    cfg: TrainConfig,
-    *,
-    tokenizer: CharTokenizer,
-    eval_splits: Sequence[str] = ("train", "val"),
-    checkpoint_path: Path | None = None,
-    resume: bool = True,
-    origin: str = "",
-    stop_at: int | None = None,
-    time_budget: float = math.inf,
-    clock: Callable[[], float] = time.perf_counter,
-    ranks: OneProcess = ONE_PROCESS,
-    progress: bool = True,
-) -> dict[str, list]:
+def train(model: GPT, get_batch: BatchFn, cfg: TrainConfig, *, tokenizer: CharTokenizer,
+          eval_splits: Sequence[str] = ("train", "val"), checkpoint_path: Path | None = None,
+          resume: bool = True, origin: str = "", stop_at: int | None = None,
+          time_budget: float = math.inf, clock: Callable[[], float] = time.perf_counter,
+          ranks: OneProcess = ONE_PROCESS, progress: bool = True) -> dict[str, list]:
     """Lesson 3 §7's loop, with loss estimates and an atomic checkpoint every ``cfg.eval_interval``
     steps (also on Ctrl-C); a matching checkpoint (same ``origin``) is resumed exactly."""
     device = next(model.parameters()).device
@@ -967,7 +935,7 @@ def train(
     step, history = 0, new_history()
     if checkpoint_path is not None and resume and Path(checkpoint_path).exists():
         step, history = restore(checkpoint_path, model, optimizers, scaler, batch_rng,
-                                ranks, tokenizer=tokenizer, cfg=cfg, origin=origin)  # fmt: skip
+                                ranks, tokenizer=tokenizer, cfg=cfg, origin=origin)
     net, last = ranks.wrap(model), min(cfg.max_steps, cfg.max_steps if stop_at is None else stop_at)
     trained = history["seconds"][-1] if history["seconds"] else 0.0  # seconds before this call
     bar = make_progress_bar(cfg.max_steps, step, disable=not progress or ranks.rank > 0)
@@ -977,7 +945,7 @@ def train(
             ranks.save(lambda extra: save_checkpoint(
                 checkpoint_path, model, tokenizer, optimizers=optimizers, train_config=cfg,
                 step=step, history=history, batch_rng=batch_rng, scaler=scaler,
-                extra={"origin": origin, **extra}), interrupted)  # fmt: skip
+                extra={"origin": origin, **extra}), interrupted)
 
     def evaluate_and_save() -> None:
         losses = estimate_loss(model, get_batch, eval_splits, cfg.eval_iters, device)
@@ -1011,26 +979,21 @@ def train(
     return history
 
 
-def pretrain(
-    corpus: Corpus,
-    cfg: TrainConfig = PRETRAIN,
-    checkpoint_path: Path = BASE_CHECKPOINT,
-    device: torch.device | None = None,
-    progress: bool = True,
-) -> tuple[GPT, dict[str, list]]:
+def pretrain(corpus: Corpus, cfg: TrainConfig = PRETRAIN, checkpoint_path: Path = BASE_CHECKPOINT,
+             device: torch.device | None = None,
+             progress: bool = True) -> tuple[GPT, dict[str, list]]:
     """Train a fresh default GPT on the book (resuming a matching checkpoint) and save it."""
     device = device or pick_device()
     torch.manual_seed(cfg.seed)
     model = build_model(corpus.tokenizer).to(device)
     get_batch = book_batches(corpus.splits, model.config.block_size, cfg.batch_size)
     history = train(model, get_batch, cfg, tokenizer=corpus.tokenizer,
-                    checkpoint_path=checkpoint_path, progress=progress)  # fmt: skip
+                    checkpoint_path=checkpoint_path, progress=progress)
     return model, history
 
 
-def plot_losses(
-    history: dict[str, list], ax: Axes | None = None, title: str = "Loss", best: str | None = "val"
-) -> Axes:
+def plot_losses(history: dict[str, list], ax: Axes | None = None, title: str = "Loss",
+                best: str | None = "val") -> Axes:
     """Loss estimates per split against steps, with the best ``best``-split step marked."""
     import matplotlib.pyplot as plt
 
@@ -1044,7 +1007,7 @@ def plot_losses(
         ax.annotate(
             f"best {best} {values[i]:.3f}\nat step {history['step'][i]}",
             (history["step"][i], values[i]), textcoords="offset points", xytext=(6, 12),
-        )  # fmt: skip
+        )
     ax.set(xlabel="step", ylabel="cross-entropy (nats/char)", title=title)
     ax.grid(alpha=0.3)
     ax.legend()
@@ -1100,12 +1063,8 @@ def baseline_bits_per_char(corpus: Corpus) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------
 
 
-def next_token_probs(
-    logits: torch.Tensor,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-) -> torch.Tensor:
+def next_token_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                     top_p: float | None = None) -> torch.Tensor:
     """The distribution to sample from, given last-position logits (vocab,): divided by the
     temperature (0: greedy), cut to the top-k tokens and to the smallest set of mass >= top-p."""
     check_sampling(temperature, top_k, top_p)
@@ -1134,46 +1093,27 @@ def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -
         raise ValueError(f"top_p must be a number with 0 < top_p <= 1, or None, got {top_p!r}.")
 
 
-def generate(
-    model: GPT,
-    tokenizer: CharTokenizer,
-    prompt: str = "",
-    max_new_tokens: int = 200,
-    *,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
-    use_cache: bool = True,
-    stop: str | None = None,
-) -> str:
+def generate(model: GPT, tokenizer: CharTokenizer, prompt: str = "", max_new_tokens: int = 200, *,
+             temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+             seed: int | None = None, use_cache: bool = True, stop: str | None = None) -> str:
     """The text that continues ``prompt``, cut before ``stop`` if it appears; an empty prompt
     starts from a newline, as a paragraph does."""
     check_text("prompt", prompt)
     check_arg("stop", stop, stop is None or (isinstance(stop, str) and stop != ""),
-              "None or a non-empty string", TypeError)  # fmt: skip
+              "None or a non-empty string", TypeError)
     ids = tokenizer.encode(prompt) or tokenizer.encode("\n")
     new = generate_ids(
         model, ids, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
         seed=seed, use_cache=use_cache, stop_ids=tokenizer.encode(stop) if stop else None,
-    )  # fmt: skip
+    )
     text = tokenizer.decode(new)
     return text[: text.index(stop)] if stop and stop in text else text
 
 
 @torch.no_grad()
-def generate_ids(
-    model: GPT,
-    ids: Sequence[int],
-    max_new_tokens: int,
-    *,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
-    use_cache: bool = True,
-    stop_ids: Sequence[int] | None = None,
-) -> list[int]:
+def generate_ids(model: GPT, ids: Sequence[int], max_new_tokens: int, *, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
+                 use_cache: bool = True, stop_ids: Sequence[int] | None = None) -> list[int]:
     """Up to ``max_new_tokens`` tokens after ``ids``, ending after ``stop_ids``; a full context
     drops its oldest half, with and without the cache alike, so both give the same tokens."""
     ids, stop = token_ids("ids", ids), token_ids("stop_ids", stop_ids or [])
@@ -1244,7 +1184,7 @@ def qa_prompt(question: str, passage: str | None = None) -> str:
     ``<q>question⏎<a>``, or open-book with ``<p>passage⏎`` before it."""
     check_text("question", question)
     check_arg("passage", passage, passage is None or isinstance(passage, str),
-              "None or a string", TypeError)  # fmt: skip
+              "None or a string", TypeError)
     closed = f"{QUESTION_TAG}{' '.join(question.split())}\n{ANSWER_TAG}"
     return closed if passage is None else f"{PASSAGE_TAG}{' '.join(passage.split())}\n{closed}"
 
@@ -1254,13 +1194,8 @@ def qa_completion(answer_text: str) -> str:
     return f"{answer_text.strip()}{END_TAG}"
 
 
-def answer(
-    model: GPT,
-    tokenizer: CharTokenizer,
-    question: str,
-    passage: str | None = None,
-    max_new_tokens: int = 80,
-) -> str:
+def answer(model: GPT, tokenizer: CharTokenizer, question: str, passage: str | None = None,
+           max_new_tokens: int = 80) -> str:
     """Greedy answer to ``question``, after ``passage`` if one is given: the text the model
     writes before the end marker."""
     prompt = qa_prompt(question, passage)
@@ -1268,12 +1203,8 @@ def answer(
     return reply.strip()
 
 
-def encode_qa(
-    records: Sequence[dict[str, Any]],
-    tokenizer: CharTokenizer,
-    block_size: int,
-    mask_question: bool = True,
-) -> Batch:
+def encode_qa(records: Sequence[dict[str, Any]], tokenizer: CharTokenizer, block_size: int,
+              mask_question: bool = True) -> Batch:
     """One row per record (with its ``passage`` if any), right-padded to ``block_size``; targets
     are -100 (ignored by the loss) on padding and, with ``mask_question``, on the prompt."""
     pad = tokenizer.encode("\n")[0]
@@ -1308,15 +1239,14 @@ def words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
 
 
-def book_windows(
-    text: str, width: int = PASSAGE_CHARS, stride: int = PASSAGE_CHARS // 4
-) -> list[str]:
+def book_windows(text: str, width: int = PASSAGE_CHARS,
+                 stride: int = PASSAGE_CHARS // 4) -> list[str]:
     """Overlapping passages of at most ``width`` characters every ``stride`` characters, with
     whitespace folded and both ends cut at word boundaries."""
     check_text("text", text)
     check_arg("width", width, is_number(width, integer=True) and width >= 1, "an integer >= 1")
     check_arg("stride", stride, is_number(stride, integer=True) and 1 <= stride <= width,
-              f"an integer from 1 to width ({width})")  # fmt: skip
+              f"an integer from 1 to width ({width})")
     flat = " ".join(text.split())
     passages = []
     for start in range(0, max(1, len(flat) - width + stride), stride):
@@ -1389,7 +1319,7 @@ def word_overlap(question: str, others: Sequence[str]) -> float:
     one of ``others`` (0 if none): how close a phrasing comes to its nearest other phrasing."""
     mine = set(words(question))
     return max((len(mine & set(words(o))) / max(1, len(mine | set(words(o)))) for o in others),
-               default=0.0)  # fmt: skip
+               default=0.0)
 
 
 def dev_split(records: Sequence[dict[str, Any]], unseen_share: float = 0.12) -> dict[str, list]:
@@ -1406,7 +1336,7 @@ def dev_split(records: Sequence[dict[str, Any]], unseen_share: float = 0.12) -> 
             continue
         held = min(rows, key=lambda r: (
             word_overlap(r["question"], [o["question"] for o in rows if o is not r]),
-            _hash_share(r["question"])))  # fmt: skip
+            _hash_share(r["question"])))
         out["dev_paraphrase"].append(held)
         out["fit"] += [r for r in rows if r is not held]
     return out
@@ -1423,11 +1353,11 @@ class FinetunePlan:
 
     def __post_init__(self) -> None:
         check_arg("FinetunePlan.mode", self.mode, self.mode in ("closed", "open", "both"),
-                  "'closed', 'open' or 'both'")  # fmt: skip
+                  "'closed', 'open' or 'both'")
         check_number(self, "book_fraction", ge=0, lt=1)
         for name in ("mask_question", "dev"):
             check_arg(f"FinetunePlan.{name}", getattr(self, name),
-                      isinstance(getattr(self, name), bool), "True or False")  # fmt: skip
+                      isinstance(getattr(self, name), bool), "True or False")
 
 
 #: The plan lesson 5 trains: the dev-split winner in tests/qa_recipes.json (lesson 5 §8
@@ -1471,13 +1401,8 @@ def qa_lengths(qa_rows: Batch) -> torch.Tensor:
     return graded.shape[1] - graded.flip(1).argmax(1)
 
 
-def qa_batches(
-    qa_rows: Batch,
-    book_splits: dict[str, torch.Tensor],
-    block_size: int = 256,
-    batch_size: int = 16,
-    book_fraction: float = 0.5,
-) -> BatchFn:
+def qa_batches(qa_rows: Batch, book_splits: dict[str, torch.Tensor], block_size: int = 256,
+               batch_size: int = 16, book_fraction: float = 0.5) -> BatchFn:
     """``train``: book windows on a random share ``book_fraction`` of the steps, else Q&A rows
     (as ``qa``), in length buckets of width ``block_size / 2**k`` and ``2**k`` times the rows."""
     xs, ys = qa_rows
@@ -1520,15 +1445,10 @@ def weights_fingerprint(model: nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def finetune(
-    base: GPT,
-    corpus: Corpus,
-    cfg: TrainConfig = FINETUNE,
-    checkpoint_path: Path | None = FINETUNED_CHECKPOINT,
-    plan: FinetunePlan = FINETUNE_PLAN,
-    progress: bool = True,
-    examples: Sequence[dict[str, Any]] | None = None,
-) -> tuple[GPT, dict[str, list]]:
+def finetune(base: GPT, corpus: Corpus, cfg: TrainConfig = FINETUNE,
+             checkpoint_path: Path | None = FINETUNED_CHECKPOINT,
+             plan: FinetunePlan = FINETUNE_PLAN, progress: bool = True,
+             examples: Sequence[dict[str, Any]] | None = None) -> tuple[GPT, dict[str, list]]:
     """Fine-tune a copy of ``base`` on ``examples`` (default: ``plan``'s); a checkpoint of another
     origin (base weights, plan, examples) is not resumed: a warning names what changed."""
     examples = finetune_examples(corpus, plan) if examples is None else list(examples)
@@ -1540,7 +1460,7 @@ def finetune(
         if old != origin:
             was = json.loads(old) if old.startswith("{") else {"origin": old}
             changed = [f"{k} {was.get(k)!r} -> {v!r}" for k, v in json.loads(origin).items()
-                       if was.get(k) != v]  # fmt: skip
+                       if was.get(k) != v]
             warnings.warn(
                 f"{Path(checkpoint_path).name} belongs to another fine-tuning plan "
                 f"({'; '.join(changed)}): "
@@ -1557,7 +1477,7 @@ def finetune(
     history = train(
         model, get_batch, cfg, tokenizer=corpus.tokenizer, eval_splits=("qa", "val"),
         checkpoint_path=checkpoint_path, resume=resume, origin=origin, progress=progress,
-    )  # fmt: skip
+    )
     return model.eval(), history
 
 
@@ -1593,22 +1513,18 @@ def f1_score(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def evaluate_qa(
-    model: GPT,
-    tokenizer: CharTokenizer,
-    records: Sequence[dict[str, Any]],
-    retriever: Retriever | None = None,
-) -> dict[str, Any]:
+def evaluate_qa(model: GPT, tokenizer: CharTokenizer, records: Sequence[dict[str, Any]],
+                retriever: Retriever | None = None) -> dict[str, Any]:
     """Greedy answers to ``records``, closed-book or (with ``retriever``) open-book: mean exact
     match and F1, retrieval recall if open-book, and one row per question."""
     if not records:
         raise ValueError("records is empty: evaluate_qa needs at least one Q&A record to score.")
     check_arg("retriever", retriever, retriever is None or isinstance(retriever, Retriever),
-              "None or a utils.Retriever", TypeError)  # fmt: skip
+              "None or a utils.Retriever", TypeError)
     for i, record in enumerate(records):
         check_arg(f"records[{i}]", record, isinstance(record, dict), "a Q&A record", TypeError)
         require_keys(record, ("question", "answer", *(["evidence"] if retriever else [])),
-                     f"evaluate_qa: records[{i}]")  # fmt: skip
+                     f"evaluate_qa: records[{i}]")
     rows = []
     for record in records:
         passage = retriever.search(record["question"]) if retriever else None
@@ -1618,7 +1534,7 @@ def evaluate_qa(
             "exact_match": exact_match(predicted, record["answer"]),
             "f1": f1_score(predicted, record["answer"]),
             **({"passage": passage, "found": evidence_found(record, passage)} if retriever else {}),
-        })  # fmt: skip
+        })
     n = len(rows)
     scores = {key: sum(r[key] for r in rows) / n for key in ("exact_match", "f1")}
     scores["n"] = len(rows)
@@ -1698,7 +1614,7 @@ class BPETokenizer:
         """Learn ``num_merges`` merges from ``text``: each time, fuse the most frequent pair."""
         check_arg("chars", chars, isinstance(chars, CharTokenizer), "a CharTokenizer", TypeError)
         check_arg("num_merges", num_merges, is_number(num_merges, integer=True) and num_merges >= 0,
-                  "an integer >= 0")  # fmt: skip
+                  "an integer >= 0")
         words = Counter(tuple(chars.encode(chunk)) for chunk in split_chunks(chars.normalize(text)))
         merges: list[tuple[int, int]] = []
         for _ in range(num_merges):
@@ -1779,22 +1695,16 @@ CHECKPOINT_FORMAT = "gpt-0.5m/1"
 CHECKPOINT_KEYS = (
     "format", "model_config", "tokenizer", "model", "optimizer", "train_config", "step",
     "history", "rng", "scaler", "extra",
-)  # fmt: skip
+)
 
 
-def save_checkpoint(
-    path: Path,
-    model: GPT,
-    tokenizer: CharTokenizer,
-    *,
-    optimizers: Sequence[torch.optim.Optimizer] = (),
-    train_config: TrainConfig | None = None,
-    step: int = 0,
-    history: dict[str, list] | None = None,
-    batch_rng: torch.Generator | None = None,
-    scaler: torch.amp.GradScaler | None = None,
-    extra: dict[str, Any] | None = None,
-) -> None:
+def save_checkpoint(path: Path, model: GPT, tokenizer: CharTokenizer, *,
+                    optimizers: Sequence[torch.optim.Optimizer] = (),
+                    train_config: TrainConfig | None = None, step: int = 0,
+                    history: dict[str, list] | None = None,
+                    batch_rng: torch.Generator | None = None,
+                    scaler: torch.amp.GradScaler | None = None,
+                    extra: dict[str, Any] | None = None) -> None:
     """Write everything needed to use or resume a run, as plain types, via temp file + rename."""
     state = {
         "format": CHECKPOINT_FORMAT,
@@ -1834,9 +1744,8 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
     return state
 
 
-def check_resumable(
-    state: dict[str, Any], model: GPT, tokenizer: CharTokenizer, cfg: TrainConfig, origin: str = ""
-) -> None:
+def check_resumable(state: dict[str, Any], model: GPT, tokenizer: CharTokenizer, cfg: TrainConfig,
+                    origin: str = "") -> None:
     """Refuse to resume from a checkpoint of another model, vocabulary, plan or start."""
     problems = []
     if state["extra"].get("origin", "") != origin:
@@ -1856,15 +1765,9 @@ def check_resumable(
         )
 
 
-def restore(
-    path: Path,
-    model: GPT,
-    optimizers: Sequence[torch.optim.Optimizer],
-    scaler: torch.amp.GradScaler,
-    batch_rng: torch.Generator,
-    ranks: OneProcess,
-    **run: Any,
-) -> tuple[int, dict[str, list]]:
+def restore(path: Path, model: GPT, optimizers: Sequence[torch.optim.Optimizer],
+            scaler: torch.amp.GradScaler, batch_rng: torch.Generator, ranks: OneProcess,
+            **run: Any) -> tuple[int, dict[str, list]]:
     """Load a checkpoint of this very run (``check_resumable(**run)``) into the model, optimizers,
     scaler and random streams; return its step and history."""
     state = load_checkpoint(path, next(model.parameters()).device)
@@ -1879,9 +1782,8 @@ def restore(
     return state["step"], state["history"]
 
 
-def load_model(
-    path: Path, device: torch.device | str = "cpu"
-) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
+def load_model(path: Path,
+               device: torch.device | str = "cpu") -> tuple[GPT, CharTokenizer, dict[str, Any]]:
     """Rebuild the model and tokenizer saved in a checkpoint; also return the raw state."""
     state = load_checkpoint(path, device)
     saved, expected = state["model_config"], [f.name for f in fields(GPTConfig)]
@@ -1912,13 +1814,12 @@ def stand_in(real: Path, lesson: int, steps: int) -> Path:
     ]
     width = max(map(len, lines))
     print("\n".join(["+" + "-" * (width + 2) + "+", *(f"| {s:<{width}} |" for s in lines),
-                     "+" + "-" * (width + 2) + "+"]))  # fmt: skip
+                     "+" + "-" * (width + 2) + "+"]))
     return path
 
 
-def load_checked(
-    path: Path, corpus: Corpus, device: torch.device
-) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
+def load_checked(path: Path, corpus: Corpus,
+                 device: torch.device) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
     """``load_model``, refusing a checkpoint whose vocabulary is not the current data's."""
     model, tokenizer, state = load_model(path, device)
     if tokenizer != corpus.tokenizer:
@@ -1929,9 +1830,8 @@ def load_checked(
     return model, tokenizer, state
 
 
-def load_existing(
-    real: Path, corpus: Corpus, device: torch.device
-) -> tuple[GPT, CharTokenizer, dict[str, Any]] | None:
+def load_existing(real: Path, corpus: Corpus,
+                  device: torch.device) -> tuple[GPT, CharTokenizer, dict[str, Any]] | None:
     """This machine's checkpoint ``real``, else the released weights of the same name, printing
     one line that says which; ``None`` if neither is there (or the release does not fit)."""
     released = RELEASED_DIR / real.name
@@ -1956,9 +1856,8 @@ def load_existing(
     return None
 
 
-def load_or_pretrain(
-    corpus: Corpus, device: torch.device | None = None, progress: bool = True
-) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
+def load_or_pretrain(corpus: Corpus, device: torch.device | None = None,
+                     progress: bool = True) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
     """Lesson 3's model: this machine's checkpoint, else the released weights, else a short
     stand-in trained now; ``state["source"]`` says which."""
     device = device or pick_device()
@@ -1972,9 +1871,8 @@ def load_or_pretrain(
     return model, tokenizer, {**state, "source": "stand-in"}
 
 
-def load_or_finetune(
-    corpus: Corpus, device: torch.device | None = None, progress: bool = True
-) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
+def load_or_finetune(corpus: Corpus, device: torch.device | None = None,
+                     progress: bool = True) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
     """The fine-tuned model of lesson 5, found as ``load_or_pretrain`` finds the base model (a
     stand-in is fine-tuned from whichever base model that finds)."""
     device = device or pick_device()

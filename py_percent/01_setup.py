@@ -603,7 +603,7 @@ print(f"rarest capital: {rarest_capital!r}, {n_rarest} time{'s' * (n_rarest != 1
 letters = [ch for ch in added if ch.lower() in tokenizer.chars]
 share = statistics.median(book.count(ch) / book.count(ch.lower()) for ch in letters)
 print(f"median over {len(letters)} capitals: a capital occurs {share:.1%} as often as its "
-      "lower-case letter")  # fmt: skip
+      "lower-case letter")
 assert share < 0.5
 
 # %% [markdown]

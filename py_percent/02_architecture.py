@@ -574,7 +574,7 @@ elif saving + noise < 0.10:
     print(f"saves {saving:.1%} ± {noise:.1%}, clearly < 10% of a step: nn.Dropout would do")
 else:
     print(f"saves {saving:.1%} ± {noise:.1%}: a real saving, but this run cannot tell whether "
-          "it reaches 10% of a step")  # fmt: skip
+          "it reaches 10% of a step")
 
 # %% [markdown]
 # ## 6. The residual block, pre-norm
@@ -878,7 +878,7 @@ per_window = F.cross_entropy(z.transpose(1, 2), yb, reduction="none").mean(1)  #
 stderr = (per_window.std() / len(per_window) ** 0.5).item()
 print(f"gap: real {gap:.4f} ± {stderr:.4f}, random logits {simulated:.4f}")
 print("the real gap is larger beyond its standard error" if gap - simulated > stderr
-      else "no measurable difference between the real and the simulated gap")  # fmt: skip
+      else "no measurable difference between the real and the simulated gap")
 print(f"the character just read: logit {own_logit:+.2f} above the mean on average")
 assert own_logit > 0
 

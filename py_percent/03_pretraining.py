@@ -495,7 +495,7 @@ peak = max(range(n_steps), key=grad_norms.__getitem__)
 n_clipped = sum(norm > demo_cfg.grad_clip for norm in grad_norms)
 rises = [losses[i] - losses[i - 1] for i in range(1, n_steps) if losses[i] > losses[i - 1]]
 print(f"largest gradient norm: {grad_norms[peak]:.2f} at step {peak + 1} "
-      f"(learning rate {utils.lr_at(peak, demo_cfg):.1e})")  # fmt: skip
+      f"(learning rate {utils.lr_at(peak, demo_cfg):.1e})")
 print(f"clipping acted on {n_clipped} of {n_steps} steps (norm above {demo_cfg.grad_clip})")
 if rises:
     print(f"the loss rose on {len(rises)} of {n_steps - 1} steps, at most by {max(rises):.3f}")
@@ -532,7 +532,7 @@ assert max(abs(a - b) for a, b in zip(ours, theirs, strict=True)) < tolerance
 # %%
 default = utils.TrainConfig()
 changed = [f.name for f in dataclasses.fields(default)
-           if getattr(utils.PRETRAIN, f.name) != getattr(default, f.name)]  # fmt: skip
+           if getattr(utils.PRETRAIN, f.name) != getattr(default, f.name)]
 print(f"{'field':<14} {'default':>8} {'this run':>9}")
 for f in dataclasses.fields(default):
     ours, mark = getattr(utils.PRETRAIN, f.name), "  (changed)" if f.name in changed else ""
@@ -620,7 +620,7 @@ utils.plot_losses(history, ax=ax1, title="Estimated loss (train / val)")
 for name, color in (("bigram", "tab:gray"), ("bz2", "tab:purple")):
     ax1.axhline(baselines[name] * math.log(2), color=color, linestyle="--", linewidth=1)
     ax1.annotate(name, (history["step"][0], baselines[name] * math.log(2)), color=color,
-                 va="bottom")  # fmt: skip
+                 va="bottom")
 
 step_losses = history["train_step_loss"]
 window = max(5, len(step_losses) // 50)
@@ -708,11 +708,11 @@ margin = yardsticks[best_other] - val_nats / math.log(2)
 noise_bits = noise / math.log(2)  # §10's seed spread, in bits
 if abs(margin) <= noise_bits:
     print(f"no measurable difference from the best yardstick ({best_other}): {margin:+.3f} "
-          f"bits/char, noise {noise_bits:.3f}")  # fmt: skip
+          f"bits/char, noise {noise_bits:.3f}")
 else:
     side = "below" if margin > 0 else "above"
     print(f"the model is {abs(margin):.3f} bits/char {side} the best yardstick ({best_other}), "
-          f"beyond §10's noise ({noise_bits:.3f})")  # fmt: skip
+          f"beyond §10's noise ({noise_bits:.3f})")
 assert val_nats < math.log(vocab)
 
 # %% [markdown]
@@ -808,7 +808,7 @@ wild_end, tame_end = sum(wild_losses[-tail:]) / tail, sum(losses[-tail:]) / tail
 print("no warm-up, no clip:", [round(v, 3) for v in wild_losses[:12]], "...")
 print("§7's loop:          ", [round(v, 3) for v in losses[:12]], "...")
 print(f"highest loss after step 1: {max(wild_losses[1:]):.3f} without, "
-      f"{max(losses[1:]):.3f} with warm-up and clipping (start: {losses[0]:.3f})")  # fmt: skip
+      f"{max(losses[1:]):.3f} with warm-up and clipping (start: {losses[0]:.3f})")
 difference = wild_end - tame_end
 # the noise of that difference: two standard errors of the two means (each batch is other text)
 tail_noise = 2 * math.hypot(statistics.stdev(wild_losses[-tail:]), statistics.stdev(losses[-tail:]))
@@ -833,7 +833,7 @@ train_ids = corpus.splits["train"]
 train_ids = train_ids[: utils.by_mode(full=len(train_ids), quick=20_000)]  # quick: a slice
 train_nats = utils.evaluate_text(model, train_ids)
 print(f"train {train_nats:.4f}  val {val_nats:.4f}  gap {val_nats - train_nats:+.4f} nats/char"
-      f"  ({len(train_ids):,} training characters graded)")  # fmt: skip
+      f"  ({len(train_ids):,} training characters graded)")
 
 # %% [markdown]
 # The gap: how much better the model does on text it trained on. Part is memorisation, part
@@ -849,7 +849,7 @@ n_tiny = utils.by_mode(full=300, quick=6)
 tiny_cfg = dataclasses.replace(
     cfg, max_steps=n_tiny, warmup_steps=max(1, n_tiny // 15),
     eval_interval=max(1, n_tiny // 12), eval_iters=cfg.eval_iters,
-)  # fmt: skip
+)
 torch.manual_seed(0)
 small = utils.build_model(tokenizer, dropout=0.0).to(device)
 small_history = utils.train(small, tiny_batches, tiny_cfg, tokenizer=tokenizer, progress=False)

@@ -891,11 +891,11 @@ wide = utils.build_model(tokenizer, block_size=2 * block_size).to(device).eval()
 wide_speeds = timed_speeds(wide, n_timed, n_rounds)
 wide_ratios = [a / b for a, b in zip(wide_speeds[True], wide_speeds[False], strict=True)]
 for name, rs in ((f"context {wide.config.block_size}", wide_ratios),
-                 (f"context {block_size} (§8.4)", ratios)):  # fmt: skip
+                 (f"context {block_size} (§8.4)", ratios)):
     print(f"{name}: speed-up {statistics.median(rs):.2f}x, rounds {min(rs):.2f}x to {max(rs):.2f}x")
 apart = min(wide_ratios) > max(ratios) or max(wide_ratios) < min(ratios)
 print("the ranges do not overlap: a real difference" if apart else
-      "the ranges overlap: no measurable difference")  # fmt: skip
+      "the ranges overlap: no measurable difference")
 
 # %% [markdown]
 # Without the cache a step processes the whole context so far, which may now grow twice as long;
@@ -912,7 +912,7 @@ other_maps = [w[0].cpu() for w in utils.attention_maps(model, other_ids)]
 other = tokenizer.decode(other_ids[0].tolist())
 other_pairs = {"previous character": [(t, t - 1) for t in range(1, len(other))]}
 other_pairs["word start"] = [(t, other.rfind(" ", 0, t) + 1) for t in range(1, len(other))
-                             if other.rfind(" ", 0, t) + 1 <= t - 2]  # fmt: skip
+                             if other.rfind(" ", 0, t) + 1 <= t - 2]
 other_pairs["opening quote"] = [(t, 0) for t in range(2, other.index("”") + 1)]  # “ at 0
 for name, ts in other_pairs.items():
     (layer, h), _ = max(((key, row[name]) for key, row in share.items()), key=lambda kv: kv[1])

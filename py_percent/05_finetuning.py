@@ -327,7 +327,7 @@ book_graded = sum(n for n, book in zip(graded, is_book, strict=True) if book)
 qa_graded = sum(graded) - book_graded
 share = book_graded / (qa_graded + book_graded)
 print(f"book steps: {sum(is_book) / len(batches):.0%} of the steps, "
-      f"{share:.0%} of the graded characters")  # fmt: skip
+      f"{share:.0%} of the graded characters")
 assert share > sum(is_book) / len(batches)
 
 # %% [markdown]
@@ -372,7 +372,7 @@ for key, value in dataclasses.asdict(utils.FINETUNE_PLAN).items():
 ratio = utils.FINETUNE.lr / utils.PRETRAIN.lr
 relation = "the same as" if ratio == 1 else f"{ratio:.2g} times"
 print(f"peak learning rate {utils.FINETUNE.lr}: {relation} pretraining's {utils.PRETRAIN.lr}, "
-      f"over {utils.FINETUNE.max_steps / utils.PRETRAIN.max_steps:.0%} of its steps")  # fmt: skip
+      f"over {utils.FINETUNE.max_steps / utils.PRETRAIN.max_steps:.0%} of its steps")
 
 # %% [markdown]
 # ### 6.2 The run
@@ -385,7 +385,7 @@ print(f"peak learning rate {utils.FINETUNE.lr}: {relation} pretraining's {utils.
 start = time.perf_counter()
 ft_model, history = utils.finetune(base, corpus, utils.FINETUNE, utils.FINETUNED_CHECKPOINT)
 print(f"done in {time.perf_counter() - start:.0f} s -> "
-      f"{utils.display_path(utils.FINETUNED_CHECKPOINT)}")  # fmt: skip
+      f"{utils.display_path(utils.FINETUNED_CHECKPOINT)}")
 origin = json.loads(utils.load_checkpoint(utils.FINETUNED_CHECKPOINT)["extra"]["origin"])
 print("saved origin:", origin)
 assert origin["mode"] == utils.FINETUNE_PLAN.mode
@@ -448,7 +448,7 @@ change = val_ft - val_base
 uniform = math.log(tokenizer.vocab_size)
 print(f"book validation loss, base      : {val_base:.4f} nats/char")
 print(f"book validation loss, fine-tuned: {val_ft:.4f} nats/char ({change:+.4f}, "
-      f"{change / val_base:+.1%})")  # fmt: skip
+      f"{change / val_base:+.1%})")
 print(f"(a uniform guess would score ln({tokenizer.vocab_size}) = {uniform:.4f})")
 assert math.isfinite(val_base) and math.isfinite(val_ft)
 print("This fine-tuned model predicts the book worse than its base: the loss went up."
@@ -531,7 +531,7 @@ if recipes:
     chosen = max(keep, key=lambda n: best_dev(recipes[n]))
     print(f"within the book budget (one seed each, its noise not measured): {', '.join(keep)}")
     print(f"chosen on dev: {chosen} ({best_dev(recipes[chosen])[0]:.1%} dev-paraphrase exact "
-          f"match, book rise {book_rise(recipes[chosen]):+.4f})")  # fmt: skip
+          f"match, book rise {book_rise(recipes[chosen]):+.4f})")
     if len(keep) > 1:
         runner_up = max((n for n in keep if n != chosen), key=lambda n: best_dev(recipes[n]))
         a, b = best_dev(recipes[chosen])[0], best_dev(recipes[runner_up])[0]
@@ -539,7 +539,7 @@ if recipes:
         _, bar = utils.share_gap(a, n, b, n)
         lead = "a lead beyond question sampling" if a - b > bar else "no measurable lead"
         print(f"ahead of {runner_up} ({b:.1%}) by {a - b:.1%}; two standard errors of the gap "
-              f"over {n} questions: {bar:.1%} -> {lead}")  # fmt: skip
+              f"over {n} questions: {bar:.1%} -> {lead}")
     ours = {k: v for k, v in dataclasses.asdict(utils.FINETUNE_PLAN).items() if k != "dev"}
     plan = {k: v for k, v in recipes[chosen]["plan"].items() if k != "dev"}
     print(f"utils.FINETUNE_PLAN = {ours}")
@@ -558,9 +558,9 @@ if check_path.exists():
     print(f"Q&A file is today's: {dev_check['qa_sha256'] == qa_now}")
     for column in columns:
         print(f"  {column:<22} {dev_check[column]['exact_match']:.1%} "
-              f"(n={dev_check[column]['n']})")  # fmt: skip
+              f"(n={dev_check[column]['n']})")
     print(f"  book rise {dev_check['book_dev_loss'] - dev_check['base_book_dev_loss']:+.4f} "
-          f"(budget {BOOK_BUDGET})")  # fmt: skip
+          f"(budget {BOOK_BUDGET})")
 
 # %% [markdown]
 # ## 9. How long to fine-tune?
@@ -581,7 +581,7 @@ print(f"{'steps':>5} {'fit':>7} {'dev-paraphrase':>15} {'book rise':>10}  comman
 for steps, entry in sorted(step_runs.items()):
     print(f"{steps:>5} {entry['closed/fit']['exact_match']:>7.1%} "
           f"{entry['closed/dev_paraphrase']['exact_match']:>15.1%} {book_rise(entry):>+10.4f}  "
-          f"{entry['command'].removeprefix('python tests/qa_recipes.py ')}")  # fmt: skip
+          f"{entry['command'].removeprefix('python tests/qa_recipes.py ')}")
 
 # %% [markdown]
 # Closed-book exact match against fine-tuning steps, ± two standard errors. `fit` questions were
@@ -625,7 +625,7 @@ if utils.FINETUNE.max_steps in step_runs:
         verdicts = {s: gap_verdict(entry, reference, s) for s in ("fit", "dev_paraphrase")}
         for split, (gain, bar, verdict) in verdicts.items():
             print(f"{steps:>5} steps, {split:<15} {gain:+6.1%} "
-                  f"(two standard errors {bar:.1%}): {verdict}")  # fmt: skip
+                  f"(two standard errors {bar:.1%}): {verdict}")
         if steps > utils.FINETUNE.max_steps:  # longer: must gain on fit, lose nothing measurable
             ok = verdicts["fit"][2] == "higher" and verdicts["dev_paraphrase"][2] != "lower"
             assert verdicts["fit"][0] > 0  # the sentence below says so
@@ -689,7 +689,7 @@ assert graded[True] == answer_part < graded[False]
 # %% jupyter={"source_hidden": true}
 question = qa["train"][0]["question"]
 print("Q:/A: format:", repr(utils.generate(ft_model, tokenizer, f"Q: {question}\nA:", 60,
-                                           temperature=0.0)))  # fmt: skip
+                                           temperature=0.0)))
 print("qa_prompt   :", repr(utils.answer(ft_model, tokenizer, question)))
 
 # %% [markdown]

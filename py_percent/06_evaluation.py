@@ -87,7 +87,7 @@ for name, model in models.items():
 # %%
 uniform_loss = math.log(tokenizer.vocab_size)
 print(f"uniform guess over {tokenizer.vocab_size} characters: loss ln({tokenizer.vocab_size})"
-      f" = {uniform_loss:.4f} nats = {uniform_loss / math.log(2):.4f} bits")  # fmt: skip
+      f" = {uniform_loss:.4f} nats = {uniform_loss / math.log(2):.4f} bits")
 
 
 # %% [markdown]
@@ -265,7 +265,7 @@ for name in SPLITS:
     recall[name] = sum(utils.evidence_found(r, book_index.search(r["question"])) for r in records)
     recall[name] /= len(records)
     print(f"{name:<10}: evidence inside the retrieved passage for {recall[name]:.0%} of "
-          f"{len(records)} questions")  # fmt: skip
+          f"{len(records)} questions")
 
 # %% [markdown]
 # Word overlap finds the right place only when the question shares rare words with the book's
@@ -285,7 +285,7 @@ asked = {
     "fine-tuned": {s: qa[s][:: 3 if s == "train" else 1][: utils.by_mode(full=10**6, quick=6)]
                    for s in SPLITS},
     "base": {s: qa[s][: utils.by_mode(full=40, quick=3)] for s in SPLITS},
-}  # fmt: skip
+}
 results = {
     name: {
         mode: {
@@ -312,7 +312,7 @@ for name, by_mode in results.items():
         for split, r in by_split.items():
             recall = f"{r['recall']:>7.1%}" if "recall" in r else f"{'':>7}"
             print(f"{name:<11} {mode:<7} {split:<11} {r['n']:>4} {r['exact_match']:>7.1%} "
-                  f"{r['f1']:>7.1%} {recall}")  # fmt: skip
+                  f"{r['f1']:>7.1%} {recall}")
             assert 0.0 <= r["exact_match"] <= r["f1"] + 1e-12 <= 1.0 + 1e-12
             assert r["n"] == len(asked[name][split]) == len(r["rows"])
 
@@ -330,7 +330,7 @@ for k, mode in enumerate(MODES):
     bars = ax.bar(xs, [ft[mode][s]["exact_match"] for s in SPLITS], width, label=f"{mode}-book")
     ax.bar_label(bars, fmt="%.2f", fontsize=7)
 ax.plot([i + 0.5 * width for i in range(len(SPLITS))], [ft["open"][s]["recall"] for s in SPLITS],
-        "k_", markersize=18, label="retrieval recall")  # fmt: skip
+        "k_", markersize=18, label="retrieval recall")
 ax.set_xticks(range(len(SPLITS)), SPLITS)
 ax.set(ylabel="exact match", ylim=(0, 1.1), title="Fine-tuned model: closed-book vs open-book")
 ax.legend(fontsize=8, loc="upper right")
@@ -357,7 +357,7 @@ for split in SPLITS:
         wrong = [r for r in rows if not r["exact_match"]][:2]
         for r in right + wrong:
             print(f"{split:<10} {mode:<6} {clip(r['question'], 40):<40} {clip(r['gold'], 18):<18} "
-                  f"{clip(r['predicted'], 18):<18} {r['f1']:>5.2f}")  # fmt: skip
+                  f"{clip(r['predicted'], 18):<18} {r['f1']:>5.2f}")
 
 # %% [markdown]
 # Two more numbers help to read the wrong answers. How often is a wrong answer one the model
@@ -377,18 +377,18 @@ def reused_share(rows: list[dict]) -> float:
 def copied_share(rows: list[dict]) -> float:
     """Share of non-empty predictions found word for word in their passage."""
     hits = [utils.normalize_answer(r["predicted"]) in utils.normalize_answer(r["passage"])
-            for r in rows if utils.normalize_answer(r["predicted"])]  # fmt: skip
+            for r in rows if utils.normalize_answer(r["predicted"])]
     return sum(hits) / max(1, len(hits))
 
 
 wrong_rows = {m: {s: [r for r in ft[m][s]["rows"] if not r["exact_match"]] for s in SPLITS}
-              for m in MODES}  # fmt: skip
+              for m in MODES}
 reused = {m: {s: reused_share(wrong_rows[m][s]) for s in SPLITS} for m in MODES}
 copied = {s: copied_share(ft["open"][s]["rows"]) for s in SPLITS}
 for split in SPLITS:
     print(f"{split:<10}: a train-split answer in {reused['closed'][split]:.0%} (closed) and "
           f"{reused['open'][split]:.0%} (open) of wrong answers; open-book answer copied from "
-          f"the passage in {copied[split]:.0%}")  # fmt: skip
+          f"the passage in {copied[split]:.0%}")
 
 # %% [markdown]
 # ## 7. What the numbers teach: knowledge in the weights, knowledge in the prompt
@@ -417,7 +417,7 @@ if drop > 0:
     amount = "most" if kept < 0.5 - noise else "some" if kept > 0.5 + noise else "about half"
     print(f"Rewording a trained question costs {points(drop)} of closed-book EM: the model keeps "
           f"{kept:.0%} of its train score (±{noise:.0%} over {n_para} questions), so {amount} "
-          "of what it learned answers the wording rather than the fact.")  # fmt: skip
+          "of what it learned answers the wording rather than the fact.")
 else:
     print("Rewording a trained question did not lower closed-book EM in this run.")
 for split in ("unseen", "never_read"):
@@ -425,20 +425,20 @@ for split in ("unseen", "never_read"):
     verb = "adds" if gain > 0 else "costs" if gain < 0 else "changes"
     print(f"On {split} facts the passage {verb} {points(gain)} (closed {em['closed'][split]:.0%}, "
           f"open {em['open'][split]:.0%}; the evidence was in the passage for "
-          f"{ft['open'][split]['recall']:.0%}).")  # fmt: skip
+          f"{ft['open'][split]['recall']:.0%}).")
 trained_with = {
     "closed": "it never saw a passage in training: open-book is a format it was not taught",
     "open": "it always had a passage before the question: closed-book is new to it",
     "both": "every training question came once without and once with a passage",
 }
 print(f"Lesson 5 fine-tuned with mode {utils.FINETUNE_PLAN.mode!r} (chosen on dev): "
-      f"{trained_with[utils.FINETUNE_PLAN.mode]}.")  # fmt: skip
+      f"{trained_with[utils.FINETUNE_PLAN.mode]}.")
 chars_seen = utils.PRETRAIN.max_steps * utils.PRETRAIN.batch_size * base.config.block_size
 epochs = chars_seen / len(corpus.train_text)
 times = f"{epochs:.0f} time{'' if round(epochs) == 1 else 's'}"
 print(f"Pretraining showed the model each character of the training text about {times} "
       f"({chars_seen:,} characters in {utils.PRETRAIN.max_steps:,} steps), always in the "
-      "book's one phrasing.")  # fmt: skip
+      "book's one phrasing.")
 
 # %% [markdown]
 # How to read them:
@@ -502,7 +502,7 @@ def question_box() -> None:
         print("Not running in a notebook: call show_answer('your question') instead.")
         return
     box = widgets.Text(placeholder="Ask about Alice…", description="Question:",
-                       layout=widgets.Layout(width="70%"))  # fmt: skip
+                       layout=widgets.Layout(width="70%"))
     button, output = widgets.Button(description="Ask"), widgets.Output()
 
     def on_ask(_) -> None:
@@ -580,7 +580,7 @@ for split in SPLITS:
 reversal, para = ft["closed"]["reversal"], ft["closed"]["paraphrase"]
 print(f"Closed-book, reversed questions: {reversal['exact_match']:.0%} right of "
       f"{reversal['n']}; reworded questions of trained facts: {para['exact_match']:.0%} of "
-      f"{para['n']}.")  # fmt: skip
+      f"{para['n']}.")
 
 # %% [markdown]
 # Did dev predict this? Lesson 5 §8 re-ran the plan on the dev split: fit on most train facts,
@@ -593,13 +593,13 @@ if check_path.exists() and not utils.QUICK:
     dev_para = json.loads(check_path.read_text())["closed"]["closed/dev_paraphrase"]
     held, dev_em = para["exact_match"], dev_para["exact_match"]
     stderr = math.hypot(math.sqrt(held * (1 - held) / para["n"]),
-                        math.sqrt(dev_em * (1 - dev_em) / dev_para["n"]))  # fmt: skip
+                        math.sqrt(dev_em * (1 - dev_em) / dev_para["n"]))
     gap = dev_em - held
     print(f"dev-paraphrase {dev_em:.1%} (n={dev_para['n']}), held-out paraphrase {held:.1%} "
           f"(n={para['n']}): gap {gap:+.1%}, standard error of the gap {stderr:.1%}")
     print("the gap is beyond two standard errors: dev over-predicts" if gap > 2 * stderr else
           "the gap is beyond two standard errors: dev under-predicts" if gap < -2 * stderr else
-          "no measurable gap between dev and held-out")  # fmt: skip
+          "no measurable gap between dev and held-out")
 
 # %% [markdown]
 # ## 10. Knowledge augmentation: does reading a fact several ways help?
@@ -617,7 +617,7 @@ for row in (r for r in statements if r["fact"] == example["fact"]):
     print("  -", row["statement"])
 chars = sum(len(r["statement"]) + 1 for r in statements)
 print(f"{len(statements):,} statements of {len({r['fact'] for r in statements})} facts: "
-      f"{chars:,} characters, beside the training text's {len(corpus.train_text):,}")  # fmt: skip
+      f"{chars:,} characters, beside the training text's {len(corpus.train_text):,}")
 
 # %% [markdown]
 # `tests/knowledge.py` compares three base models (**arms**): lesson 3's (the book) and two
@@ -743,7 +743,7 @@ print(f"wrote {utils.display_path(path)} ({path.stat().st_size:,} bytes)")
 # %% jupyter={"source_hidden": true}
 per_chapter: dict[int, list[float]] = {}
 for record, row in zip(asked["fine-tuned"]["paraphrase"], ft["closed"]["paraphrase"]["rows"],
-                       strict=True):  # fmt: skip
+                       strict=True):
     per_chapter.setdefault(record["chapter"], []).append(row["exact_match"])
 for chapter, scores in sorted(per_chapter.items()):
     print(f"chapter {chapter:>2}: {sum(scores) / len(scores):>4.0%} of {len(scores)}")
@@ -758,9 +758,9 @@ stopped = sum(
     utils.END_TAG in utils.generate(finetuned, tokenizer, utils.qa_prompt(r["question"]), 80,
                                     temperature=0.0)
     for r in unseen_asked
-)  # fmt: skip
+)
 print(f"{stopped / len(unseen_asked):.0%} of {len(unseen_asked)} unseen answers end with "
-      f"{utils.END_TAG}; exact match {em['closed']['unseen']:.0%}")  # fmt: skip
+      f"{utils.END_TAG}; exact match {em['closed']['unseen']:.0%}")
 
 # %% [markdown]
 # **Solution 3.** Long text that never stops (the base model's) can contain a short gold answer
@@ -774,7 +774,7 @@ def contains(predicted: str, gold: str) -> float:
 rows = results["base"]["closed"]["train"]["rows"]
 loose = sum(contains(r["predicted"], r["gold"]) for r in rows) / len(rows)
 print(f"base model, train split: containment {loose:.0%} vs exact match "
-      f"{results['base']['closed']['train']['exact_match']:.0%}")  # fmt: skip
+      f"{results['base']['closed']['train']['exact_match']:.0%}")
 assert loose >= results["base"]["closed"]["train"]["exact_match"]
 
 # %% [markdown]
@@ -785,7 +785,7 @@ assert loose >= results["base"]["closed"]["train"]["exact_match"]
 # %%
 def summary(by_mode: dict) -> dict:
     return {m: {s: {k: r[k] for k in ("n", "exact_match", "f1")} for s, r in by_mode[m].items()}
-            for m in MODES}  # fmt: skip
+            for m in MODES}
 
 
 qa_results = {

@@ -158,7 +158,7 @@ for name, key in (("ms / training step", "ms_per_step"), ("characters / s", "tok
 print(f"training speed, ours / original: {bench['speedup']:.2f}x (one run: no timing spread)")
 print(f"generation of {bench['kv_new_tokens']} characters: {bench['kv_cached_tokens_per_s']:.0f}/s "
       f"with the KV cache, {bench['kv_uncached_tokens_per_s']:.0f}/s without "
-      f"({bench['kv_speedup']:.2f}x)")  # fmt: skip
+      f"({bench['kv_speedup']:.2f}x)")
 
 # %% [markdown]
 # Two pictures of the same table: training throughput of the two recipes, and generation speed
@@ -190,7 +190,7 @@ recorded = json.loads(recorded_path.read_text())
 print("made with:", recorded["command"])
 print("hardware: ", recorded["hardware"])
 print(f"budget:    {recorded['budget_minutes']:g} min per recipe on {recorded['quality_clock']}, "
-      f"{recorded['quality_threads']} thread(s)")  # fmt: skip
+      f"{recorded['quality_threads']} thread(s)")
 fig, ax = plt.subplots(figsize=(7, 4))
 for name, color in (("original", "tab:gray"), ("ours", "tab:blue")):
     curve = recorded["curves"][name]
@@ -391,7 +391,7 @@ for rung in kept:
     previous = rung
 later = ", ".join(r["name"] for r in kept[kept.index(recipe_rung) + 1 :])
 print(f"the recipe: the {recipe_rung['name']} rung ({later or 'no later rung'} kept at "
-      f"{ladder['steps_per_run']} steps, lost at full length)")  # fmt: skip
+      f"{ladder['steps_per_run']} steps, lost at full length)")
 first, last = kept[0]["seconds_to_target"], recipe_rung["seconds_to_target"]
 climb = against_timing_noise(last / first, "today's time", kept[0]["name"], recipe_rung["name"])
 print(f"the climb to the recipe: {climb} to the target")
@@ -470,7 +470,7 @@ val_curve, val_steps = base_state["history"]["losses"]["val"], base_state["histo
 best_at = val_steps[val_curve.index(best_val)]
 if best_at == val_steps[-1]:
     print(f"validation loss was at its lowest at the last step, {best_at:,} ({best_val:.4f}): "
-          "no rise to judge")  # fmt: skip
+          "no rise to judge")
 else:
     rise, noise = val_curve[-1] - best_val, ladder["confirmation"]["noise"]  # §4.2's noise
     verdict = "it had begun to overfit" if rise > noise else "no measurable rise (seed spread"
@@ -617,10 +617,10 @@ print(
 below = [r["size"] for r in sizes if r["val_bpc"] < bz2_bits - noise_bits]
 near = [r["size"] for r in sizes if abs(r["val_bpc"] - bz2_bits) <= noise_bits]
 print(f"bz2 ({bz2_bits:.3f} bpc): sizes below it by more than the noise {below}, "
-      f"within the noise of it {near}")  # fmt: skip
+      f"within the noise of it {near}")
 tied = [r["size"] for r in sizes if r["val_bpc"] - best_size["val_bpc"] <= noise_bits]
 print(f"lowest: {best_size['size']} at {best_size['val_bpc']:.3f} bpc; within the noise "
-      f"({noise_bits:.3f} bpc) of it: {', '.join(tied)}")  # fmt: skip
+      f"({noise_bits:.3f} bpc) of it: {', '.join(tied)}")
 for small, big in itertools.pairwise(sizes):
     gain = small["val_bpc"] - big["val_bpc"]
     verdict = (
@@ -796,10 +796,10 @@ except ValueError as error:
 # %%
 chars_per_token = len(val_text) / len(ids)
 print(f"validation text: {len(val_text):,} characters = {len(ids):,} BPE tokens "
-      f"({chars_per_token:.2f} characters per token)")  # fmt: skip
+      f"({chars_per_token:.2f} characters per token)")
 block = config.block_size
 print(f"context of one block: {block} characters, or about "
-      f"{block * chars_per_token:.0f} characters in {block} BPE tokens")  # fmt: skip
+      f"{block * chars_per_token:.0f} characters in {block} BPE tokens")
 
 # %% [markdown]
 # **A fair comparison.** A BPE token carries several characters, so its loss is larger even for a

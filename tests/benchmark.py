@@ -84,7 +84,7 @@ class OriginalGPT(nn.Module):
 ORIGINAL_RECIPE = utils.TrainConfig(
     max_steps=50_000, batch_size=32, lr=3e-4, min_lr=3e-4, warmup_steps=0, weight_decay=0.01,
     beta2=0.999, grad_clip=math.inf, eval_interval=100, eval_iters=20,
-)  # fmt: skip
+)
 #: The original notebook's context; ours is 256 (see GPTConfig), with half the batch.
 ORIGINAL_BLOCK = 128
 #: Our recipe as lesson 03 runs it, with loss estimates every 100 steps for a finer curve.
@@ -205,7 +205,7 @@ def train_for_budget(
     history = utils.train(
         model.to(device), get_batch, cfg, tokenizer=corpus.tokenizer, eval_splits=("val",),
         time_budget=budget, clock=budget_clock(device), progress=False,
-    )  # fmt: skip
+    )
     val = history["losses"]["val"]
     best = min(range(len(val)), key=val.__getitem__)
     for step, seconds, loss in zip(history["step"], history["seconds"], val, strict=True):
@@ -214,7 +214,7 @@ def train_for_budget(
         "steps": history["step"], "seconds": history["seconds"], "val": val,
         "best_val": val[best], "best_step": history["step"][best],
         "best_seconds": history["seconds"][best],
-    }  # fmt: skip
+    }
 
 
 def first_time_below(curve: dict, threshold: float) -> float | None:
@@ -236,7 +236,7 @@ def main() -> None:
     parser.add_argument(
         "--minutes", type=float, default=None,
         help="training budget per recipe: one thread's CPU minutes on a CPU, wall minutes on a GPU",
-    )  # fmt: skip
+    )
     parser.add_argument("--steps", type=int, default=40, help="timed training steps per model")
     parser.add_argument("--new-tokens", type=int, default=500, help="characters to generate")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: best available)")
@@ -268,7 +268,7 @@ def main() -> None:
     ms = time_training_steps(
         {"original": (original, ORIGINAL_RECIPE), "ours": (ours, utils.PRETRAIN)},
         corpus, device, steps=args.steps, warmup=5,
-    )  # fmt: skip
+    )
     peak = matmul_peak_gflops(device)
     flops = {
         "ours": utils.flops_per_token(ours_config),
@@ -371,7 +371,7 @@ def print_table(r: dict) -> None:
             "s to original's best", f"{r['original_seconds_to_best']:.0f}",
             f"{reach:.0f}" if reach is not None else "never",
             f"{r['time_to_original_best_ratio']:.2f}x" if reach is not None else "",
-        ))  # fmt: skip
+        ))
     print(f"\n{'':26}{'original':>18}{'ours':>18}{'ratio':>10}")
     for name, a, b, ratio in rows:
         print(f"{name:26}{a:>18}{b:>18}{ratio:>10}")

@@ -99,7 +99,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.compare is not None:
         return compare(args.compare, sys.argv[1 : sys.argv.index("--compare")]
-                       + sys.argv[sys.argv.index("--compare") + 2 :])  # fmt: skip
+                       + sys.argv[sys.argv.index("--compare") + 2 :])
 
     distributed = "LOCAL_RANK" in os.environ  # set by torchrun
     device = init_distributed() if distributed else utils.pick_device()
@@ -110,16 +110,16 @@ def main() -> None:
     model = utils.build_model(
         corpus.tokenizer, block_size=args.block_size, n_embd=args.n_embd, n_layer=args.n_layer,
         n_head=4, mlp_hidden=2 * args.n_embd, dropout=args.dropout,
-    ).to(device)  # fmt: skip
+    ).to(device)
     cfg = utils.TrainConfig(
         max_steps=args.steps, batch_size=args.batch_size, warmup_steps=max(1, args.steps // 15),
         eval_interval=max(1, args.steps // 2), eval_iters=2,
-    )  # fmt: skip
+    )
     get_batch = utils.book_batches(corpus.splits, args.block_size, args.batch_size)
     history = utils.train(
         model, get_batch, cfg, tokenizer=corpus.tokenizer, checkpoint_path=args.checkpoint,
         stop_at=args.stop_at, ranks=ranks, progress=False,
-    )  # fmt: skip
+    )
     if rank == 0 and args.out is not None:
         # speed between the first and the last loss estimate: the first steps pay start-up costs
         timed_steps = history["step"][-1] - history["step"][0]

@@ -58,7 +58,7 @@ def short_pretraining(corpus: utils.Corpus, device: torch.device) -> float:
     model = utils.build_model(corpus.tokenizer).to(device)
     get_batch = utils.book_batches(corpus.splits, model.config.block_size, cfg.batch_size)
     history = utils.train(model, get_batch, cfg, tokenizer=corpus.tokenizer, eval_splits=("val",),
-                          progress=False)  # fmt: skip
+                          progress=False)
     return history["losses"]["val"][-1]
 
 
@@ -94,7 +94,7 @@ def main() -> int:
         print(f"{key:<24} {value:.4g}" if isinstance(value, float) else f"{key:<24} {value}")
     verdict = "PASS" if report["passed"] else "FAIL"
     print(f"{verdict}: {STEPS}-step loss on the GPU {report['loss_gpu']:.4f}, on the CPU "
-          f"{report['loss_cpu']:.4f} (tolerance {TOLERANCE})")  # fmt: skip
+          f"{report['loss_cpu']:.4f} (tolerance {TOLERANCE})")
     out = Path(__file__).parent / f"gpu_{re.sub(r'[^a-z0-9]+', '_', name.lower()).strip('_')}.json"
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {utils.display_path(out)}")

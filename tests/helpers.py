@@ -14,7 +14,7 @@ def tiny_model(dropout: float = 0.0, block_size: int = 16, seed: int = 0) -> uti
     config = utils.GPTConfig(
         vocab_size=TOKENIZER.vocab_size, block_size=block_size, n_embd=32, n_layer=2, n_head=4,
         mlp_hidden=64, dropout=dropout,
-    )  # fmt: skip
+    )
     return utils.GPT(config)
 
 

@@ -114,7 +114,7 @@ def statement_problems(
                 f"{fact!r}: shares a run of {RUN_WORDS} words with a train question: {text!r}"
             )
     problems += [f"{f!r}: {n} statements, fewer than {MIN_STATEMENTS}"
-                 for f, n in count.items() if f in facts and n < MIN_STATEMENTS]  # fmt: skip
+                 for f, n in count.items() if f in facts and n < MIN_STATEMENTS]
     return problems
 
 
@@ -170,7 +170,7 @@ def with_statements(corpus: utils.Corpus, statements: Sequence[dict[str, str]]) 
 
 
 def pretrain_arm(corpus: utils.Corpus, name: str, qa_share: float, plan: utils.FinetunePlan,
-                 cfg: utils.TrainConfig, origin: str) -> utils.GPT:  # fmt: skip
+                 cfg: utils.TrainConfig, origin: str) -> utils.GPT:
     """A fresh model pretrained with ``cfg`` on ``corpus``'s training ids, with a share
     ``qa_share`` of the steps on ``plan``'s Q&A rows (resumed from its checkpoint if any)."""
     torch.manual_seed(cfg.seed)
@@ -183,7 +183,7 @@ def pretrain_arm(corpus: utils.Corpus, name: str, qa_share: float, plan: utils.F
         get_batch = utils.book_batches(corpus.splits, block, cfg.batch_size)
     path = utils.CHECKPOINT_DIR / "knowledge" / f"{re.sub(r'[^a-z]+', '_', name)}.pt"
     utils.train(model, get_batch, cfg, tokenizer=corpus.tokenizer, checkpoint_path=path,
-                origin=origin, progress=not utils.QUICK)  # fmt: skip
+                origin=origin, progress=not utils.QUICK)
     return model.eval()
 
 
@@ -201,10 +201,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", nargs="*", choices=list(ARMS), default=list(ARMS))
     parser.add_argument("--steps", type=int, default=None, help="pretraining and fine-tuning "
-                        "steps (default: lesson 3's and lesson 5's)")  # fmt: skip
+                        "steps (default: lesson 3's and lesson 5's)")
     parser.add_argument("--questions", type=int, default=120, help="questions per dev split")
     parser.add_argument("--base", type=Path, default=utils.BASE_CHECKPOINT,
-                        help="lesson 3's base model, the 'book' arm's pretraining")  # fmt: skip
+                        help="lesson 3's base model, the 'book' arm's pretraining")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=OUT, help="JSON file the results merge into")
     args = parser.parse_args()
@@ -215,7 +215,7 @@ def main() -> None:
         problems = statement_problems(statements, corpus.qa, corpus.tokenizer)
         assert not problems, "\n".join(problems)
     short = {} if args.steps is None else {"max_steps": args.steps, "warmup_steps": 1,
-                                           "eval_interval": max(1, args.steps)}  # fmt: skip
+                                           "eval_interval": max(1, args.steps)}
     pre_cfg = dataclasses.replace(utils.PRETRAIN, **short)
     fine_cfg = dataclasses.replace(utils.FINETUNE, **short)
     plan = dataclasses.replace(utils.FINETUNE_PLAN, dev=True)

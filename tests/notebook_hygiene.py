@@ -50,7 +50,7 @@ def problems(notebook: nbformat.NotebookNode, name: str) -> list[str]:
             found.append(f"{name}, cell {index}: execution timestamps in the metadata")
         for text in output_texts(cell):
             found += [f"{name}, cell {index}: absolute path {m[:80]!r} in an output"
-                      for m in ABSOLUTE_PATH.findall(text)]  # fmt: skip
+                      for m in ABSOLUTE_PATH.findall(text)]
     return found
 
 

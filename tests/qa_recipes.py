@@ -110,7 +110,7 @@ def mixed_pretraining(corpus: utils.Corpus, plan: utils.FinetunePlan, steps: int
     utils.train(
         model, get_batch, cfg, tokenizer=corpus.tokenizer, checkpoint_path=path,
         origin=f"mixed {MIXED_QA_SHARE} {dataclasses.asdict(plan)}", progress=not quick,
-    )  # fmt: skip
+    )
     return model.eval()
 
 

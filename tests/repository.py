@@ -76,7 +76,7 @@ def problems(repository: str | None = None, branch: str | None = None) -> list[s
             found.append(f"{name}: Colab badge {_COLAB.findall(text)}, expected [{expected}]")
         if [m.group("url", "branch") for m in _CLONE_CELL.finditer(text)] != [(repository, branch)]:
             found.append(f"{name}: the first cell must set REPO, BRANCH = {repository!r}, "
-                         f"{branch!r} once")  # fmt: skip
+                         f"{branch!r} once")
     return found
 
 
@@ -100,5 +100,5 @@ if __name__ == "__main__":
         set_repository(*sys.argv[1:3])
     issues = problems()
     print("\n".join(issues) or f"every badge and clone line points at {read_repository()} "
-          f"({read_branch()})")  # fmt: skip
+          f"({read_branch()})")
     sys.exit(1 if issues else 0)

@@ -84,10 +84,10 @@ def two_processes(tmp_path_factory) -> dict:
 
 def test_two_processes_match_one_with_the_doubled_batch(two_processes):
     one = utils.train(tiny_model(), tiny_batches(batch_size=CFG.batch_size), CFG,
-                      tokenizer=TOKENIZER, progress=False)  # fmt: skip
+                      tokenizer=TOKENIZER, progress=False)
     assert len(two_processes["plain"]) == len(one["train_step_loss"]) == CFG.max_steps
     differences = [abs(a - b) for a, b in zip(two_processes["plain"], one["train_step_loss"],
-                                               strict=True)]  # fmt: skip
+                                               strict=True)]
     assert max(differences) < TOLERANCE, differences
     assert two_processes["plain_val"] == pytest.approx(one["losses"]["val"], abs=TOLERANCE)
     assert two_processes["plain"][-1] < two_processes["plain"][0]  # it did learn

@@ -113,7 +113,7 @@ def test_damaged_tokenizer_dict(data, named):
 GOOD_RECORD = {
     "question": "Who was late?", "answer": "the White Rabbit", "chapter": 1,
     "evidence": "the Rabbit", "split": "train", "fact": "late",
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize(
@@ -124,7 +124,7 @@ GOOD_RECORD = {
         (json.dumps({k: v for k, v in GOOD_RECORD.items() if k != "evidence"}),
          "line 3: missing 'evidence' (required: question, answer, chapter"),
     ],
-)  # fmt: skip
+)
 def test_qa_file_errors_name_file_line_and_field(tmp_path, bad_line, expected):
     path = tmp_path / "my_qa.jsonl"
     path.write_text(f"{json.dumps(GOOD_RECORD)}\n\n{bad_line}\n", encoding="utf-8")
@@ -296,7 +296,7 @@ RECORD = {"question": "Who was late?", "answer": "the rabbit", "evidence": "the 
         (lambda: utils.evaluate_qa(tiny_model(), TOKENIZER, [RECORD], retriever="bm25"),
          TypeError, "retriever must be None or a utils.Retriever"),
     ],
-)  # fmt: skip
+)
 def test_public_helpers_name_the_bad_argument(call, error, named):
     with pytest.raises(error, match=named):
         call()

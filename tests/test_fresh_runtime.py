@@ -32,7 +32,7 @@ def fresh_copy(tmp_path_factory):
         )
     copy = tmp_path_factory.mktemp("fresh") / "GPT-0.5M"
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.splitlines()  # fmt: skip
+                             check=True).stdout.splitlines()
     for name in [*tracked, "data/alice.txt"]:
         if (ROOT / name).is_file():
             (copy / name).parent.mkdir(parents=True, exist_ok=True)
@@ -50,11 +50,11 @@ def test_a_lesson_opened_from_its_badge_shows_the_released_model(fresh_copy, les
          "--ExecutePreprocessor.timeout=1800", str(fresh_copy / "notebooks" / f"{lesson}.ipynb")],
         env={**os.environ, "GPT05M_QUICK": "1", "MPLBACKEND": "Agg"},
         cwd=fresh_copy / "notebooks", capture_output=True, text=True,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, f"{lesson} failed in the fresh copy:\n{done.stderr[-3000:]}"
     notebook = nbformat.read(out, as_version=4)
     text = "".join(t for c in notebook.cells if c.cell_type == "code"
-                   for t in notebook_hygiene.output_texts(c))  # fmt: skip
+                   for t in notebook_hygiene.output_texts(c))
     sources = [line for line in text.splitlines() if line.startswith("model: ")]
     assert len(sources) == models and all(
         line.startswith("model: released weights data/released_weights/") for line in sources

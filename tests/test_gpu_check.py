@@ -12,7 +12,7 @@ def test_without_a_gpu_the_check_says_so_and_writes_nothing():
     before = sorted(TESTS.glob("gpu_*.json"))
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     done = subprocess.run([sys.executable, str(TESTS / "gpu_check.py")], env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("No CUDA GPU found")
     assert sorted(TESTS.glob("gpu_*.json")) == before

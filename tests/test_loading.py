@@ -14,9 +14,9 @@ CORPUS = utils.Corpus(
     [{"question": "Who was tired?", "answer": "alice", "split": "train", "fact": "tired"}],
     TOKENIZER, {"train": torch.tensor(TOKENIZER.encode(TEXT[:1200])),
                 "val": torch.tensor(TOKENIZER.encode(TEXT[1200:]))},
-)  # fmt: skip
+)
 TINY_PLAN = utils.TrainConfig(max_steps=2, batch_size=2, warmup_steps=1, eval_interval=2,
-                              eval_iters=1)  # fmt: skip
+                              eval_iters=1)
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def finished_run(path, plan, origin=""):
     model = tiny_model()
     optimizers = utils.make_optimizer(model, plan, torch.device("cpu"))
     utils.save_checkpoint(path, model, TOKENIZER, optimizers=optimizers, train_config=plan,
-                          step=plan.max_steps, extra={"origin": origin})  # fmt: skip
+                          step=plan.max_steps, extra={"origin": origin})
     return model
 
 

@@ -150,7 +150,7 @@ def test_reverse_pairs_name_each_other_and_one_third_is_held_out_by_hash():
         else:
             assert splits[kept] == splits[reversed_] == {"train", "paraphrase"}
     assert {r["fact"] for r in utils.qa_split(QA, "reversal")} == {max(p, key=utils._hash_share)
-                                                                   for p in held}  # fmt: skip
+                                                                   for p in held}
 
 
 def test_reversal_questions_are_not_reworded_train_questions():
@@ -352,7 +352,7 @@ def test_share_stderr_counts_one_right_and_one_wrong_answer_extra():
     gain, bar = utils.share_gap(0.6, 100, 0.5, 120)
     assert gain == pytest.approx(0.1)
     assert bar == pytest.approx(2 * math.hypot(utils.share_stderr(0.6, 100),
-                                               utils.share_stderr(0.5, 120)))  # fmt: skip
+                                               utils.share_stderr(0.5, 120)))
 
 
 # --- open book, retrieval, dev split, fine-tuning plan ---------------------------------------
@@ -427,7 +427,7 @@ def test_a_changed_plan_is_never_resumed_silently(tmp_path):
     )
     base = utils.GPT(config)
     cfg = utils.TrainConfig(max_steps=2, batch_size=2, warmup_steps=1, eval_interval=1,
-                            eval_iters=1)  # fmt: skip
+                            eval_iters=1)
     path = tmp_path / "finetuned.pt"
     plan = utils.FinetunePlan(mode="closed")
     utils.finetune(base, CORPUS, cfg, path, plan, progress=False)

@@ -30,7 +30,7 @@ def cell_output(notebook: str, *needles: str) -> str:
     """The committed text output of the one code cell of ``notebook`` whose source holds every
     one of ``needles``."""
     cells = [c for c in nbformat.read(NOTEBOOKS / notebook, as_version=4).cells
-             if c.cell_type == "code" and all(n in c.source for n in needles)]  # fmt: skip
+             if c.cell_type == "code" and all(n in c.source for n in needles)]
     assert len(cells) == 1, f"{notebook}: expected one code cell with {needles}, got {len(cells)}"
     text = "".join(notebook_hygiene.output_texts(cells[0]))
     assert text.strip(), f"{notebook}: the cell with {needles} has no committed output"

@@ -61,7 +61,7 @@ def test_a_question_typed_with_ascii_quotes_gets_the_same_answer():
     config = utils.GPTConfig(
         vocab_size=TOKENIZER.vocab_size, block_size=96, n_embd=32, n_layer=1, n_head=2,
         mlp_hidden=32,
-    )  # fmt: skip
+    )
     model = utils.GPT(config).eval()
     typed = 'What did Alice\'s sister say -- "wake up"?'
     curly = "What did Alice’s sister say—“wake up”?"

@@ -22,7 +22,7 @@ def test_lr_schedule_warms_up_then_decays_to_min():
 
 def test_wsd_schedule_is_flat_then_decays_linearly_over_its_last_share():
     cfg = utils.TrainConfig(**{**CFG.__dict__, "max_steps": 20, "schedule": "wsd",
-                               "decay_fraction": 0.25})  # fmt: skip
+                               "decay_fraction": 0.25})
     lrs = [utils.lr_at(s, cfg) for s in range(cfg.max_steps + 1)]
     assert lrs[0] == pytest.approx(cfg.lr / 3)
     assert lrs[2:16] == [pytest.approx(cfg.lr)] * 14  # stable until the last 5 of 20 steps
@@ -74,10 +74,10 @@ def test_muon_run_resumes_exactly(tmp_path):
     h1 = utils.train(straight, tiny_batches(), MUON, tokenizer=TOKENIZER, progress=False)
     path = tmp_path / "run.pt"
     utils.train(tiny_model(dropout=0.1), tiny_batches(), MUON, tokenizer=TOKENIZER,
-                checkpoint_path=path, stop_at=6, progress=False)  # fmt: skip
+                checkpoint_path=path, stop_at=6, progress=False)
     second = tiny_model(dropout=0.1, seed=123)
     h2 = utils.train(second, tiny_batches(), MUON, tokenizer=TOKENIZER, checkpoint_path=path,
-                     progress=False)  # fmt: skip
+                     progress=False)
     assert h2["train_step_loss"] == h1["train_step_loss"]
     for a, b in zip(straight.state_dict().values(), second.state_dict().values(), strict=True):
         assert torch.equal(a, b)
