@@ -592,13 +592,11 @@ check_path = utils.REPO_ROOT / "tests" / "qa_dev_check.json"
 if check_path.exists() and not utils.QUICK:
     dev_para = json.loads(check_path.read_text())["closed"]["closed/dev_paraphrase"]
     held, dev_em = para["exact_match"], dev_para["exact_match"]
-    stderr = math.hypot(math.sqrt(held * (1 - held) / para["n"]),
-                        math.sqrt(dev_em * (1 - dev_em) / dev_para["n"]))
-    gap = dev_em - held
+    gap, bar = utils.share_gap(dev_em, dev_para["n"], held, para["n"])  # bar: two standard errors
     print(f"dev-paraphrase {dev_em:.1%} (n={dev_para['n']}), held-out paraphrase {held:.1%} "
-          f"(n={para['n']}): gap {gap:+.1%}, standard error of the gap {stderr:.1%}")
-    print("the gap is beyond two standard errors: dev over-predicts" if gap > 2 * stderr else
-          "the gap is beyond two standard errors: dev under-predicts" if gap < -2 * stderr else
+          f"(n={para['n']}): gap {gap:+.1%}, standard error of the gap {bar / 2:.1%}")
+    print("the gap is beyond two standard errors: dev over-predicts" if gap > bar else
+          "the gap is beyond two standard errors: dev under-predicts" if gap < -bar else
           "no measurable gap between dev and held-out")
 
 # %% [markdown]
