@@ -143,8 +143,9 @@ print(repr(stripped))
 assert stripped == "Once upon a time there was a White Rabbit.\nThe End."
 
 # %% [markdown]
-# A file without the markers is not silently accepted: it is probably an error page or a cut
-# download, so `strip_gutenberg` raises a `ValueError` that says what to do.
+# A download without the markers is not silently accepted: it is probably an error page or a cut
+# download, so `strip_gutenberg` raises a `ValueError` that says what to do. (A saved copy without
+# them, like this machine's cache, is checked for the title and length instead.)
 
 # %%
 try:
@@ -302,10 +303,10 @@ print(f"{len(qa)} records; the first one:")
 print(qa[0])
 
 # %% [markdown]
-# Fine-tuning also uses four tags the book never has: `<p>` starts a passage (open-book questions,
-# lesson 6), `<q>` a question, `<a>` the answer, and `<end>` ends it. `utils.build_tokenizer(book,
-# qa)` builds **one** vocabulary from the book, the Q&A records and the tags. We build it by hand
-# and compare.
+# Fine-tuning also uses four tags the book never has: `<p>` starts a passage (a snippet of the book
+# put before an *open-book* question, lesson 6), `<q>` a question, `<a>` the answer, and `<end>`
+# ends it. `utils.build_tokenizer(book, qa)` builds **one** vocabulary from the book, the Q&A
+# records and the tags. We build it by hand and compare.
 
 # %%
 tags = utils.PASSAGE_TAG + utils.QUESTION_TAG + utils.ANSWER_TAG + utils.END_TAG
@@ -334,8 +335,9 @@ for ch in "a?z":
     print(f"{ch!r:>4}  {chars.index(ch):>12}  {qa_only.index(ch):>11}  {tokenizer.stoi[ch]:>9}")
 
 # %% [markdown]
-# Every checkpoint (lesson 3) saves the vocabulary, so a model always loads with the table it
-# was trained with. Its size is the number of rows of the model's embedding table (lesson 2):
+# Every checkpoint (a file holding a trained model's weights, lesson 3) saves the vocabulary, so a
+# model always loads with the table it was trained with. Its size is the number of rows of the
+# model's embedding table (one learned vector per id, lesson 2):
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -400,8 +402,8 @@ print(f"the model got:    {tokenizer.decode(silent_ids)!r}")
 # - then lower-casing.
 
 # %% [markdown]
-# Runs of spaces stay: the book has them (indented poems). The Q&A prompt format squeezes a
-# question's spaces (lesson 5).
+# Runs of spaces stay: the book has them (indented poems). Only the Q&A prompt (lesson 5) folds
+# them: `utils.qa_prompt` writes a question, and a passage, with single spaces.
 
 # %%
 typed = 'Alice said "I\'m late -- very late…"'

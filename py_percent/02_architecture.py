@@ -118,7 +118,8 @@ assert torch.equal(tok[0, first_a], tok[0, second_a])  # both are the letter 'a'
 # %% [markdown]
 # ### 2.2 Position embedding
 #
-# Attention (§3) has no built-in idea of **order**: "alice was" and "saw ecila" would look alike.
+# Attention (§3) has no built-in idea of **order**: it sees the characters before a position as a
+# set, so the last character of "dog" and of "odg" would get the same result.
 # So a second table adds one learned vector per **position** `0 .. block_size-1`. It also caps
 # the context at `block_size` characters.
 
@@ -504,8 +505,8 @@ assert not any(isinstance(m, utils.FastDropout) for m in variants["nn.Dropout"].
 
 # %% [markdown]
 # One timed step is a forward pass (run the model), a backward pass (compute how each weight should
-# change) and the optimizers' update (all from lesson 3) on a batch of the training recipe's size,
-# with 2 CPU threads:
+# change) and the update by the optimizers (the rules that apply those changes; lesson 3 uses
+# two), all on a batch of the training recipe's size, with 2 CPU threads:
 
 # %%
 import statistics
@@ -563,7 +564,8 @@ print(f"FastDropout saves {saving:+.1%} of a step (noise ±{noise:.1%}, {n_round
 
 # %% [markdown]
 # The rule: FastDropout stays if it saves at least 10% of a step. The verdict counts the noise on
-# both sides of that bar; a saving within the noise of 10% cannot decide it.
+# both sides of that bar. A saving within the noise of 10% cannot decide it; then the measured
+# saving itself decides, and the verdict says that the call is close.
 
 # %%
 if abs(saving) <= noise:
@@ -574,7 +576,8 @@ elif saving + noise < 0.10:
     print(f"saves {saving:.1%} ± {noise:.1%}, clearly < 10% of a step: nn.Dropout would do")
 else:
     print(f"saves {saving:.1%} ± {noise:.1%}: a real saving, but this run cannot tell whether "
-          "it reaches 10% of a step")
+          "it reaches 10% of a step. A close call, decided by the measured saving: "
+          + ("FastDropout stays" if saving >= 0.10 else "nn.Dropout would do"))
 
 # %% [markdown]
 # ## 6. The residual block, pre-norm
@@ -600,12 +603,12 @@ assert torch.allclose(normed.mean(-1), torch.zeros(1), atol=1e-5)
 #
 # | | one sub-layer `f` (attention or MLP) | used by |
 # |---|---|---|
-# | **post-norm** | `x = layernorm(x + f(x))` | the original Transformer (2017) |
+# | **post-norm** | `x = layernorm(x + f(x))` | the original Transformer |
 # | **pre-norm** | `x = x + f(layernorm(x))` | GPT-2 and most models since; GPT-0.5M |
 
 # %% [markdown]
-# - **Post-norm** normalises the stream itself, once per block; deep post-norm models are known to
-#   need a slow start (a "warm-up", lesson 3).
+# - **Post-norm** normalises the stream itself, after each sub-layer; deep post-norm models are
+#   known to need a slow start (a "warm-up", lesson 3).
 # - **Pre-norm** normalises only the *input* of `f`: the stream flows from embeddings to output
 #   through additions alone.
 # - So pre-norm needs one **final LayerNorm** (`ln_f`) before the output head.

@@ -201,8 +201,8 @@ assert 0.8 < (moved.median() / cfg.lr).item() < 1.2
 #
 # A matrix's **singular values** measure how much it stretches along each of its main directions.
 # **Muon** (Jordan et al., 2024) takes a running mean of each weight matrix's gradients
-# (momentum), then pushes its singular values towards 1, keeping the directions: no direction gets
-# a huge step while others get none.
+# (momentum), then moves its singular values towards 1, keeping the directions: no direction gets
+# a huge step while others get almost none.
 #
 # Five rounds of **Newton–Schulz**, only matrix products, do this approximately:
 
@@ -222,7 +222,9 @@ def orthogonalise(g: torch.Tensor, steps: int = 5) -> torch.Tensor:
 
 # %% [markdown]
 # Each round maps every singular value σ to aσ + bσ³ + cσ⁵: small values grow about 3.4× per
-# round, values near 1 stay near 1. On §2.3's gradient of the first block's attention matrix:
+# round, values near 1 stay near it. Five rounds cannot lift the very smallest all the way, so
+# the result is more even, not perfectly even. On §2.3's gradient of the first block's attention
+# matrix:
 
 # %%
 grad = model.blocks[0].attn.qkv.weight.grad
@@ -385,10 +387,10 @@ assert math.isclose(lr_schedule(cfg.max_steps, cfg), cfg.min_lr)  # floor at the
 # %% [markdown]
 # ## 5. Gradient clipping
 #
-# An unusually large gradient makes one huge step that can undo much training. **Clipping**
-# treats all gradients as one long vector; if its length (the *global norm*) is above
-# `cfg.grad_clip`, it scales it down to that length, direction unchanged. A helper measures the
-# global norm:
+# With plain gradient descent (step = learning rate × gradient), one unusually large gradient would
+# make one huge step. **Clipping** treats all gradients as one long vector; if its length (the
+# *global norm*) is above `cfg.grad_clip`, it scales it down to that length, direction unchanged. A
+# helper measures the global norm:
 
 
 # %%
@@ -591,7 +593,7 @@ print(f"bigram table: {bigram_bits:.3f} bits per validation character")
 
 # %% [markdown]
 # The compressors, on the lower-cased text the model reads. `utils.baseline_bits_per_char`
-# computes all of these; lesson 7 reuses it.
+# computes all of these; lesson 7's scaling study (`tests/scaling.py`) reuses it.
 
 # %%
 import bz2
@@ -640,7 +642,8 @@ plt.show()
 # How to read the curves:
 #
 # - Both fall together while the model learns what holds for the whole book.
-# - A growing **gap** between them: memorisation has begun.
+# - A growing **gap** between them: the model fits its training text better than unseen text,
+#   the warning sign of memorisation.
 # - **Overfitting**: validation turns **up** while train keeps falling. The best checkpoint is at
 #   the lowest validation loss.
 # - The original notebook had **no validation split**, so nothing could show whether it
@@ -685,7 +688,8 @@ else:
         f"within the noise ({noise:.4f})."
     )
 if gaps[-1] - gaps[0] > noise:
-    print(f"The gap grew by {gaps[-1] - gaps[0]:.4f}: memorisation has begun, the warning sign.")
+    print(f"The gap grew by {gaps[-1] - gaps[0]:.4f}: the model fits its training text better "
+          "than unseen text, the warning sign of memorisation.")
 
 # %% [markdown]
 # ## 11. The number to report

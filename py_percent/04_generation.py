@@ -879,9 +879,9 @@ print(f"lowest τ {variety[0]:.2f} vs highest τ {variety[-1]:.2f} (seed range u
       f"{verdict}")
 
 # %% [markdown]
-# Low temperatures tend to repeat a few words (close to greedy loops); the share of distinct words
-# tends to rise with temperature. The printed line compares the two ends against the range of
-# the seeds.
+# Low temperatures tend to repeat a few words (close to greedy loops). The printed line compares
+# only the two ends of the range against the seeds' spread; neighbouring temperatures, such as 0.8
+# and 1.0, can swap places within it.
 #
 # **Solution 3.** An untrained model with twice the context, timed as in §8.4 (same characters,
 # same rounds):
