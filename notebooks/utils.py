@@ -443,8 +443,8 @@ def book_batches(splits: dict[str, torch.Tensor], block_size: int = 256,
 
 
 # ---------------------------------------------------------------------------------------------
-# Lesson 2 — the architecture: §1 the config, §4 attention, §5 the MLP, §5.2 fast dropout,
-# §6 the block, §7 the GPT, §8 parameters by module
+# Lesson 2 — the architecture: §1 the config, §4 attention, §5 the MLP and dropout, §6 the
+# block, §7 the GPT, §8 parameters by module
 # ---------------------------------------------------------------------------------------------
 
 
@@ -506,7 +506,7 @@ class CausalSelfAttention(nn.Module):
         self.n_head = config.n_head
         self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
-        self.dropout = FastDropout(config.dropout)
+        self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor, cache: KVPair | None = None) -> tuple[torch.Tensor, KVPair]:
         """Attend over ``x`` (B, T, C), after the keys and values in ``cache`` if given."""
@@ -544,33 +544,10 @@ class MLP(nn.Module):
         super().__init__()
         self.fc = nn.Linear(config.n_embd, config.mlp_hidden, bias=config.bias)
         self.proj = nn.Linear(config.mlp_hidden, config.n_embd, bias=config.bias)
-        self.dropout = FastDropout(config.dropout)
+        self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.proj(F.gelu(self.fc(x))))
-
-
-class FastDropout(nn.Module):
-    """Dropout with a mask made of random bytes, eight per 64-bit draw: ``nn.Dropout``'s maths
-    with p rounded to a multiple of 1/256, meant to be cheaper on CPUs (lesson 2 §5.2 times it)."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        if x.device.type != "cpu":  # GPUs draw random numbers fast enough
-            return F.dropout(x, self.p, training=True)
-        threshold = round(self.p * 256)  # a byte below this drops its element
-        n = x.numel()
-        draws = torch.randint(-(2**63), 2**63 - 1, ((n + 7) // 8,), dtype=torch.int64)
-        keep = (draws.view(torch.uint8)[:n] >= threshold).view(x.shape)
-        return x * keep * (256 / (256 - threshold))
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
 
 
 class Block(nn.Module):
@@ -597,7 +574,7 @@ class GPT(nn.Module):
         self.config = config
         self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
         self.pos_emb = nn.Embedding(config.block_size, config.n_embd)
-        self.drop = FastDropout(config.dropout)
+        self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
