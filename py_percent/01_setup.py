@@ -416,7 +416,8 @@ assert tokenizer.encode(typed) == tokenizer.encode("Alice said “I’m late—v
 # %% [markdown]
 # Two promises keep this safe:
 #
-# - the book passes through unchanged, so the model trains on exactly the book;
+# - the book passes through unchanged apart from lower-casing, so the model trains on the book
+#   itself, lower-cased;
 # - a character with no counterpart in the book still raises §4.4's `ValueError`: here `&` and
 #   `7`, while the apostrophe is normalised.
 
@@ -450,9 +451,9 @@ print(f"val:   {len(val_text):,} characters")
 print(f"train {len(train_text) / len(book):.0%}, validation {len(val_text) / len(book):.0%}")
 
 # %% [markdown]
-# Why not validate on random windows of text? **Neighbouring windows overlap.** Two windows of the
-# model's context length (`block_size`), one starting a character after the other, share all but
-# one character:
+# Why not validate on random windows of text (runs of consecutive characters)? **Neighbouring
+# windows overlap.** Two windows of the model's context length (`block_size`: the most characters
+# it reads at once), one starting a character after the other, share all but one character:
 
 # %%
 window = utils.GPTConfig().block_size  # the model's context length, in characters

@@ -570,8 +570,8 @@ print(f"FastDropout saves {saving:+.1%} of a step (noise ±{noise:.1%}, {n_round
 
 # %% [markdown]
 # The verdict: FastDropout earns its place only if its saving, minus the noise, still reaches 10%.
-# This measurement on the project's CPU chose `nn.Dropout` for `utils.GPT`; another machine may
-# print another verdict.
+# On the project's CPU this measurement did not show that, so `utils.GPT` uses `nn.Dropout`;
+# another machine may print another verdict.
 
 # %%
 if abs(saving) <= noise:

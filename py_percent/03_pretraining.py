@@ -23,7 +23,7 @@
 #
 # - **Reads:** the book in `data/`.
 # - **Writes:** the base checkpoint `checkpoints/full/base.pt`, which lessons 4–7 load.
-# - **Runtime:** §8.2 prints how long the training run took.
+# - **Runtime:** §8.2 prints the time spent in training steps (loss estimates and saves aside).
 
 # %% [markdown]
 # ## 0. Setup
@@ -194,7 +194,7 @@ assert 0.8 < (moved.median() / cfg.lr).item() < 1.2
 # %% [markdown]
 # On its **first** step Adam moves the median weight by the learning rate: after one gradient,
 # `m / √v` is ±1. Steps that large, in noisy directions, are what the warm-up of §4 guards
-# against; Solution 1 tests whether this small model needs it.
+# against, with clipping (§5); Solution 1 tests whether this small model needs the two.
 
 # %% [markdown]
 # ### 3.2 Muon: momentum, then orthogonalise
@@ -644,8 +644,8 @@ plt.show()
 # - Both fall together while the model learns what holds for the whole book.
 # - A growing **gap** between them: the model fits its training text better than unseen text,
 #   the warning sign of memorisation.
-# - **Overfitting**: validation turns **up** while train keeps falling. The best checkpoint is at
-#   the lowest validation loss.
+# - **Overfitting**: validation turns **up** while train keeps falling. The best model is the one
+#   at the lowest validation loss (`base.pt` holds the last step's).
 # - The original notebook had **no validation split**, so nothing could show whether it
 #   memorised.
 #
@@ -723,8 +723,8 @@ assert val_nats < math.log(vocab)
 # ## 12. What the model learned
 #
 # A short **greedy** sample, always the likeliest next character (lesson 4 covers generation).
-# After the full run it writes mostly the book's words and names, in lower case, with a few invented
-# ones; after quick mode's few dozen steps, gibberish.
+# After the full run it writes mostly the book's words and names, in lower case, in sentences
+# that wander; after quick mode's few dozen steps, gibberish.
 
 # %%
 prompt = "alice was beginning to "
@@ -757,7 +757,8 @@ assert raw["step"] == state["step"] == utils.PRETRAIN.max_steps
 
 # %% [markdown]
 # What the keys hold: the model's config, vocabulary and weights; the optimizers' and
-# random-number states (and on a GPU the mixed-precision scaler), so a resumed run continues
+# random-number states (and on a GPU the gradient scaler of fp16 mixed precision, which enlarges
+# the loss so that small gradients do not round to zero), so a resumed run continues
 # exactly; the plan, the step reached and the curves; a format tag and notes.
 #
 # `utils.load_model` rebuilds the model; it predicts exactly what the trained one does:
@@ -852,7 +853,7 @@ tiny_batches = utils.book_batches(tiny_splits, block_size, cfg.batch_size)
 n_tiny = utils.by_mode(full=300, quick=6)
 tiny_cfg = dataclasses.replace(
     cfg, max_steps=n_tiny, warmup_steps=max(1, n_tiny // 15),
-    eval_interval=max(1, n_tiny // 12), eval_iters=cfg.eval_iters,
+    eval_interval=max(1, n_tiny // 30), eval_iters=cfg.eval_iters,
 )
 torch.manual_seed(0)
 small = utils.build_model(tokenizer, dropout=0.0).to(device)
@@ -868,11 +869,12 @@ print(
     f"best val {tiny_val[tiny_best]:.3f} at step {small_history['step'][tiny_best]}, "
     f"final val {tiny_val[-1]:.3f}"
 )
+every = tiny_cfg.eval_interval
+where = (f"by step {small_history['step'][0]}, the first estimate" if tiny_best == 0 else
+         f"near step {small_history['step'][tiny_best]} (estimates every {every} steps)")
 if tiny_rise > noise:
-    print(
-        f"the validation loss turned up after step {small_history['step'][tiny_best]}: it rose "
-        f"{tiny_rise:.3f}, more than the noise of §10 ({noise:.3f})"
-    )
+    print(f"the validation loss turned up {where}: it then rose {tiny_rise:.3f}, more than the "
+          f"noise of §10 ({noise:.3f})")
 else:
     print(f"no measurable rise yet ({tiny_rise:.3f}, noise {noise:.3f}): train longer")
 

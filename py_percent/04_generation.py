@@ -817,7 +817,7 @@ for name in pairs:
 #    applies temperature, then top-k, then top-p. How many characters survive? Derive it from
 #    §4–§6 and check.
 # 2. **Temperature and variety.** Generate 300 characters at temperatures 0.2, 0.5, 0.8, 1.0, 1.5
-#    (same seed); plot the share of distinct words among all words.
+#    (the same seeds at every temperature); plot the share of distinct words among all words.
 # 3. **Where the cache pays off.** Time a few hundred characters with and without the cache on an
 #    untrained model with twice the context, `utils.build_model(tokenizer, block_size=2 *
 #    block_size)`. How does the speed-up compare with §8.4?

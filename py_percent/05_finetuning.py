@@ -472,14 +472,14 @@ assert all(r["fact"] in fit_facts for r in dev["dev_paraphrase"])
 
 # %% [markdown]
 # `tests/qa_recipes.py` fine-tuned base models (printed below; four runs wrote a side file,
-# merged here) once per recipe on fit, scored
-# on the first questions of each dev split (`n` below). Recipes: prompt mode `closed`, `open` or
-# `both` (each record once each way); `both + reading` (plus **cloze** exercises:
-# fill-in-the-blank sentences cut from the book); `mixed_pretraining` (Q&A mixed into
-# pretraining from scratch). **Book rise** is the loss rise over that base model on the training
-# text's last tenth, measured without reading the validation text. Replay keeps showing that text,
-# so it tracks forgetting only in part; §7 measures it on held-out text. `steps` are
-# fine-tuning steps; `mixed_pretraining` ran them on top of the base model's pretraining steps.
+# merged here) once per recipe on fit and scored the first `n` questions of each dev split. These
+# runs, and §9's, predate lesson 2's switch to `nn.Dropout`: their base models had a byte-mask
+# dropout. Recipes: prompt mode `closed`, `open` or `both` (each record both ways); `both +
+# reading` (plus **cloze** exercises: fill-in-the-blank sentences from the book);
+# `mixed_pretraining` (Q&A mixed into pretraining from scratch). **Book rise**: the loss rise over
+# the base model on the training text's last tenth. Replay keeps showing that text, so it tracks
+# forgetting only in part (§7 measures held-out text). `steps`: fine-tuning steps, for
+# `mixed_pretraining` on top of pretraining.
 
 # %%
 recipes_path = utils.REPO_ROOT / "tests" / "qa_recipes.json"
