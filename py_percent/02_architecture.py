@@ -119,7 +119,8 @@ assert torch.equal(tok[0, first_a], tok[0, second_a])  # both are the letter 'a'
 # ### 2.2 Position embedding
 #
 # Attention (§3) has no built-in idea of **order**: it sees the characters before a position as a
-# set, so the last character of "dog" and of "odg" would get the same result.
+# set, so in one attention layer the last character of "dog" and of "odg" would get the same
+# result.
 # So a second table adds one learned vector per **position** `0 .. block_size-1`. It also caps
 # the context at `block_size` characters.
 

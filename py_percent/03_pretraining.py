@@ -222,8 +222,8 @@ def orthogonalise(g: torch.Tensor, steps: int = 5) -> torch.Tensor:
 
 # %% [markdown]
 # Each round maps every singular value σ to aσ + bσ³ + cσ⁵: small values grow about 3.4× per
-# round, values near 1 stay near it. Five rounds cannot lift the very smallest all the way, so
-# the result is more even, not perfectly even. On §2.3's gradient of the first block's attention
+# round, values near 1 stay near it. Five rounds lift small values only part of the way: many
+# stay well below 1, so the result is far more even than the gradient, not perfectly even. On §2.3's gradient of the first block's attention
 # matrix:
 
 # %%
@@ -723,8 +723,9 @@ assert val_nats < math.log(vocab)
 # ## 12. What the model learned
 #
 # A short **greedy** sample, always the likeliest next character (lesson 4 covers generation).
-# After the full run it writes mostly the book's words and names, in lower case, in sentences
-# that wander; after quick mode's few dozen steps, gibberish.
+# After the full run it writes mostly the book's words and names, in lower case, and soon
+# repeats itself in loops, as greedy text does (lesson 4 §3); after quick mode's few dozen steps,
+# gibberish.
 
 # %%
 prompt = "alice was beginning to "

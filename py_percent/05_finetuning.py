@@ -471,27 +471,37 @@ assert not any(r["fact"] in fit_facts for r in dev["dev_unseen"])
 assert all(r["fact"] in fit_facts for r in dev["dev_paraphrase"])
 
 # %% [markdown]
-# `tests/qa_recipes.py` fine-tuned base models (printed below; four runs wrote a side file,
-# merged here) once per recipe on fit and scored the first `n` questions of each dev split. These
-# runs, and §9's, predate lesson 2's switch to `nn.Dropout`: their base models had a byte-mask
-# dropout. Recipes: prompt mode `closed`, `open` or `both` (each record both ways); `both +
-# reading` (plus **cloze** exercises: fill-in-the-blank sentences from the book);
-# `mixed_pretraining` (Q&A mixed into pretraining from scratch). **Book rise**: the loss rise over
-# the base model on the training text's last tenth. Replay keeps showing that text, so it tracks
-# forgetting only in part (§7 measures held-out text). `steps`: fine-tuning steps, for
+# `tests/qa_recipes.py` fine-tuned base models (printed below; four runs wrote a side file, merged
+# here) once per recipe on fit and scored the first `n` questions of each dev split. These runs, and
+# §9's, predate `utils.GPT`'s move from lesson 2 §5.2's `FastDropout` to `nn.Dropout`: their base
+# models used `FastDropout` (the table flags them). Recipes: prompt mode `closed`, `open` or `both`
+# (each record both ways); `both + reading` (plus **cloze** exercises: fill-in-the-blank sentences
+# from the book); `mixed_pretraining` (Q&A mixed into pretraining from scratch). **Book rise**: the
+# loss rise over the base model on the training text's last tenth. Replay keeps showing that text,
+# so it tracks forgetting only in part (§7 measures held-out text). `steps`: fine-tuning steps, for
 # `mixed_pretraining` on top of pretraining.
 
 # %%
 recipes_path = utils.REPO_ROOT / "tests" / "qa_recipes.json"
 recipes = json.loads(recipes_path.read_text()) if recipes_path.exists() else {}
+dev_book = torch.tensor(tokenizer.encode(utils.split_text(corpus.train_text)[1]))
+today_dev_loss = utils.evaluate_text(base, dev_book)  # identifies today's base model
+
+
+def base_label(entry: dict) -> str:
+    """Whether a recorded run fine-tuned today's base model (same book dev loss) or another."""
+    same = abs(entry["base_book_dev_loss"] - today_dev_loss) < 1e-4
+    return "today's base model" if same else "an earlier base model"
+
+
 qa_now = hashlib.sha256(utils.QA_PATH.read_bytes()).hexdigest()[:16]  # today's Q&A file
 columns = ["closed/dev_paraphrase", "closed/dev_unseen", "open/dev_paraphrase", "open/dev_unseen"]
 print(f"{'recipe':<18} {'steps':>5}" + "".join(f"{c:>23}" for c in columns) + f"{'book rise':>10}")
 for name, entry in recipes.items():
     cells = "".join(f"{entry[c]['exact_match']:>14.1%} (n={entry[c]['n']:>3})" for c in columns)
     rise = entry["book_dev_loss"] - entry["base_book_dev_loss"]
-    older = f"  (older run: {entry['base']})" if entry["qa_sha256"] != qa_now else ""
-    print(f"{name:<18} {entry['steps']:>5}{cells}{rise:>+10.4f}{older}")
+    older = f", older Q&A file ({entry['base']})" if entry["qa_sha256"] != qa_now else ""
+    print(f"{name:<18} {entry['steps']:>5}{cells}{rise:>+10.4f}  ({base_label(entry)}{older})")
 if recipes:
     print("\ncommands:", *sorted({e["command"] for e in recipes.values()}), sep="\n  ")
     print("base model of these runs:", *sorted({e["base"] for e in recipes.values()}))
@@ -546,15 +556,16 @@ if recipes:
     assert plan == {**ours, "reading": 0} or chosen == "mixed_pretraining", "not the dev winner"
 
 # %% [markdown]
-# One seed per recipe; `mixed_pretraining` is an older run, over the budget. The plan run
-# alone (`--only closed --out tests/qa_dev_check.json`, the same seed: it shows the run
-# reproduces, not its noise) gives the dev scores lesson 6 compares with held-out ones:
+# One seed per recipe; `mixed_pretraining` is an older run, over the budget. The plan run again
+# alone on today's base model (`--only closed --out tests/qa_dev_check.json`) gives the dev scores
+# lesson 6 compares with held-out ones:
 
 # %%
 check_path = utils.REPO_ROOT / "tests" / "qa_dev_check.json"
 if check_path.exists():
     dev_check = json.loads(check_path.read_text())["closed"]
-    print("command:", dev_check["command"], "| base:", dev_check["base"])
+    print("command:", dev_check["command"])
+    print("base:", dev_check["base"], "=", base_label(dev_check))
     print(f"Q&A file is today's: {dev_check['qa_sha256'] == qa_now}")
     for column in columns:
         print(f"  {column:<22} {dev_check[column]['exact_match']:.1%} "

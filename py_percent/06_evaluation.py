@@ -618,10 +618,10 @@ print(f"{len(statements):,} statements of {len({r['fact'] for r in statements})}
       f"{chars:,} characters, beside the training text's {len(corpus.train_text):,}")
 
 # %% [markdown]
-# `tests/knowledge.py` compares three base models (**arms**): lesson 3's (the book) and two
-# with its recipe on the book plus the statements (one fact's statements never share a window),
-# one with a share of its steps on Q&A rows (printed). Each is fine-tuned as in lesson 5 on dev
-# `fit` facts, replaying its own text:
+# `tests/knowledge.py` compares three base models (**arms**), all with lesson 3's recipe and
+# recorded before lesson 2's switch to `nn.Dropout`: the book alone, and the book plus the
+# statements (one fact's statements never share a window), once with a share of its steps on Q&A
+# rows (printed). Each is fine-tuned as in lesson 5 on dev `fit` facts, replaying its own text:
 
 # %%
 arms = json.loads((utils.REPO_ROOT / "tests" / "knowledge_cpu.json").read_text())
@@ -709,13 +709,12 @@ print(f"wrote {utils.display_path(path)} ({path.stat().st_size:,} bytes)")
 # %% [markdown]
 # ## Summary
 #
-# - Book loss, bits per character and perplexity are one number in three units; a uniform guess
-#   sets the scale.
+# - Book loss, bits per character and perplexity: one number in three units.
 # - Exact match is strict; F1 gives partial credit and can reward wrong answers that share a word.
 # - Trained, paraphrased, unseen and never-read questions measure memory, robustness to
 #   wording, knowledge read but never asked, and knowledge never read.
 # - Closed-book answers come from the weights; open-book answers can copy from a BM25
-#   passage, limited by its recall and by how well the model learned to read.
+#   passage, limited by its recall and by the model's reading.
 # - `ask()` shows both for your own questions.
 # - Six statements of each fact in pretraining did not pay on dev (§10).
 

@@ -227,13 +227,13 @@ print(
 # ### 4.2 The speed-up ladder: where the gain comes from
 #
 # `tests/ladder.py` climbs a **ladder**: one change at a time, each measured against the rung
-# before on a **dev slice** (the last 10% of the *training* text), starting from **today's
-# recipe**, the one before the ladder (AdamW, cosine schedule, dropout 0.15). Every rung's run
-# trains the same steps; each rung tries a few settings with seed 0, the winner runs again with
-# seed 1, and the rung is kept only if its gain beats the noise: the larger of its own seed
-# spread and the rung before's. The architecture rung bundles RoPE (rotary position
-# embeddings), QK-norm (queries and keys normalised), ReLU² (a squared ReLU in the MLP) and
-# zero-initialised output projections.
+# before on a **dev slice** (the last 10% of the *training* text), from **today's recipe** (the
+# pre-ladder one: AdamW, cosine schedule, dropout 0.15). Every run trains the same steps.
+# A rung tries a few settings with seed 0, reruns the winner with seed 1, and is kept only if its
+# gain beats the noise: the larger seed spread of it and the rung before. The architecture rung
+# bundles RoPE (rotary position embeddings), QK-norm (queries and keys normalised), ReLU² (a
+# squared ReLU in the MLP) and zero-initialised output projections. The ladder, like §7.1's
+# study, predates lesson 2's switch to `nn.Dropout`.
 
 # %%
 ladder = json.loads((utils.REPO_ROOT / "tests" / "ladder_cpu.json").read_text())
