@@ -619,7 +619,7 @@ print(f"{len(statements):,} statements of {len({r['fact'] for r in statements})}
 
 # %% [markdown]
 # `tests/knowledge.py` compares three base models (**arms**), all with lesson 3's recipe and
-# recorded before lesson 2's switch to `nn.Dropout`: the book alone, and the book plus the
+# recorded with lesson 2 §5.2's `FastDropout` (lesson 5 §8): the book alone, and the book plus the
 # statements (one fact's statements never share a window), once with a share of its steps on Q&A
 # rows (printed). Each is fine-tuned as in lesson 5 on dev `fit` facts, replaying its own text:
 
@@ -682,7 +682,7 @@ plt.show()
 # %% [markdown]
 # No statements arm beats the book arm by more than two standard errors, and both raise the
 # book dev loss past the budget: statements are most of their text, in pretraining and replay,
-# so the book is read less. The bars leave room for a small dev-paraphrase gain.
+# so the book is read less. The bars are wide: a small change either way would go unseen.
 #
 # A likely reason, not tested here: Allen-Zhu & Li's synthetic people share the same few
 # attributes (birth city, employer, …) and question templates, so Q&A on some of them teaches

@@ -233,7 +233,7 @@ print(
 # gain beats the noise: the larger seed spread of it and the rung before. The architecture rung
 # bundles RoPE (rotary position embeddings), QK-norm (queries and keys normalised), ReLU² (a
 # squared ReLU in the MLP) and zero-initialised output projections. The ladder, like §7.1's
-# study, predates lesson 2's switch to `nn.Dropout`.
+# study, ran with lesson 2 §5.2's `FastDropout`, not `nn.Dropout`.
 
 # %%
 ladder = json.loads((utils.REPO_ROOT / "tests" / "ladder_cpu.json").read_text())
