@@ -221,10 +221,10 @@ def orthogonalise(g: torch.Tensor, steps: int = 5) -> torch.Tensor:
 
 
 # %% [markdown]
-# Each round maps every singular value σ to aσ + bσ³ + cσ⁵: small values grow about 3.4× per
-# round, values near 1 stay near it. Five rounds lift small values only part of the way: many
-# stay well below 1, so the result is far more even than the gradient, not perfectly even. On §2.3's gradient of the first block's attention
-# matrix:
+# Each round maps every singular value σ to aσ + bσ³ + cσ⁵: small values grow about 3.4× per round,
+# values near 1 stay near it. Five rounds lift small values only part of the way: many stay well
+# below 1, so the result is far more even than the gradient, not perfectly even. On §2.3's gradient
+# of the first block's attention matrix:
 
 # %%
 grad = model.blocks[0].attn.qkv.weight.grad
