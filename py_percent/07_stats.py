@@ -179,10 +179,10 @@ plt.show()
 # %% [markdown]
 # ### 4.1 Quality for the same time budget
 #
-# What counts is how good a model you get for the time you spend. `python tests/benchmark.py
+# What counts is how good a model the time buys. `python tests/benchmark.py
 # --quality` trains both recipes on the same split for the same budget: on a CPU, CPU seconds of
-# one thread (`time.thread_time`), which other jobs cannot eat into; on a GPU, wall-clock time.
-# We load the recorded run.
+# one thread (`time.thread_time`), less disturbed by other jobs than wall time; on a GPU, wall
+# time. We load the recorded run.
 
 # %%
 recorded_path = utils.REPO_ROOT / "tests" / "benchmark_cpu.json"
@@ -507,7 +507,7 @@ else:
 # %% [markdown]
 # ### 6.2 Why 543,027 and not 542,770
 #
-# §4's rebuild of the original model has 543,027 parameters; the original printed 542,770. Its
+# The benchmark's original model has 543,027 parameters; the original printed 542,770. Its
 # book had 50 distinct characters, ours 51 (with the Q&A file), and its untied model pays per
 # character an embedding row ($d = 128$ numbers), an output row (128) and an output bias.
 
@@ -852,8 +852,8 @@ side_by_side(char_run["sample"], bpe_run["sample"], ("characters", "BPE tokens")
 #
 # - Most parameters sit in attention and MLP weights; attention over the context is a large share
 #   of the FLOPs.
-# - Recipes are timed in one process, in interleaved rounds, so a busy machine slows them alike;
-#   the ladder keeps only tricks that beat the seed noise.
+# - Speeds are timed in one process, in interleaved rounds, so a busy machine slows them alike;
+#   budget runs count CPU time; the ladder keeps only tricks beating the seed noise.
 # - Compare model sizes against the seed noise, and tokenizers in bits per character.
 # - Under `torchrun`, `utils.train` gives the batches and losses of one process.
 
