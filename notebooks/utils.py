@@ -355,17 +355,12 @@ class CharTokenizer:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CharTokenizer:
         """Rebuild a tokenizer saved by ``to_dict``; a damaged dict is a clear error."""
-        if not isinstance(data, dict) or set(data) != {"chars", "lowercase"}:
-            keys = sorted(data) if isinstance(data, dict) else type(data).__name__
-            raise ValueError(f"A tokenizer dict has keys 'chars' and 'lowercase', got {keys}.")
+        ok = isinstance(data, dict) and set(data) == {"chars", "lowercase"}
+        check_arg("tokenizer", data, ok, "a dict with the keys 'chars' and 'lowercase'")
         chars, lowercase = data["chars"], data["lowercase"]
-        if not isinstance(chars, str) or not chars or len(set(chars)) != len(chars):
-            raise ValueError(
-                f"Tokenizer 'chars' must be a non-empty string of distinct characters, "
-                f"got {chars!r:.80}."
-            )
-        if not isinstance(lowercase, bool):
-            raise ValueError(f"Tokenizer 'lowercase' must be True or False, got {lowercase!r}.")
+        ok = isinstance(chars, str) and chars != "" and len(set(chars)) == len(chars)
+        check_arg("tokenizer['chars']", chars, ok, "a non-empty string of distinct characters")
+        check_arg("tokenizer['lowercase']", lowercase, isinstance(lowercase, bool), "True or False")
         return cls(chars, lowercase)
 
     def __eq__(self, other: object) -> bool:
@@ -463,13 +458,9 @@ class GPTConfig:
         for name in ("vocab_size", "block_size", "n_embd", "n_layer", "n_head", "mlp_hidden"):
             check_number(self, name, integer=True, ge=1)
         check_number(self, "dropout", ge=0, lt=1)
-        if self.n_embd % self.n_head:
-            raise ValueError(
-                f"GPTConfig.n_embd={self.n_embd} must be divisible by n_head={self.n_head} "
-                "(each head gets n_embd / n_head dimensions)."
-            )
-        if not isinstance(self.bias, bool):
-            raise ValueError(f"GPTConfig.bias must be True or False, got {self.bias!r}.")
+        check_arg("GPTConfig.n_embd", self.n_embd, self.n_embd % self.n_head == 0,
+                  f"divisible by n_head={self.n_head} (each head gets n_embd / n_head dimensions)")
+        check_arg("GPTConfig.bias", self.bias, isinstance(self.bias, bool), "True or False")
 
 
 def is_number(value: Any, integer: bool = False) -> bool:
@@ -698,10 +689,8 @@ class TrainConfig:
         check_number(self, "beta2", ge=0, lt=1)
         check_number(self, "grad_clip", finite=False, gt=0)  # math.inf: no clipping
         for name, allowed in (("optimizer", ("adamw", "muon")), ("schedule", ("cosine", "wsd"))):
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"TrainConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}."
-                )
+            value = getattr(self, name)
+            check_arg(f"TrainConfig.{name}", value, value in allowed, f"one of {allowed}")
 
 
 #: Pretraining plan of lesson 3, chosen by the speed-up ladder of lesson 7 (tests/ladder.py)

@@ -227,7 +227,8 @@ print(f"distinct characters after lower-casing: {len(set(book.lower()))}")
 # %% [markdown]
 # ### 3.1 Which characters are common?
 #
-# The most frequent characters (lower-cased), with space and newline drawn as `␣` and `↵`:
+# The 40 most frequent characters (lower-cased), with space and newline drawn as `␣` and `↵`.
+# Two kinds among them may surprise you:
 #
 # - the curly quotes `“ ” ’`: this edition uses them instead of a keyboard's `"` and `'` (§4.5);
 # - the underscore `_`: Project Gutenberg's italics, `_very_` means *very*.

@@ -299,7 +299,7 @@ class MultiHeadAttention(nn.Module):
 
 
 torch.manual_seed(0)
-attn = MultiHeadAttention(config).eval()  # eval(): dropout off, so outputs are comparable
+attn = MultiHeadAttention(config).eval()  # eval(): dropout (§5.1) off, so outputs compare
 print(f"{tuple(x.shape)} -> {tuple(attn(x).shape)}")
 
 # %% [markdown]
@@ -512,8 +512,8 @@ assert not any(isinstance(m, nn.Dropout) for m in variants["FastDropout"].module
 
 # %% [markdown]
 # One timed step is a forward pass (run the model), a backward pass (compute how each weight should
-# change) and the update by the optimizers (the rules that apply those changes; lesson 3 uses
-# two), all on a batch of the training recipe's size, with 2 CPU threads:
+# change) and the update by the optimizers (the rules that apply those changes, lesson 3), all on
+# a batch of the training recipe's size, with 2 CPU threads:
 
 # %%
 import statistics
@@ -878,8 +878,8 @@ assert abs(simulated - sigma**2 / 2) < 0.25 * sigma**2 / 2
 # %% [markdown]
 # The real gap beside the simulated one, with its standard error over the batch's windows (the
 # typical error of a mean: the windows' standard deviation over √(number of windows)).
-# One logit stands out: the character just read. With weight tying, its own embedding is part of
-# the vector the head scores, so its logit sits above the rest:
+# One logit stands out: the character just read sits above the mean. With weight tying, its own
+# embedding is part of the vector the head scores (a likely cause; not measured here):
 
 # %%
 own_logit = (z.gather(-1, xb[..., None]) - mean_logit).mean().item()
@@ -930,8 +930,8 @@ print(f"the others: {others.min():.3f} to {others.max():.3f}; uniform {1 / V:.3f
 # ## Exercises
 #
 # 1. **Remove the mask.** Call `F.scaled_dot_product_attention(q4, k4, v4)` without
-#    `is_causal=True`: show that position 0's output now changes when the *last* character
-#    changes. Why would such a model reach a very low training loss, yet be useless for
+#    `is_causal=True`: show that position 0's output now changes when the *last* position's
+#    vector changes. Why would such a model reach a very low training loss, yet be useless for
 #    generation?
 # 2. **Untie the head.** How many parameters would GPT-0.5M have with its own output table? Build
 #    it: `LessonGPT` without the tying line.

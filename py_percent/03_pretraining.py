@@ -43,7 +43,7 @@ import utils  # not found in Colab? The clone failed: set REPO above to your for
 device = utils.setup_lesson(REPO, BRANCH)
 
 # %% [markdown]
-# The other imports of this lesson.
+# The main imports of this lesson (§9 adds the compressors).
 
 # %%
 import dataclasses
@@ -193,8 +193,8 @@ assert 0.8 < (moved.median() / cfg.lr).item() < 1.2
 
 # %% [markdown]
 # On its **first** step Adam moves the median weight by the learning rate: after one gradient,
-# `m / √v` is ±1. Steps that large, in noisy directions, are what the warm-up of §4 guards
-# against, with clipping (§5); Solution 1 tests whether this small model needs the two.
+# `m / √v` is ±1. Steps that large, in noisy directions, are what the warm-up (small learning
+# rates at first, §4) guards against, with clipping (§5); Solution 1 tests whether this small model needs the two.
 
 # %% [markdown]
 # ### 3.2 Muon: momentum, then orthogonalise
@@ -723,8 +723,8 @@ assert val_nats < math.log(vocab)
 # ## 12. What the model learned
 #
 # A short **greedy** sample, always the likeliest next character (lesson 4 covers generation).
-# After the full run it writes mostly the book's words and names, in lower case, and soon
-# repeats itself in loops, as greedy text does (lesson 4 §3); after quick mode's few dozen steps,
+# After the full run it writes mostly the book's words and names, in lower case, and reuses
+# the same phrases, as greedy text does (lesson 4 §3); after quick mode's few dozen steps,
 # gibberish.
 
 # %%

@@ -113,8 +113,9 @@ by_hand = tokenizer.decode(greedy_ids[n_prompt:])
 print(PROMPT + by_hand)
 
 # %% [markdown]
-# `utils.generate` with `temperature=0.0` is greedy decoding. While the text fits in the context
-# window it feeds the same context as ours (§9 covers the rest):
+# `utils.generate` with `temperature=0.0` (temperature: §4; 0 means the argmax) is greedy
+# decoding. While the text fits in the context window it feeds the same context as ours (§9
+# covers the rest):
 
 # %%
 from_utils = utils.generate(model, tokenizer, PROMPT, n_new, temperature=0.0)
@@ -774,7 +775,7 @@ T_line = len(text)
 even = torch.ones(T_line, T_line).tril() / torch.arange(1, T_line + 1)[:, None]  # 1 / (t + 1)
 uniform = {name: mean_weight(even, ts) for name, ts in pairs.items()}
 share = {}  # (layer, head) -> {pattern: share}
-for layer in (0, len(maps) - 1):  # the first and the last layer
+for layer in range(len(maps)):  # every layer, every head
     for h in range(maps[layer].size(0)):
         share[layer, h] = {name: mean_weight(maps[layer][h], ts) for name, ts in pairs.items()}
 print(f"{'':14}" + "".join(f"{name:>20}" for name in pairs))
@@ -844,12 +845,13 @@ combined_by_hand = z.masked_fill(~keep_z, float("-inf")).softmax(-1)
 combined = utils.next_token_probs(last, temperature=0.8, top_k=20, top_p=0.9)
 assert torch.allclose(combined_by_hand, combined)
 n_survive = (combined > 0).sum().item()
-print(f"kept: {n_survive} characters (top-k alone keeps 20)")
-assert n_survive <= 20
+n_top_k = (utils.next_token_probs(last, temperature=0.8, top_k=20) > 0).sum().item()
+print(f"kept: {n_survive} characters (top-k alone keeps {n_top_k})")
+assert n_survive <= n_top_k
 
 # %% [markdown]
 # Top-p works on the distribution *after* top-k has renormalised it, so the nucleus is taken
-# among the 20 survivors: at most 20 characters survive (the count is printed above).
+# among top-k's survivors: never more than top-k keeps (both counts are printed above).
 #
 # **Solution 2.** The share of distinct words at five temperatures, three seeds each (the bars:
 # their range):
@@ -900,7 +902,7 @@ print("the ranges do not overlap: a real difference" if apart else
 # %% [markdown]
 # Without the cache a step processes the whole context so far, which may now grow twice as long;
 # with it, one position. So the speed-up should grow with the context, once the text is longer
-# than the shorter context.
+# than the shorter context; the last printed line says whether this run measured that.
 #
 # **Solution 4.** §11's three patterns on another line, for the heads with §11's highest shares:
 

@@ -117,8 +117,9 @@ for name, records in qa.items():
 
 # %% [markdown]
 # ### 1.3 One fact in all its phrasings
-# The train and paraphrase questions of one fact, then an unseen one. The model never sees the
-# evidence: it lets anyone check a gold answer against the book.
+# The train and paraphrase questions of one fact, then an unseen one. Training never reads the
+# `evidence` field (an open-book passage may hold the same words): it lets anyone check a gold
+# answer against the book.
 
 # %%
 fact = qa["train"][0]["fact"]
@@ -547,7 +548,7 @@ if recipes:
         a, b = best_dev(recipes[chosen])[0], best_dev(recipes[runner_up])[0]
         n = recipes[chosen]["closed/dev_paraphrase"]["n"]
         _, bar = utils.share_gap(a, n, b, n)
-        lead = "a lead beyond question sampling" if a - b > bar else "no measurable lead"
+        lead = "beyond question sampling (one run each)" if a - b > bar else "no measurable lead"
         print(f"ahead of {runner_up} ({b:.1%}) by {a - b:.1%}; two standard errors of the gap "
               f"over {n} questions: {bar:.1%} -> {lead}")
     ours = {k: v for k, v in dataclasses.asdict(utils.FINETUNE_PLAN).items() if k != "dev"}
@@ -556,8 +557,8 @@ if recipes:
     assert plan == {**ours, "reading": 0} or chosen == "mixed_pretraining", "not the dev winner"
 
 # %% [markdown]
-# One seed per recipe; `mixed_pretraining` is an older run, over the budget. The plan run again
-# alone on today's base model (`--only closed --out tests/qa_dev_check.json`) gives the dev scores
+# One seed per recipe, so a lead counts question sampling only; `mixed_pretraining` is an older
+# run, over the budget. The plan run again alone on today's base model (`--only closed --out tests/qa_dev_check.json`) gives the dev scores
 # lesson 6 compares with held-out ones:
 
 # %%

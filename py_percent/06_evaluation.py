@@ -411,12 +411,14 @@ for mode in MODES:
     print(f"{mode}-book EM: " + ", ".join(f"{s} {em[mode][s]:.0%}" for s in SPLITS))
 drop = em["closed"]["train"] - em["closed"]["paraphrase"]
 if drop > 0:
-    kept = em["closed"]["paraphrase"] / em["closed"]["train"]
-    n_para = ft["closed"]["paraphrase"]["n"]
-    noise = 2 * math.sqrt(kept * (1 - kept) / n_para)  # two standard errors of a share of n
+    p, t = em["closed"]["paraphrase"], em["closed"]["train"]
+    se_p = utils.share_stderr(p, ft["closed"]["paraphrase"]["n"])
+    se_t = utils.share_stderr(t, ft["closed"]["train"]["n"])
+    kept = p / t
+    noise = 2 * math.hypot(se_p / t, p * se_t / t**2)  # two standard errors of the ratio p / t
     amount = "most" if kept < 0.5 - noise else "some" if kept > 0.5 + noise else "about half"
     print(f"Rewording a trained question costs {points(drop)} of closed-book EM: the model keeps "
-          f"{kept:.0%} of its train score (±{noise:.0%} over {n_para} questions), so {amount} "
+          f"{kept:.0%} of its train score (±{noise:.0%}, two standard errors), so {amount} "
           "of what it learned answers the wording rather than the fact.")
 else:
     print("Rewording a trained question did not lower closed-book EM in this run.")
@@ -584,7 +586,7 @@ print(f"Closed-book, reversed questions: {reversal['exact_match']:.0%} right of 
 
 # %% [markdown]
 # Did dev predict this? Lesson 5 §8 re-ran the plan on the dev split: fit on most train facts,
-# one phrasing of each held back. Its dev-paraphrase score beside the held-out paraphrase score,
+# one phrasing of each fitted fact held back. Its dev-paraphrase score beside the held-out paraphrase score,
 # with the standard error of their gap (each score is a share of the questions asked, `n`):
 
 # %%
@@ -595,9 +597,9 @@ if check_path.exists() and not utils.QUICK:
     gap, bar = utils.share_gap(dev_em, dev_para["n"], held, para["n"])  # bar: two standard errors
     print(f"dev-paraphrase {dev_em:.1%} (n={dev_para['n']}), held-out paraphrase {held:.1%} "
           f"(n={para['n']}): gap {gap:+.1%}, standard error of the gap {bar / 2:.1%}")
-    print("the gap is beyond two standard errors: dev over-predicts" if gap > bar else
-          "the gap is beyond two standard errors: dev under-predicts" if gap < -bar else
-          "no measurable gap between dev and held-out")
+    print("beyond two standard errors (question sampling; one run): dev over-predicts" if gap > bar
+          else "beyond two standard errors (question sampling; one run): dev under-predicts"
+          if gap < -bar else "no measurable gap between dev and held-out")
 
 # %% [markdown]
 # ## 10. Knowledge augmentation: does reading a fact several ways help?
