@@ -194,7 +194,8 @@ assert 0.8 < (moved.median() / cfg.lr).item() < 1.2
 # %% [markdown]
 # On its **first** step Adam moves the median weight by the learning rate: after one gradient,
 # `m / √v` is ±1. Steps that large, in noisy directions, are what the warm-up (small learning
-# rates at first, §4) guards against, with clipping (§5); Solution 1 tests whether this small model needs the two.
+# rates at first, §4) guards against, with clipping (§5); Solution 1 tests whether this small
+# model needs the two.
 
 # %% [markdown]
 # ### 3.2 Muon: momentum, then orthogonalise

@@ -558,8 +558,8 @@ if recipes:
 
 # %% [markdown]
 # One seed per recipe, so a lead counts question sampling only; `mixed_pretraining` is an older
-# run, over the budget. The plan run again alone on today's base model (`--only closed --out tests/qa_dev_check.json`) gives the dev scores
-# lesson 6 compares with held-out ones:
+# run, over the budget. The plan run again alone on today's base model (`--only closed --out
+# tests/qa_dev_check.json`) gives the dev scores lesson 6 compares with held-out ones:
 
 # %%
 check_path = utils.REPO_ROOT / "tests" / "qa_dev_check.json"

@@ -586,8 +586,9 @@ print(f"Closed-book, reversed questions: {reversal['exact_match']:.0%} right of 
 
 # %% [markdown]
 # Did dev predict this? Lesson 5 §8 re-ran the plan on the dev split: fit on most train facts,
-# one phrasing of each fitted fact held back. Its dev-paraphrase score beside the held-out paraphrase score,
-# with the standard error of their gap (each score is a share of the questions asked, `n`):
+# one phrasing of each fitted fact held back. Its dev-paraphrase score beside the held-out
+# paraphrase score, with the standard error of their gap (each score is a share of the questions
+# asked, `n`):
 
 # %%
 check_path = utils.REPO_ROOT / "tests" / "qa_dev_check.json"
