@@ -472,15 +472,14 @@ assert not any(r["fact"] in fit_facts for r in dev["dev_unseen"])
 assert all(r["fact"] in fit_facts for r in dev["dev_paraphrase"])
 
 # %% [markdown]
-# `tests/qa_recipes.py` fine-tuned base models (printed below) once per recipe on fit and scored the
-# first `n` questions of each dev split. These runs, and §9's, predate `utils.GPT`'s move from
-# lesson 2 §5.2's `FastDropout` to `nn.Dropout`: their base models used `FastDropout`. Row labels
-# compare each run's base book loss with today's base model's. Recipes: prompt mode `closed`, `open`
-# or `both` (each record both ways); `both + reading` (plus **cloze** exercises: fill-in-the-blank
-# sentences from the book); `mixed_pretraining` (Q&A mixed into pretraining from scratch). **Book
-# rise**: the loss rise over the base model on the training text's last tenth. Replay shows that
-# text, so it tracks forgetting only in part (§7: held-out text). `steps`: fine-tuning steps, for
-# `mixed_pretraining` on top of pretraining.
+# `tests/qa_recipes.py` fine-tuned a base model once per recipe on fit and scored the
+# first `n` questions of each dev split. These runs, and §9's, fine-tuned base models with lesson 2
+# §5.2's `FastDropout`; row labels compare each run's base book loss with today's. Recipes: prompt
+# mode `closed`, `open` or `both` (each record both ways); `both + reading` (plus **cloze**
+# exercises: fill-in-the-blank sentences from the book); `mixed_pretraining` (Q&A mixed into
+# pretraining from scratch). **Book rise**: the loss rise over the base model on the training text's
+# last tenth. Replay shows that text, so it tracks forgetting only in part (§7: held-out text).
+# `steps`: fine-tuning steps, for `mixed_pretraining` on top of pretraining.
 
 # %%
 recipes_path = utils.REPO_ROOT / "tests" / "qa_recipes.json"

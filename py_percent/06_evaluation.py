@@ -687,10 +687,10 @@ plt.show()
 # book dev loss past the budget: statements are most of their text, in pretraining and replay,
 # so the book is read less. The bars are wide: a small change either way would go unseen.
 #
-# A likely reason, not tested here: Allen-Zhu & Li's synthetic people share the same few
-# attributes (birth city, employer, …) and question templates, so Q&A on some of them teaches
-# one transferable skill, *find attribute X of person Y*. Our facts share no template, and our
-# model is far smaller than their GPT-2-sized ones.
+# A likely reason, untested: Allen-Zhu & Li's synthetic people share the same few attributes (birth
+# city, employer, …) and question templates, so Q&A on some of them teaches one transferable skill,
+# *find attribute X of person Y*. Our facts share no template, and our model is far smaller than
+# their GPT-2-sized ones.
 
 # %% [markdown]
 # ## 11. Save the metrics for lesson 7

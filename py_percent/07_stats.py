@@ -232,8 +232,8 @@ print(
 # A rung tries a few settings with seed 0, reruns the winner with seed 1, and is kept only if its
 # gain beats the noise: the larger seed spread of it and the rung before. The architecture rung
 # bundles RoPE (rotary position embeddings), QK-norm (queries and keys normalised), ReLU² (a
-# squared ReLU in the MLP) and zero-initialised output projections. The ladder, like §7.1's
-# study, ran with lesson 2 §5.2's `FastDropout`, not `nn.Dropout`.
+# squared ReLU in the MLP) and zero-initialised output projections. The ladder and §7.1's study
+# used lesson 2 §5.2's `FastDropout`.
 
 # %%
 ladder = json.loads((utils.REPO_ROOT / "tests" / "ladder_cpu.json").read_text())
@@ -299,8 +299,8 @@ assert all(getattr(utils.PRETRAIN, k) == recipe[k] for k in ("optimizer", "lr", 
 assert utils.GPTConfig().dropout == recipe["dropout"]
 
 # %% [markdown]
-# Time is steps × seconds per step. The script timed each recipe's step on one thread, in
-# interleaved rounds so that a busy machine slows all of them alike:
+# Time is steps × seconds per step, each timed on one thread in interleaved rounds (a busy
+# machine slows all alike); so was `torch.compile` (PyTorch's compiler of a model into fused code):
 
 # %%
 for name, timing in ladder["timings"].items():
