@@ -194,8 +194,8 @@ assert 0.8 < (moved.median() / cfg.lr).item() < 1.2
 # %% [markdown]
 # On its **first** step Adam moves the median weight by the learning rate: after one gradient,
 # `m / √v` is ±1. Steps that large, in noisy directions, are what the warm-up (small learning
-# rates at first, §4) guards against, with clipping (§5); Solution 1 tests whether this small
-# model needs the two.
+# rates at first, §4) guards against; clipping (§5) only limits one huge gradient's pull on the
+# running averages. Solution 1 tests whether this small model needs the two.
 
 # %% [markdown]
 # ### 3.2 Muon: momentum, then orthogonalise
@@ -829,9 +829,10 @@ print(f"mean of the last {tail} steps: {wild_end:.3f} without, {tame_end:.3f} wi
 assert abs(wild_losses[0] - losses[0]) < tolerance  # same seeds: same model, same first batch
 
 # %% [markdown]
-# With the full learning rate at once and no cap on the gradient, the first steps are as large as
-# the optimizers allow (§3). Whether that hurts this small model shows in the printed losses; the
-# verdict counts a difference only beyond two standard errors of the two means.
+# With the full learning rate at once, the first steps are as large as the optimizers allow (§3),
+# and with no cap one huge gradient can swamp the running averages. Whether that hurts this small
+# model shows in the printed losses; the verdict counts a difference only beyond two standard errors
+# of the two means.
 #
 # **Solution 2.** The exact loss on the training split, beside the validation loss:
 
@@ -875,8 +876,8 @@ every = tiny_cfg.eval_interval
 where = (f"by step {small_history['step'][0]}, the first estimate" if tiny_best == 0 else
          f"near step {small_history['step'][tiny_best]} (estimates every {every} steps)")
 if tiny_rise > noise:
-    print(f"the validation loss turned up {where}: it then rose {tiny_rise:.3f}, more than the "
-          f"noise of §10 ({noise:.3f})")
+    print(f"the validation loss turned up {where}: it then rose {tiny_rise:.3f}, more than "
+          f"§10's noise ({noise:.3f}, measured on the base model: for scale)")
 else:
     print(f"no measurable rise yet ({tiny_rise:.3f}, noise {noise:.3f}): train longer")
 

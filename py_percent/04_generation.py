@@ -923,6 +923,7 @@ for name, ts in other_pairs.items():
           f"line, {again:.2f} on this one")
 
 # %% [markdown]
-# A share that holds on a second line suggests the head does that job in general; a large drop
+# Both lines open with `“`, so the quote pattern here cannot tell the quote from position 0. A
+# share that holds on a second line suggests the head does that job in general; a large drop
 # says the pattern was partly a property of §11's line. A share that was low on §11's line says
 # nothing either way.

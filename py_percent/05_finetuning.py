@@ -572,6 +572,12 @@ if check_path.exists():
               f"(n={dev_check[column]['n']})")
     print(f"  book rise {dev_check['book_dev_loss'] - dev_check['base_book_dev_loss']:+.4f} "
           f"(budget {BOOK_BUDGET})")
+    if "closed" in recipes and len(keep) > 1:  # the same plan twice: how far apart are the runs?
+        swing = (dev_check["closed/dev_paraphrase"]["exact_match"]
+                 - recipes["closed"]["closed/dev_paraphrase"]["exact_match"])
+        size = "larger than" if a - b > abs(swing) else "no larger than"
+        print(f"closed, closed-book dev-paraphrase: {swing:+.1%} from the recorded run above "
+              f"(another base model); the winner's lead, {a - b:.1%}, is {size} that swing")
 
 # %% [markdown]
 # ## 9. How long to fine-tune?
