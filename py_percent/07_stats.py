@@ -180,9 +180,9 @@ plt.show()
 # ### 4.1 Quality for the same time budget
 #
 # What counts is how good a model the time buys. `python tests/benchmark.py
-# --quality` trains both recipes on the same split for the same budget: on a CPU, CPU seconds of
-# one thread (`time.thread_time`), less disturbed by other jobs than wall time; on a GPU, wall
-# time. We load the recorded run.
+# --quality` trains both recipes on the same split for at most the same budget (one whose steps
+# end first stops): on a CPU, one thread's CPU seconds, less disturbed by other jobs; on a GPU,
+# wall time.
 
 # %%
 recorded_path = utils.REPO_ROOT / "tests" / "benchmark_cpu.json"
@@ -228,7 +228,7 @@ print(
 #
 # `tests/ladder.py` climbs a **ladder**: one change at a time, each measured against the rung
 # before on a **dev slice** (the last 10% of the *training* text), from **today's recipe** (the
-# pre-ladder one: AdamW, cosine schedule, dropout 0.15). Every run trains the same steps.
+# pre-ladder one: AdamW, cosine schedule, dropout 0.15). Every rung trains the same steps.
 # A rung tries a few settings with seed 0, reruns the winner with seed 1, and is kept only if its
 # gain beats the noise: the larger seed spread of it and the rung before. The architecture rung
 # bundles RoPE (rotary position embeddings), QK-norm (queries and keys normalised), ReLU² (a
@@ -310,12 +310,14 @@ for name, timing in ladder["timings"].items():
 compiled = ladder["compile"]
 if abs(compiled["speedup"] - 1) > compiled["noise"]:
     print(
-        f"torch.compile: {compiled['speedup']:.2f}x the speed per step, beyond the timing noise "
+        f"torch.compile of the {ladder['kept'][-1]} rung: {compiled['speedup']:.2f}x the speed per "
+        f"step, beyond the timing noise "
         f"({compiled['noise']:.0%}); an option, not the recipe (it needs a C++ compiler)"
     )
 else:
     print(
-        f"torch.compile: no measurable difference ({compiled['speedup']:.2f}x, timing noise "
+        f"torch.compile of the {ladder['kept'][-1]} rung: no measurable difference "
+        f"({compiled['speedup']:.2f}x, timing noise "
         f"{compiled['noise']:.0%})"
     )
 
@@ -381,6 +383,7 @@ def against_timing_noise(change: float, of: str, *names: str) -> str:
 
 
 print(f"target: dev loss {ladder['target_dev_loss']:.4f}, {ladder['target']}")
+print("  (estimates: 8 fixed batches every 50 steps; 'dev' above: the whole slice at the end)")
 previous = None
 for rung in kept:
     seconds, ratio = rung["seconds_to_target"], ""
@@ -799,7 +802,7 @@ print(f"validation text: {len(val_text):,} characters = {len(ids):,} BPE tokens 
       f"({chars_per_token:.2f} characters per token)")
 block = config.block_size
 print(f"context of one block: {block} characters, or about "
-      f"{block * chars_per_token:.0f} characters in {block} BPE tokens")
+      f"{block * chars_per_token:.0f} characters of validation text in {block} BPE tokens")
 
 # %% [markdown]
 # **A fair comparison.** A BPE token carries several characters, so its loss is larger even for a
@@ -815,7 +818,7 @@ for key, name, fmt in (
     ("best_step", "best dev at step", "{:,}"),
     ("cpu_seconds", "CPU seconds", "{:.0f}"),
     ("characters_per_s", "characters/s", "{:,.0f}"),
-    ("context_characters", "context characters", "{:.0f}"),
+    ("context_characters", "context chars (train)", "{:.0f}"),
     ("val_bpc", "val bits/character", "{:.3f}"),
 ):
     print(f"{name:22}{fmt.format(char_run[key]):>12}{fmt.format(bpe_run[key]):>12}")
