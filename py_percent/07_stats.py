@@ -17,7 +17,8 @@
 # %% [markdown]
 # # Lesson 7 — Stats: what the model costs, and how it compares
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/07_stats.ipynb)
+# [![Open In
+# Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/07_stats.ipynb)
 #
 # **What you will learn:** what the model costs (parameters, FLOPs, time, memory), which tricks
 # bought its speed, how it compares with the original notebook, and what scaling up buys.
@@ -114,7 +115,7 @@ print(f"rule of thumb 6 x parameters:           {6 * model.num_parameters() / 1e
 
 # %% [markdown]
 # The rule of thumb "6 FLOPs per parameter per token" undercounts here (above): in a model this
-# narrow, attention over the context is a large share of the work.
+# narrow, attention over the context is a large share of the work (33%: Solution 1).
 #
 # ## 3. How long training took
 #
@@ -146,8 +147,8 @@ for name, run in runs.items():
 # `tests/benchmark.py` rebuilds the original notebook's model (post-norm `nn.MultiheadAttention`
 # blocks, fixed sine/cosine position vectors, a ReLU MLP, no dropout, a constant AdamW learning
 # rate, 32 windows of 128 characters) and times it against `utils.GPT` (16 windows of 256: the same
-# 4,096 characters per step) in one process, with generation timed with and without the KV cache,
-# and a large matmul as the machine's practical peak. We load its recorded CPU run.
+# 4,096 characters per step) in one process, generation with and without the KV cache,
+# and a large matmul as the machine's practical peak.
 
 # %%
 bench = json.loads((utils.REPO_ROOT / "tests" / "benchmark_cpu.json").read_text())
@@ -233,7 +234,7 @@ print(
 # gain beats the noise: the larger seed spread of it and the rung before. The architecture rung
 # bundles RoPE (rotary position embeddings), QK-norm (queries and keys normalised), ReLU² (a
 # squared ReLU in the MLP) and zero-initialised output projections. The ladder and §7.1's study
-# used lesson 2 §5.2's `FastDropout`.
+# were recorded while `utils.GPT` used lesson 2 §5.2's `FastDropout`; it now uses `nn.Dropout`.
 
 # %%
 ladder = json.loads((utils.REPO_ROOT / "tests" / "ladder_cpu.json").read_text())
@@ -550,7 +551,7 @@ assert difference == (ours_vocab - 50) * per_character
 # ### 7.1 The model-size study
 #
 # `tests/scaling.py` trains sizes from 0.05M to 1.2M parameters with lesson 3's recipe on the first
-# 90% of the training text, estimating the **dev** loss (the last 10%) at regular steps. It keeps
+# 90% of the training text, estimating the **dev** loss (the last 10%) regularly. It keeps
 # the best weights (**early stopping**) and grades them in bits per character (bpc) on the
 # validation text.
 
