@@ -758,9 +758,9 @@ raw = torch.load(path, map_location="cpu", weights_only=True)  # the safe loader
 assert raw["step"] == state["step"] == utils.PRETRAIN.max_steps
 
 # %% [markdown]
-# What the keys hold: the model's config, vocabulary and weights; the optimizers' and
-# random-number states (and on a GPU the gradient scaler of fp16 mixed precision, which enlarges
-# the loss so that small gradients do not round to zero), so a resumed run continues
+# What the keys hold: the model's config, vocabulary and weights; the optimizers' and random-number
+# states (and, on an fp16 GPU such as the T4, the gradient scaler of fp16 mixed precision, which
+# enlarges the loss so that small gradients do not round to zero), so a resumed run continues
 # exactly; the plan, the step reached and the curves; a format tag and notes.
 #
 # `utils.load_model` rebuilds the model; it predicts exactly what the trained one does:

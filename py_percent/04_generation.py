@@ -142,7 +142,7 @@ assert by_hand == from_utils
 # - $\tau \to 0$ is greedy, so `utils` treats `temperature=0` as greedy.
 #
 # The **entropy** $-\sum_i p_i \log_2 p_i$ measures the spread in bits: 0 when one character is
-# certain, $\log_2 V$ when all are equally likely.
+# certain, $\log_2 V$ when all $V$ (51, the vocabulary) are equally likely.
 
 # %%
 temperatures = [0.5, 1.0, 1.5]
@@ -529,8 +529,8 @@ speed = {k: statistics.median(v) for k, v in speeds.items()}
 ratios = [a / b for a, b in zip(speeds[True], speeds[False], strict=True)]
 print(f"with cache:    {speed[True]:8.1f} characters/s (median of {n_rounds} rounds)")
 print(f"without cache: {speed[False]:8.1f} characters/s")
-print(f"speed-up:      {statistics.median(ratios):8.2f}x, rounds {min(ratios):.2f}x to "
-      f"{max(ratios):.2f}x  ({n_timed} characters on {device})")
+print(f"speed-up:      {statistics.median(ratios):8.2f}x (median of the rounds' ratios), rounds "
+      f"{min(ratios):.2f}x to {max(ratios):.2f}x  ({n_timed} characters on {device})")
 
 # %% [markdown]
 # Why not more? The cache turns up to $T$ positions of work per step into 1, but:
@@ -874,7 +874,7 @@ ax.grid(alpha=0.3)
 plt.tight_layout()
 plt.show()
 print(", ".join(f"τ={tau}: {share:.2f}" for tau, share in zip(taus, variety, strict=True)))
-spread = max(max(shares[t]) - min(shares[t]) for t in (taus[0], taus[-1]))  # the seeds' noise
+spread = max(max(shares[t]) - min(shares[t]) for t in taus)  # the seeds' noise, largest
 difference = variety[-1] - variety[0]
 verdict = "more variety at high τ" if difference > spread else "no measurable difference"
 print(f"lowest τ {variety[0]:.2f} vs highest τ {variety[-1]:.2f} (seed range up to {spread:.2f}): "
@@ -882,8 +882,8 @@ print(f"lowest τ {variety[0]:.2f} vs highest τ {variety[-1]:.2f} (seed range u
 
 # %% [markdown]
 # Low temperatures tend to repeat a few words (close to greedy loops). The printed line compares
-# only the two ends of the range against the seeds' spread; neighbouring temperatures, such as 0.8
-# and 1.0, can swap places within it.
+# only the two ends of the range against the largest seed spread; neighbouring temperatures, such as
+# 0.8 and 1.0, can swap places within it.
 #
 # **Solution 3.** An untrained model with twice the context, timed as in §8.4 (same characters,
 # same rounds):

@@ -545,7 +545,7 @@ assert difference == (ours_vocab - 50) * per_character
 # %% [markdown]
 # ## 7. Scaling up
 #
-# What does a bigger model gain on this small book (§7.1), what do subword tokens buy (§7.2), and
+# What does a bigger model gain here (§7.1), what do subword tokens buy (§7.2), and
 # how does `utils.train` run on several processes (§7.3)?
 #
 # ### 7.1 The model-size study
@@ -898,12 +898,13 @@ for t in (64, 128, 256):
 # **Solution 3.** No GPU run is recorded here: compare the GPU run's speed-up line (ours /
 # original) and its MFU with §4 and §5 yourself.
 #
-# **Solution 4.** Each token of "the mock turtle", and how often its text occurs in the training
-# split:
+# **Solution 4.** Each token of "the mock turtle", and how often the training split holds it as
+# a chunk (§7.2):
 
 # %% jupyter={"source_hidden": true}
+chunk_counts = Counter(CHUNK.findall(train_text))
 for piece in (bpe.decode([i]) for i in bpe.encode("the mock turtle")):
-    print(f"{piece!r:>10}: one token; {train_text.count(piece):,} times in the training split")
+    print(f"{piece!r:>10}: one token; a chunk {chunk_counts[piece]:,} times in the training split")
 
 # %% [markdown]
 # Merges fuse the most frequent pairs first, so text that occurs often enough becomes one token;
