@@ -22,9 +22,8 @@
 # (greedy, temperature, top-k, top-p); the KV cache, written out by hand, and how much faster it
 # generates; long, empty and unusual prompts; and what the trained attention heads look at.
 #
-# - **Reads:** the base checkpoint of lesson 3 (if it is missing, a shorter stand-in is trained
-#   first).
-# - **Writes:** nothing.
+# - **Reads:** lesson 3's checkpoint, else the released weights, else a short stand-in it trains.
+# - **Writes:** nothing, unless it trains a stand-in (`base_short.pt` beside the checkpoint).
 # - **Runtime:** no training when lesson 3's checkpoint exists.
 
 # %% [markdown]
@@ -59,8 +58,9 @@ import torch
 # %% [markdown]
 # ## 1. The trained model
 #
-# `utils.load_or_pretrain` loads lesson 3's checkpoint. In quick mode that model has trained for a
-# few dozen steps only: its text is gibberish, but the mechanics are the same.
+# `utils.load_or_pretrain` loads lesson 3's checkpoint (else the released weights). A quick-mode
+# or stand-in model has trained a few dozen steps only: its text is gibberish, but the mechanics
+# are the same.
 
 # %%
 corpus = utils.load_corpus()

@@ -17,11 +17,10 @@
 # %% [markdown]
 # # Lesson 7 — Stats: what the model costs, and how it compares
 #
-# [![Open In
-# Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/07_stats.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/07_stats.ipynb)
 #
 # **What you will learn:** what the model costs (parameters, FLOPs, time, memory), which tricks
-# bought its speed, how it compares with the original notebook, and what scaling up buys.
+# sped up today's recipe, how it compares with the original notebook, and what scaling up buys.
 #
 # - **Reads:** the checkpoints of lessons 3 and 5, lesson 6's `evaluation.json`, and three
 #   recorded runs: `tests/benchmark_cpu.json`, `tests/ladder_cpu.json` and
@@ -162,9 +161,9 @@ print(f"generation of {bench['kv_new_tokens']} characters: {bench['kv_cached_tok
       f"({bench['kv_speedup']:.2f}x)")
 
 # %% [markdown]
-# Two pictures of the same table: training throughput of the two recipes, and generation speed
-# with and without the KV cache. Timings on a shared machine are noisy, which is why the
-# benchmark interleaves the two models and reports medians and ratios.
+# Two pictures of that table: training throughput of the two recipes, and generation speed with
+# and without the KV cache. Timings on a shared machine are noisy: the benchmark interleaves the two
+# models and reports medians and ratios, from one run (§4.2's rounds spread 13–34%).
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
@@ -225,7 +224,7 @@ print(
 )
 
 # %% [markdown]
-# ### 4.2 The speed-up ladder: where the gain comes from
+# ### 4.2 The speed-up ladder: what each change buys
 #
 # `tests/ladder.py` climbs a **ladder**: one change at a time, each measured against the rung
 # before on a **dev slice** (the last 10% of the *training* text), from **today's recipe** (the
@@ -550,9 +549,9 @@ assert difference == (ours_vocab - 50) * per_character
 #
 # ### 7.1 The model-size study
 #
-# `tests/scaling.py` trains sizes from 0.05M to 1.2M parameters with lesson 3's recipe on the first
-# 90% of the training text, estimating the **dev** loss (the last 10%) regularly. It keeps
-# the best weights (**early stopping**) and grades them in bits per character (bpc) on the
+# `tests/scaling.py` trains sizes from 0.05M to 1.2M parameters with lesson 3's recipe, cut to 800
+# steps, on the first 90% of the training text, estimating the **dev** loss (the last 10%) often. It
+# keeps the best weights (**early stopping**) and grades them in bits per character (bpc) on the
 # validation text.
 
 # %%
@@ -685,10 +684,9 @@ side_by_side(
 # %% [markdown]
 # ### 7.2 Subword tokens: byte-pair encoding
 #
-# Our model spends a network step on each letter of "the". **Byte-pair encoding** (BPE, used by
-# GPT-2 and most large language models) makes the most frequent adjacent pair of tokens in the
-# training text a new token, again and again. Built on our characters, it still refuses unknown
-# ones.
+# Our model spends a network step on each letter of "the". **Byte-pair encoding** (BPE, as in GPT-2)
+# makes the most frequent adjacent pair of tokens in the training text a new token, again and again.
+# Built on our characters, it still refuses unknown ones.
 #
 # Step 1: cut the text into chunks merges may not cross (a word with its leading space, a run of
 # punctuation or whitespace), so no token glues two words.
@@ -836,7 +834,7 @@ else:
 side_by_side(char_run["sample"], bpe_run["sample"], ("characters", "BPE tokens"))
 
 # %% [markdown]
-# The network is the same; only the embedding and output head grow. Each BPE token holds more
+# The network is the same; only embedding and head grow. Each BPE token holds more
 # than one character, so one step reads more of the book, and reads it more often. The price: a
 # vocabulary to learn, a tokenizer that must travel with every checkpoint, and here a worse
 # validation score (the line above).
