@@ -59,8 +59,8 @@ import torch
 # ## 1. The trained model
 #
 # `utils.load_or_pretrain` loads lesson 3's checkpoint (else the released weights). A quick-mode
-# or stand-in model has trained a few dozen steps only: its text is gibberish, but the mechanics
-# are the same.
+# model has trained a few dozen steps, a stand-in a few hundred: their text is poor, but the
+# mechanics are the same.
 
 # %%
 corpus = utils.load_corpus()
