@@ -19,7 +19,9 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/07_stats.ipynb)
 #
-# **What you will learn:** what the model costs (parameters, FLOPs, time, memory), which tricks sped up the pre-ladder recipe (§4.2), how it compares with the original notebook, and what scaling up buys.
+# **What you will learn:** what the model costs (parameters, FLOPs, time, memory), which tricks
+# sped up the pre-ladder recipe (§4.2), how it compares with the original notebook, and what
+# scaling up buys.
 #
 # - **Reads:** the checkpoints of lessons 3 and 5, lesson 6's `evaluation.json`, and three
 #   recorded runs: `tests/benchmark_cpu.json`, `tests/ladder_cpu.json` and
