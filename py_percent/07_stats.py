@@ -296,7 +296,8 @@ else:
 # %%
 recipe = ladder["recipe"]
 print("changes from today's recipe:", changed(recipe))
-assert all(getattr(utils.PRETRAIN, k) == recipe[k] for k in ("optimizer", "lr", "muon_lr"))
+ladder_fields = ("optimizer", "schedule", "lr", "muon_lr", "weight_decay")
+assert all(getattr(utils.PRETRAIN, k) == recipe[k] for k in ladder_fields)
 assert utils.GPTConfig().dropout == recipe["dropout"]
 
 # %% [markdown]
@@ -805,9 +806,10 @@ print(f"context of one block: {block} characters, or about "
       f"{block * chars_per_token:.0f} characters of validation text in {block} BPE tokens")
 
 # %% [markdown]
-# **A fair comparison.** A BPE token carries several characters, so its loss is larger even for a
-# better model: both are graded in bits per character (`utils.bits_per_character`). The BPE model
-# is the 0.57M configuration, same recipe and early stopping, with 307 embedding rows.
+# **A fair comparison.** A BPE token carries 2.2 characters on average, so its loss is larger
+# even for a better model: both are graded in bits per character (`utils.bits_per_character`).
+# The BPE model is the 0.57M configuration, same recipe and early stopping, with 307 embedding
+# rows.
 
 # %%
 bpe_run = next(r for r in study["runs"] if r["tokenizer"] == "bpe")
@@ -835,10 +837,10 @@ else:
 side_by_side(char_run["sample"], bpe_run["sample"], ("characters", "BPE tokens"))
 
 # %% [markdown]
-# The network is the same; only embedding and head grow. Each BPE token holds more
-# than one character, so one step reads more of the book, and reads it more often. The price: a
-# vocabulary to learn, a tokenizer that must travel with every checkpoint, and here a worse
-# validation score (the line above).
+# The network is the same; only embedding and head grow. BPE tokens hold more than one character on
+# average, so one step reads more of the book, and reads it more often. The price: a vocabulary to
+# learn, a tokenizer that must travel with every checkpoint, and here a worse validation score (the
+# line above).
 
 # %% [markdown]
 # ### 7.3 Several processes: `torchrun` and DistributedDataParallel
@@ -875,8 +877,8 @@ side_by_side(char_run["sample"], bpe_run["sample"], ("characters", "BPE tokens")
 # %% [markdown]
 # ## Solutions
 #
-# Each solution is a code cell that runs with the lesson; in Jupyter its code starts collapsed
-# (click to open it). Solutions 2 and 3 need runs outside the lesson.
+# Solutions 1 and 4 are code cells that run with the lesson (collapsed in Jupyter: click to open); 2
+# and 3 need runs outside it.
 #
 # **Solution 1.** Attention-score FLOPs as a share of all training FLOPs:
 
