@@ -40,7 +40,7 @@
 # - *Trained on `<q>`, prompted with `Q:`.* Here: one prompt function everywhere (§2).
 # - *Answers never stopped.* Here: an `<end>` marker (§2, §6.4).
 # - *Graded the question, measured nothing.* Here: an answer-only loss (§3), curves and a
-#   forgetting check (§6, §7), a plan chosen on a dev split (§8).
+#   forgetting check (§6, §7), a prompt mode chosen on a dev split (§8).
 
 # %% [markdown]
 # ## 0. Setup
@@ -302,9 +302,9 @@ print(f"without the mask only {n_answer / n_all:.0%} of the graded characters ar
 # %% [markdown]
 # ## 4. Book replay against forgetting
 # Trained only on Q&A rows, a model can drift from what it knew, its book loss climbing:
-# **catastrophic forgetting** (this lesson does not run that variant). The remedy, replay:
-# `utils.qa_batches` makes a random share `book_fraction` of the steps whole windows of the training
-# text, the rest Q&A rows.
+# **catastrophic forgetting** (this lesson does not run that variant). The usual remedy (unmeasured
+# here), replay: `utils.qa_batches` makes a random share `book_fraction` of the steps whole windows
+# of the training text, the rest Q&A rows.
 
 # %%
 plan = utils.FINETUNE_PLAN
@@ -365,8 +365,8 @@ for r in demo:
 # ## 6. Fine-tuning
 # ### 6.1 The recipe
 # `utils.FINETUNE` is the schedule: the same `utils.train` loop as pretraining, here with AdamW
-# alone, warm-up + cosine and clipping, started from the base weights, with the settings below.
-# `utils.FINETUNE_PLAN` is the rest of the recipe (§8 shows how it was chosen).
+# alone, warm-up + cosine and clipping, from the base weights. `utils.FINETUNE_PLAN` is the rest (§8
+# chose its `mode`; replay and the mask were fixed).
 
 # %%
 for key, value in dataclasses.asdict(utils.FINETUNE).items():
@@ -693,7 +693,7 @@ if utils.FINETUNE.max_steps in step_runs:
 #   serve training, generation and evaluation.
 # - The answer-only mask sets prompt and padding targets to `-100`.
 # - Book replay mixes whole book windows into the steps; `evaluate_text` measures forgetting.
-# - The plan and its length are chosen on a dev split of train; the plan is saved in the
+# - The prompt mode and length are chosen on a dev split of train; the plan is saved in the
 #   checkpoint.
 
 # %% [markdown]
