@@ -301,8 +301,9 @@ assert all(getattr(utils.PRETRAIN, k) == recipe[k] for k in ladder_fields)
 assert utils.GPTConfig().dropout == recipe["dropout"]
 
 # %% [markdown]
-# Time is steps × seconds per step, each timed on one thread in interleaved rounds (a busy
-# machine slows all alike); so was `torch.compile` (PyTorch's compiler of a model into fused code):
+# Time is steps × seconds per step, each timed on one thread in interleaved rounds (spread: slowest
+# minus fastest round, over the median); so was `torch.compile` (PyTorch's compiler into fused
+# code):
 
 # %%
 for name, timing in ladder["timings"].items():
