@@ -162,9 +162,10 @@ print(f"generation of {bench['kv_new_tokens']} characters: {bench['kv_cached_tok
       f"({bench['kv_speedup']:.2f}x)")
 
 # %% [markdown]
-# Two pictures of that table: training throughput of the two recipes, and generation speed with
-# and without the KV cache. Timings on a shared machine are noisy: the benchmark interleaves the two
-# models and reports medians and ratios, from one run (§4.2's rounds spread 13–34%).
+# Two pictures of that table: training throughput of the two recipes, and generation speed with and
+# without the KV cache. Timings on a shared machine are noisy: the benchmark interleaves the two
+# models and reports medians and ratios, from one run (§4.2's rounds spread, slowest minus fastest
+# round over the median: 13–34%).
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
@@ -301,9 +302,8 @@ assert all(getattr(utils.PRETRAIN, k) == recipe[k] for k in ladder_fields)
 assert utils.GPTConfig().dropout == recipe["dropout"]
 
 # %% [markdown]
-# Time is steps × seconds per step, each timed on one thread in interleaved rounds (spread: slowest
-# minus fastest round, over the median); so was `torch.compile` (PyTorch's compiler into fused
-# code):
+# Time is steps × seconds per step, each timed on one thread in interleaved rounds (their spread:
+# §4); so was `torch.compile` (PyTorch's compiler into fused code):
 
 # %%
 for name, timing in ladder["timings"].items():
