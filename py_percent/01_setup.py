@@ -35,7 +35,7 @@
 
 # %% cellView="form"
 # @title Setup: make `utils` importable (in Colab, clone the repository once)
-import os, subprocess, sys  # noqa: E401, I001  (later cells use these too)
+import os, subprocess, sys  # noqa: E401, I001
 
 REPO, BRANCH = "https://github.com/your-username/GPT-0.5M", "main"  # a fork: set its address
 if "google.colab" in sys.modules and not os.path.isdir("/content/GPT-0.5M"):
