@@ -297,7 +297,7 @@ unmasked_rows = utils.encode_qa(qa["train"], tokenizer, block_size, mask_questio
 n_answer = (masked_rows[1] != -100).sum().item()
 n_all = (unmasked_rows[1] != -100).sum().item()
 print(f"graded characters over the train split: {n_answer:,} with the mask, {n_all:,} without")
-print(f"without the mask only {n_answer / n_all:.0%} of the graded characters are answers")
+print(f"without the mask only {n_answer / n_all:.0%} of the graded characters are answer or <end>")
 
 # %% [markdown]
 # ## 4. Book replay against forgetting

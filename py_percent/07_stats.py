@@ -303,7 +303,7 @@ assert utils.GPTConfig().dropout == recipe["dropout"]
 
 # %% [markdown]
 # Time is steps × seconds per step, each timed on one thread in interleaved rounds (their spread:
-# §4); so was `torch.compile` (PyTorch's compiler into fused code):
+# below); so was `torch.compile` (PyTorch's compiler into fused code):
 
 # %%
 for name, timing in ladder["timings"].items():
