@@ -691,7 +691,7 @@ if utils.FINETUNE.max_steps in step_runs:
 #
 # - One vocabulary and one prompt format (`qa_prompt` + `qa_completion`, ending in `<end>`)
 #   serve training, generation and evaluation.
-# - The answer-only mask sets prompt and padding targets to `-100`.
+# - Padding targets are always `-100`; the answer-only mask sets the prompt's too.
 # - Book replay mixes whole book windows into the steps; `evaluate_text` measures forgetting.
 # - The prompt mode and length are chosen on a dev split of train; the plan is saved in the
 #   checkpoint.
