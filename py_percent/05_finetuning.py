@@ -60,7 +60,7 @@ import utils  # not found in Colab? The clone failed: set REPO above to your for
 device = utils.setup_lesson(REPO, BRANCH)
 
 # %% [markdown]
-# Other imports (Solution 3 adds its own).
+# Other imports (Solution 3 adds more).
 
 # %%
 import dataclasses
@@ -691,8 +691,8 @@ if utils.FINETUNE.max_steps in step_runs:
 #
 # - One vocabulary and one prompt format (`qa_prompt` + `qa_completion`, ending in `<end>`)
 #   serve training, generation and evaluation.
-# - Padding targets are always `-100`; the answer-only mask sets the prompt's too.
-# - Book replay mixes whole book windows into the steps; `evaluate_text` measures forgetting.
+# - Padding targets are `-100` anyway; the answer-only mask sets the prompt's too.
+# - Book replay mixes book windows into the steps; `evaluate_text` measures forgetting.
 # - The prompt mode and length are chosen on a dev split of train; the plan is saved in the
 #   checkpoint.
 
