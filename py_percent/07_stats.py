@@ -442,7 +442,7 @@ print("hardware:", bench["hardware"])
 # %% [markdown]
 # ## 6. The original notebook beside ours
 #
-# The original's figures come from a Colab T4 GPU, ours from the checkpoints. Steps do not compare
+# The original's figures are its README's (a Colab T4), ours the checkpoints'. Steps do not compare
 # one to one: the original trained 50K steps without a validation split. The cell after the
 # table says where ours was best.
 
@@ -458,8 +458,8 @@ rows = [
     ("parameters", "542,770", f"{model.num_parameters():,}"),
     ("block / embedding / layers / heads", "128 / 128 / 4 / 4", shape),
     ("batch", "32", str(utils.PRETRAIN.batch_size)),
-    ("pretraining", "50K steps, 10.97 min (T4)", took(runs["pretraining"])),
-    ("fine-tuning", "10K steps, 2.21 min (T4)", took(runs["fine-tuning"])),
+    ("pretraining", "50K steps, ~11 min (T4)", took(runs["pretraining"])),
+    ("fine-tuning", "10K steps, ~2 min (T4)", took(runs["fine-tuning"])),
     ("validation split", "none", "last 10% of the book"),
     ("best validation loss", "not measured", f"{best_val:.3f}"),
 ]
