@@ -566,6 +566,7 @@ if recipes:
 
 # %%
 check_path = utils.REPO_ROOT / "tests" / "qa_dev_check.json"
+swings = {}  # the 2,000-step plan run twice (recorded above, dev check): how far apart?
 if check_path.exists():
     dev_check = json.loads(check_path.read_text())["closed"]
     print("command:", dev_check["command"])
@@ -576,14 +577,17 @@ if check_path.exists():
               f"(n={dev_check[column]['n']})")
     print(f"  book rise {dev_check['book_dev_loss'] - dev_check['base_book_dev_loss']:+.4f} "
           f"(budget {BOOK_BUDGET})")
-    if "closed" in recipes and len(keep) > 1:  # the same plan twice: how far apart are the runs?
-        swing = (dev_check["closed/dev_paraphrase"]["exact_match"]
-                 - recipes["closed"]["closed/dev_paraphrase"]["exact_match"])
-        both = abs(swing) + bar  # run-to-run swing plus two standard errors of sampling
+    if "closed" in recipes:
+        swings = {s: dev_check[f"closed/{s}"]["exact_match"]
+                  - recipes["closed"][f"closed/{s}"]["exact_match"]
+                  for s in ("fit", "dev_paraphrase")}
+        print("the two runs' swing, closed-book (another base model):",
+              ", ".join(f"{s} {v:+.1%}" for s, v in swings.items()))
+    if swings and len(keep) > 1:
+        both = abs(swings["dev_paraphrase"]) + bar  # the swing plus two standard errors of sampling
         size = "beyond" if a - b > both else "not beyond"
-        print(f"closed, closed-book dev-paraphrase: {swing:+.1%} from the recorded run above "
-              f"(another base model); the winner's lead, {a - b:.1%}, is {size} that swing plus "
-              f"the sampling bar ({both:.1%}); the rule fixed in advance takes the measured best")
+        print(f"the winner's dev-paraphrase lead, {a - b:.1%}, is {size} that swing plus the "
+              f"sampling bar ({both:.1%}); the rule fixed in advance takes the measured best")
 
 # %% [markdown]
 # ## 9. How long to fine-tune?
@@ -631,13 +635,27 @@ plt.show()
 # by that much on neither, within the same budget.
 
 # %%
-def gap_verdict(entry: dict, reference: dict, split: str) -> tuple[float, float, str]:
-    """Gain of ``entry`` over ``reference`` on one dev split, two standard errors of the gap,
-    and the verdict."""
+def gap_verdict(entry: dict, reference: dict, split: str,
+                widen: float = 0.0) -> tuple[float, float, str]:
+    """Gain of ``entry`` over ``reference`` on one dev split, two standard errors of the gap
+    (plus ``widen``, e.g. a run-to-run swing), and the verdict."""
     a, b = entry[f"closed/{split}"], reference[f"closed/{split}"]
     gain, bar = utils.share_gap(a["exact_match"], a["n"], b["exact_match"], b["n"])
+    bar += widen
     verdict = "higher" if gain > bar else "lower" if gain < -bar else "no measurable difference"
     return gain, bar, verdict
+
+
+def length_verdicts(steps: int, entry: dict, reference: dict,
+                    widen: dict | None = None) -> dict[str, tuple[float, float, str]]:
+    """``gap_verdict`` on fit and dev-paraphrase, printed; ``widen``: a swing per split."""
+    label = "two standard errors" + (" plus the runs' swing" if widen else "")
+    verdicts = {}
+    for split in ("fit", "dev_paraphrase"):
+        verdicts[split] = gain, bar, verdict = gap_verdict(
+            entry, reference, split, abs((widen or {}).get(split, 0.0)))
+        print(f"{steps:>5} steps, {split:<15} {gain:+6.1%} ({label} {bar:.1%}): {verdict}")
+    return verdicts
 
 
 if utils.FINETUNE.max_steps in step_runs:
@@ -645,10 +663,7 @@ if utils.FINETUNE.max_steps in step_runs:
     for steps, entry in sorted(step_runs.items()):
         if steps == utils.FINETUNE.max_steps:
             continue
-        verdicts = {s: gap_verdict(entry, reference, s) for s in ("fit", "dev_paraphrase")}
-        for split, (gain, bar, verdict) in verdicts.items():
-            print(f"{steps:>5} steps, {split:<15} {gain:+6.1%} "
-                  f"(two standard errors {bar:.1%}): {verdict}")
+        verdicts = length_verdicts(steps, entry, reference)
         if steps > utils.FINETUNE.max_steps:  # longer: must gain on fit, lose nothing measurable
             ok = verdicts["fit"][2] == "higher" and verdicts["dev_paraphrase"][2] != "lower"
             assert all(v[2] == "no measurable difference" for v in verdicts.values())  # below
@@ -661,22 +676,13 @@ if utils.FINETUNE.max_steps in step_runs:
     print("replaces utils.FINETUNE's length:", better or stay)
     assert not better, "another length passes the rule: utils.FINETUNE should take it"
     print("base model of every run above:", *sorted({base_label(e) for e in step_runs.values()}))
-    if check_path.exists():  # the 2,000-step plan run again on today's base (§8): a run's swing
-        swings = {s: dev_check[f"closed/{s}"]["exact_match"]
-                  - reference[f"closed/{s}"]["exact_match"] for s in ("fit", "dev_paraphrase")}
-        print("the two runs' swing:", ", ".join(f"{s} {v:+.1%}" for s, v in swings.items()))
+    if swings:  # §8's two runs of the 2,000-step plan: the shorter lengths again, bars widened
         passing = []
         for steps, entry in sorted(step_runs.items()):
-            if steps >= utils.FINETUNE.max_steps:  # shorter lengths only
+            if steps >= utils.FINETUNE.max_steps:
                 continue
-            clear_loss = False
-            for s in swings:
-                gain, bar, _ = gap_verdict(entry, reference, s)
-                clear = "beyond" if abs(gain) > bar + abs(swings[s]) else "within"
-                clear_loss = clear_loss or (clear == "beyond" and gain < 0)
-                print(f"{steps:>5} steps, {s:<15} {gain:+6.1%}: {clear} the sampling bar plus "
-                      f"the two runs' swing ({bar + abs(swings[s]):.1%})")
-            if not clear_loss and book_rise(entry) <= BOOK_BUDGET:
+            verdicts = length_verdicts(steps, entry, reference, swings)
+            if all(v[2] != "lower" for v in verdicts.values()) and book_rise(entry) <= BOOK_BUDGET:
                 passing.append(steps)
         print("with the swing counted, shorter lengths the rule would take:", passing or "none")
         assert passing == [1500]  # the sentence below says so
