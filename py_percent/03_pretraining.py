@@ -793,7 +793,7 @@ assert difference < 1e-5 and loaded_tokenizer == tokenizer
 # 2. **Measure the gap.** Compare the exact loss (`utils.evaluate_text`) of the training split
 #    with the validation loss. What does it tell you?
 # 3. **Overfit on purpose.** Train a fresh model without dropout on 3,000 training characters for
-#    a few hundred steps. Where does the validation loss turn up?
+#    150 steps. Where does the validation loss turn up?
 
 # %% [markdown]
 # ## Solutions
@@ -847,16 +847,16 @@ print(f"train {train_nats:.4f}  val {val_nats:.4f}  gap {val_nats - train_nats:+
 # The gap: how much better the model does on text it trained on. Part is memorisation, part
 # perhaps other words in the last chapters. A gap that keeps growing warns of overfitting.
 #
-# **Solution 3.** A fresh model, dropout 0, 3,000 characters, 300 steps of the recipe (quick mode:
+# **Solution 3.** A fresh model, dropout 0, 3,000 characters, 150 steps of the recipe (quick mode:
 # a handful):
 
 # %% jupyter={"source_hidden": true}
 tiny_splits = {"train": corpus.splits["train"][:3000], "val": corpus.splits["val"]}
 tiny_batches = utils.book_batches(tiny_splits, block_size, cfg.batch_size)
-n_tiny = utils.by_mode(full=300, quick=6)
+n_tiny = utils.by_mode(full=150, quick=6)
 tiny_cfg = dataclasses.replace(
     cfg, max_steps=n_tiny, warmup_steps=max(1, n_tiny // 15),
-    eval_interval=max(1, n_tiny // 30), eval_iters=cfg.eval_iters,
+    eval_interval=max(1, n_tiny // 15), eval_iters=cfg.eval_iters,
 )
 torch.manual_seed(0)
 small = utils.build_model(tokenizer, dropout=0.0).to(device)

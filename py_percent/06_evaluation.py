@@ -25,8 +25,8 @@
 #
 # - **Reads:** the book, `data/alice_qa.jsonl`, `checkpoints/full/base.pt` and `finetuned.pt`
 #   (lessons 3 and 5; else the released weights, else short stand-ins);
-#   `data/alice_statements.jsonl`, and the recorded dev runs `tests/qa_dev_check.json` and
-#   `tests/knowledge_cpu.json`.
+#   `data/alice_statements.jsonl`, and the recorded dev runs `tests/qa_muon_*.json`,
+#   `tests/qa_dev_check.json` and `tests/knowledge_cpu.json`.
 # - **Writes:** `checkpoints/full/evaluation.json` for lesson 7, and a `QA_RESULTS` line.
 # - **Runtime:** mostly greedy answering; §5 counts the answers.
 
@@ -585,15 +585,21 @@ print(f"Closed-book, reversed questions: {reversal['exact_match']:.0%} right of 
       f"{para['n']}.")
 
 # %% [markdown]
-# Did dev predict this? Lesson 5 §8 re-ran the plan on the dev split: fit on most train facts,
+# Did dev predict this? Lesson 5 §9.2 ran the plan on the dev split: fit on most train facts,
 # one phrasing of each fitted fact held back. Its dev-paraphrase score beside the held-out
 # paraphrase score, with the standard error of their gap (each score is a share of the questions
 # asked, `n`):
 
 # %%
-check_path = utils.REPO_ROOT / "tests" / "qa_dev_check.json"
-if check_path.exists() and not utils.QUICK:
-    dev_para = json.loads(check_path.read_text())["closed"]["closed/dev_paraphrase"]
+plan = utils.FINETUNE
+dev_runs = [json.loads(path.read_text())["closed"]
+            for path in sorted(utils.REPO_ROOT.glob("tests/qa_muon_*.json"))]
+dev_runs = [e for e in dev_runs if (e["optimizer"]["name"], e["optimizer"]["muon_lr"], e["steps"],
+                                    e["seed"]) == (plan.optimizer, plan.muon_lr, plan.max_steps,
+                                                   plan.seed)]
+if dev_runs and not utils.QUICK:
+    print("dev run of the plan:", dev_runs[0]["command"].removeprefix("python tests/"))
+    dev_para = dev_runs[0]["closed/dev_paraphrase"]
     held, dev_em = para["exact_match"], dev_para["exact_match"]
     gap, bar = utils.share_gap(dev_em, dev_para["n"], held, para["n"])  # bar: two standard errors
     print(f"dev-paraphrase {dev_em:.1%} (n={dev_para['n']}), held-out paraphrase {held:.1%} "
@@ -625,7 +631,9 @@ print(f"{len(statements):,} statements of {len({r['fact'] for r in statements})}
 # `tests/knowledge.py` compares three base models (**arms**), all with lesson 3's recipe and
 # recorded with lesson 2 §5.2's `FastDropout` (lesson 5 §8): the book alone, and the book plus the
 # statements (one fact's statements never share a window), once with a share of its steps on Q&A
-# rows (printed). Each is fine-tuned as in lesson 5 on dev `fit` facts, replaying its own text:
+# rows (printed). Each is fine-tuned on dev `fit` facts with lesson 5's plan, replaying its own
+# text, and its earlier schedule: AdamW for the steps printed (lesson 5 §9.2 later switched to
+# Muon):
 
 # %%
 arms = json.loads((utils.REPO_ROOT / "tests" / "knowledge_cpu.json").read_text())
@@ -638,6 +646,8 @@ for name, arm in arms.items():
           + " ".join(f"{arm[c]['exact_match']:>9.1%} n={arm[c]['n']:<3}" for c in columns)
           + f" {arm['book_dev_loss']:>17.4f}")
 print("book dev loss: the last tenth of the training text; exact match, closed-book")
+print("fine-tuning steps:", {name: arm["finetuning_steps"] for name, arm in arms.items()},
+      "| optimizer:", *sorted({a.get("finetuning_optimizer", "adamw") for a in arms.values()}))
 
 # %% [markdown]
 # Fixed before the runs: a statements arm **pays** if its dev-paraphrase or
@@ -665,7 +675,7 @@ print("pays:", ", ".join(paying) if paying else "none: lesson 3 pretrains on the
 check = json.loads((utils.REPO_ROOT / "tests" / "qa_dev_check.json").read_text())["closed"]
 book_para = arms["book"]["dev_paraphrase"]["exact_match"]
 swing = check["closed/dev_paraphrase"]["exact_match"] - book_para
-print(f"(one run per arm; the book recipe's other run, §9's dev check on another base model, is "
+print(f"(one run per arm; the book recipe's other run, lesson 5 §8's dev check on another base, is "
       f"{swing:+.1%} from this book arm on dev_paraphrase: gaps inside that swing are not clear "
       "either)")
 assert not paying, "an arm pays: the pretraining recipe should take its text"

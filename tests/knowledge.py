@@ -248,6 +248,7 @@ def main() -> None:
                 **base_scores,
             },
             "finetuning_steps": fine_cfg.max_steps,
+            "finetuning_optimizer": fine_cfg.optimizer,
             "finetuning_seconds": round(time.perf_counter() - start),
             **score(model, corpus, args.questions),
         }

@@ -15,6 +15,10 @@ The recipe ``mixed_pretraining`` instead pretrains from scratch with Q&A steps m
 quarter of them), for the base model's steps plus the fine-tuning steps (the same total
 compute). Results are merged into ``tests/qa_recipes.json`` with the command that produced
 them. Never evaluated here: paraphrase, unseen, never_read, the book's validation text.
+
+The defaults are ``utils.FINETUNE``'s schedule. Runs recorded before it switched to Muon (their
+entries have no ``"optimizer"`` key) used AdamW alone for 2,000 steps: add ``--optimizer adamw
+--steps 2000`` to repeat them.
 """
 
 from __future__ import annotations
@@ -120,6 +124,9 @@ def main() -> None:
     parser.add_argument(
         "--steps", type=int, default=utils.FINETUNE.max_steps, help="fine-tuning steps per recipe"
     )
+    parser.add_argument("--optimizer", choices=("adamw", "muon"), default=utils.FINETUNE.optimizer)
+    parser.add_argument("--muon-lr", type=float, default=utils.FINETUNE.muon_lr)
+    parser.add_argument("--seed", type=int, default=utils.FINETUNE.seed, help="batches, dropout")
     parser.add_argument("--questions", type=int, default=120, help="questions per split")
     parser.add_argument("--base", type=Path, default=utils.BASE_CHECKPOINT, help="base checkpoint")
     parser.add_argument("--threads", type=int, default=1)
@@ -132,6 +139,9 @@ def main() -> None:
     cfg = dataclasses.replace(
         utils.FINETUNE,
         max_steps=args.steps,
+        optimizer=args.optimizer,
+        muon_lr=args.muon_lr,
+        seed=args.seed,
         warmup_steps=min(utils.FINETUNE.warmup_steps, args.steps // 10),
         eval_interval=max(1, args.steps // 2),
     )
@@ -152,6 +162,8 @@ def main() -> None:
             "base_book_dev_loss": base_dev_loss,
             "plan": {**dataclasses.asdict(plan), "reading": READING.get(name, 0)},
             "steps": args.steps,
+            "optimizer": {"name": args.optimizer, "lr": cfg.lr, "muon_lr": cfg.muon_lr},
+            "seed": args.seed,
             "train_seconds": seconds,
             **score(model, corpus, args.questions),
         }
