@@ -80,6 +80,7 @@ print(tokenizer)
 # - `T`: the characters in a window;
 # - `C`: the width of every vector inside the model.
 #
+# Each step is a later section: attention §3–4, the MLP §5, layernorm §6, the head §7.
 # All sizes live in one config object. The default one:
 
 # %%
@@ -135,7 +136,8 @@ assert not torch.equal(x[0, first_a], x[0, second_a])  # same letter, different 
 # ## 3. One attention head, by hand
 #
 # Attention lets each position gather information from earlier ones. Each position makes three
-# vectors from its own `x`, with three linear layers:
+# vectors from its own `x`, with three **linear layers** (each computes `x @ W + b`: a learned
+# matrix `W` and bias `b`):
 #
 # - a **query** `q`: "what am I looking for?"
 # - a **key** `k`: "what do I contain?"
