@@ -214,7 +214,7 @@ def orthogonalise(g: torch.Tensor, steps: int = 5) -> torch.Tensor:
     a, b, c = 3.4445, -4.7750, 2.0315  # tuned for speed, not for exactly 1 (Jordan et al.)
     tall = g.size(0) > g.size(1)
     x = g.T if tall else g  # work on the wide side: x @ x.T is then the smaller matrix
-    x = x / x.norm()  # divide by the Frobenius norm: every singular value is now <= 1
+    x = x / x.norm()  # Frobenius norm, √(sum of squares): every singular value is now <= 1
     for _ in range(steps):
         gram = x @ x.T
         x = a * x + (b * gram + c * gram @ gram) @ x  # an odd polynomial of the singular values
@@ -759,8 +759,9 @@ assert raw["step"] == state["step"] == utils.PRETRAIN.max_steps
 
 # %% [markdown]
 # What the keys hold: the model's config, vocabulary and weights; the optimizers' and random-number
-# states (and, on an fp16 GPU such as the T4, the gradient scaler of fp16 mixed precision, which
-# enlarges the loss so that small gradients do not round to zero), so a resumed run continues
+# states (and, on a GPU such as the T4, the gradient scaler of fp16 mixed precision: fp16, the
+# other 16-bit float, has a narrower range than bfloat16, so the scaler enlarges the loss and small
+# gradients do not round to zero), so a resumed run continues
 # exactly; the plan, the step reached and the curves; a format tag and notes.
 #
 # `utils.load_model` rebuilds the model; it predicts exactly what the trained one does:
