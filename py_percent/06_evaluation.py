@@ -250,11 +250,11 @@ print(f"Q: {record['question']}\n-> {train_index.search(record['question'])}")
 
 # %% [markdown]
 # ### 4.3 Which text may the retriever search?
-# Training passages (lesson 5's `open` and `both` recipes) come from the training text only:
-# nothing held out leaks. An exam may search the **whole book**.
+# Training passages (lesson 5's `open` and `both` recipes) come from the training text only. An exam
+# may search the **whole book**.
 #
 # ### 4.4 Retrieval recall
-# The share of questions whose evidence lies inside the retrieved passage (not F1's recall). It
+# The share of questions whose evidence lies in the retrieved passage (not F1's recall). It
 # caps what can be copied from the passage, not what the weights know.
 
 # %%
@@ -445,14 +445,14 @@ print(f"Pretraining showed the model each character of the training text about {
 # %% [markdown]
 # How to read them:
 #
-# - **Closed-book** scores are what fine-tuning drilled; the paraphrase gap is the part keyed
-#   to the wording.
+# - **Closed-book** scores are what fine-tuning drilled; the paraphrase gap is the part keyed to
+#   wording.
 # - **Unseen facts** were read, never asked: a fact read in one phrasing is rarely
 #   *extractable* by questions (Allen-Zhu & Li, 2023). §10 tries several phrasings.
 # - **Open-book** needs the retriever to find the evidence *and* the model to read it (§6's
 #   copy rate). Never-read facts have no other way.
-# - **The base model** has 0% exact match on every split (§5): it was never taught the Q&A
-#   format, though its book loss over the whole validation text is the lower one (§2.2).
+# - **The base model** has 0% exact match everywhere (§5): never taught the Q&A format, though
+#   its book loss over the whole validation text is the lower one (§2.2).
 
 # %% [markdown]
 # ## 8. Ask your own question
@@ -632,11 +632,10 @@ print(f"{len(statements):,} statements of {len({r['fact'] for r in statements})}
 
 # %% [markdown]
 # `tests/knowledge.py` compares three base models (**arms**), all with lesson 3's recipe and
-# recorded with lesson 2 §5.2's `FastDropout` (lesson 5 §8): the book alone, and the book plus the
-# statements (one fact's statements never share a window), once with a share of its steps on Q&A
-# rows (printed). Each is fine-tuned on dev `fit` facts with lesson 5's plan, replaying its own
-# text, and its earlier schedule: AdamW for the steps printed (lesson 5 §9.2 later switched to
-# Muon):
+# `FastDropout` (lesson 2 §5.2): the book alone, and the book plus the statements (one fact's
+# statements never share a window), once with a share of its steps on Q&A rows. Each is fine-tuned
+# on dev `fit` facts with lesson 5's plan and earlier schedule (AdamW, steps printed), replaying its
+# own text:
 
 # %%
 arms = json.loads((utils.REPO_ROOT / "tests" / "knowledge_cpu.json").read_text())
@@ -706,7 +705,7 @@ plt.show()
 # book dev loss past the budget: statements are most of their text, in pretraining and replay,
 # so the book is read less.
 #
-# A likely reason, untested: Allen-Zhu & Li's synthetic people share the same few attributes (birth
+# A likely reason, untested: Allen-Zhu & Li's synthetic people share a few attributes (birth
 # city, employer, …) and question templates, so Q&A on some of them teaches one transferable skill,
 # *find attribute X of person Y*. Our facts share no template, and our model is far smaller than
 # their GPT-2-sized ones.
