@@ -448,11 +448,12 @@ print(f"Pretraining showed the model each character of the training text about {
 # - **Closed-book** scores are what fine-tuning drilled; the paraphrase gap is the part keyed to
 #   wording.
 # - **Unseen facts** were read, never asked: a fact read in one phrasing is rarely
-#   *extractable* by questions (Allen-Zhu & Li, 2023). §10 tries several phrasings.
+#   *extractable*, answerable from the weights when asked (Allen-Zhu & Li, 2023). §10 tries more
+#   phrasings.
 # - **Open-book** needs the retriever to find the evidence *and* the model to read it (§6's
-#   copy rate). Never-read facts have no other way.
+#   copy rate); never-read facts have no other way.
 # - **The base model** has 0% exact match everywhere (§5): never taught the Q&A format, though
-#   its book loss over the whole validation text is the lower one (§2.2).
+#   its validation book loss is the lower one (§2.2).
 
 # %% [markdown]
 # ## 8. Ask your own question
@@ -797,8 +798,9 @@ assert loose >= results["base"]["closed"]["train"]["exact_match"]
 
 # %% [markdown]
 # ## The results in one line
-# For scripts (and lesson 7): per mode and split, n, exact match and F1 of the fine-tuned model
-# (and of the base model under `base`), and the book validation loss of both models.
+# For scripts: per mode and split, n, exact match
+# and F1 of the fine-tuned model (and of the base model under `base`), and the book validation loss
+# of both models.
 
 # %%
 def summary(by_mode: dict) -> dict:
