@@ -725,8 +725,8 @@ assert val_nats < math.log(vocab)
 #
 # A short **greedy** sample, always the likeliest next character (lesson 4 covers generation).
 # After the full run it writes mostly the book's words and names, in lower case, and reuses
-# the same phrases, as greedy text does (lesson 4 §3); after quick mode's few dozen steps,
-# gibberish.
+# the same phrases, as greedy text does (lesson 4 §3); after quick mode's short run
+# (`utils.PRETRAIN.max_steps` steps there), gibberish.
 
 # %%
 prompt = "alice was beginning to "
