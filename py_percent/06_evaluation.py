@@ -114,7 +114,7 @@ for m in book.values():
     assert abs(math.log(m["perplexity"]) - m["loss"]) < 1e-9
 
 # %% [markdown]
-# Your numbers may differ slightly: random initialisation, hardware, quick mode. Lesson 5
+# Your numbers may differ slightly: other hardware, quick mode. Lesson 5
 # replayed whole book batches among the Q&A batches against forgetting; the rise it allowed:
 
 # %%
