@@ -1361,6 +1361,13 @@ def finetune_examples(corpus: Corpus, plan: FinetunePlan) -> list[dict[str, Any]
     return examples
 
 
+def full_run_steps(corpus: Corpus, plan: FinetunePlan, dev_steps: int) -> int:
+    """Steps for the full run of a length chosen on the dev split: ``dev_steps`` scaled from
+    ``fit``'s examples to the train split's (each seen as often), rounded to 100."""
+    dev = finetune_examples(corpus, replace(plan, dev=True))
+    return round(dev_steps * len(finetune_examples(corpus, plan)) / len(dev), -2)
+
+
 def qa_lengths(qa_rows: Batch) -> torch.Tensor:
     """Characters each encoded Q&A row really uses: up to its last graded target."""
     graded = (qa_rows[1] != -100).int()  # (N, T)
@@ -1392,7 +1399,7 @@ def qa_batches(qa_rows: Batch, book_splits: dict[str, torch.Tensor], block_size:
 
 
 #: Fine-tuning schedule of lesson 5: Muon, chosen on dev in lesson 5 §9.2 (tests/qa_muon_*.json)
-#: over AdamW alone; its 1,000 dev steps scaled to the train split's examples (1,809 / 1,400).
+#: over AdamW alone; its 1,000 dev steps scaled by ``full_run_steps`` (1,809 / 1,400 examples).
 FINETUNE = TrainConfig(
     max_steps=by_mode(full=1300, quick=30),
     optimizer="muon",

@@ -742,6 +742,8 @@ if adamw_check and muon_runs:
     scale = len(utils.finetune_examples(corpus, utils.FINETUNE_PLAN)) / len(dev["fit"])
     print(f"full run: {dev_steps} dev steps x {scale:.3f} (train examples / fit examples) = "
           f"{dev_steps * scale:.0f}, rounded to {round(dev_steps * scale, -2):.0f}")
+    full_steps = utils.full_run_steps(corpus, utils.FINETUNE_PLAN, dev_steps)
+    assert full_steps == round(dev_steps * scale, -2)  # the helper is this rule
     if not utils.QUICK:  # quick mode shortens utils.FINETUNE
         assert settings(first[chosen_run])[:2] == ours[:2], "not FINETUNE's optimizer"
         assert ours[2] == round(dev_steps * scale, -2), "not FINETUNE's length"

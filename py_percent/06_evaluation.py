@@ -593,14 +593,12 @@ print(f"Closed-book, reversed questions: {reversal['exact_match']:.0%} right of 
 
 # %%
 plan = utils.FINETUNE
-dev_fit = utils.dev_split(corpus.qa)["fit"]
-scale = len(utils.finetune_examples(corpus, utils.FINETUNE_PLAN)) / len(dev_fit)  # lesson 5 §9.2
 dev_runs = [json.loads(path.read_text())["closed"]
             for path in sorted(utils.REPO_ROOT.glob("tests/qa_muon_*.json"))]
 dev_runs = [e for e in dev_runs  # the plan's dev run: same optimizer and seed, steps before scaling
             if (e["optimizer"]["name"], e["optimizer"]["muon_lr"], e["seed"])
             == (plan.optimizer, plan.muon_lr, plan.seed)
-            and round(e["steps"] * scale, -2) == plan.max_steps]
+            and utils.full_run_steps(corpus, utils.FINETUNE_PLAN, e["steps"]) == plan.max_steps]
 if dev_runs and not utils.QUICK:
     print("dev run of the plan:", dev_runs[0]["command"].removeprefix("python tests/"))
     dev_para = dev_runs[0]["closed/dev_paraphrase"]
