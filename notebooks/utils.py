@@ -1365,7 +1365,7 @@ def full_run_steps(corpus: Corpus, plan: FinetunePlan, dev_steps: int) -> int:
     """Steps for the full run of a length chosen on the dev split: ``dev_steps`` scaled from
     ``fit``'s examples to the train split's (each seen as often), rounded to 100."""
     dev = finetune_examples(corpus, replace(plan, dev=True))
-    return round(dev_steps * len(finetune_examples(corpus, plan)) / len(dev), -2)
+    return int(round(dev_steps * len(finetune_examples(corpus, plan)) / len(dev), -2))
 
 
 def qa_lengths(qa_rows: Batch) -> torch.Tensor:
