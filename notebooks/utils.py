@@ -1113,12 +1113,42 @@ def generate_ids(model: GPT, ids: Sequence[int], max_new_tokens: int, *, tempera
         tokens = torch.cat([tokens, torch.multinomial(probs, 1, generator=generator)])
         if stop and (step % look_every == look_every - 1 or step == max_new_tokens - 1):
             new = tokens[len(ids) :].tolist()
-            ends = [i for i in range(len(stop), len(new) + 1) if new[i - len(stop) : i] == stop]
-            if ends:
+            new, stopped = cut_at(new, stop)
+            if stopped:
                 model.train(was_training)
-                return new[: ends[0]]
+                return new
     model.train(was_training)
     return tokens[len(ids) :].tolist()
+
+
+def cut_at(ids: list[int], stop: Sequence[int]) -> tuple[list[int], bool]:
+    """``ids`` up to the end of the first occurrence of ``stop``, and whether it occurred."""
+    ends = [i for i in range(len(stop), len(ids) + 1) if ids[i - len(stop) : i] == list(stop)]
+    return (ids[: ends[0]], True) if stop and ends else (ids, False)
+
+
+@torch.no_grad()
+def greedy_rows(model: GPT, prompts: torch.Tensor, max_new_tokens: int,
+                stop_ids: Sequence[int]) -> list[tuple[list[int], bool]]:
+    """Greedy continuations of equal-length prompts (B, T), decoded side by side with
+    ``generate_ids``'s cache and window; each row cut after ``stop_ids``, and whether it stopped."""
+    block, device = model.config.block_size, next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    tokens, length = prompts.to(device), prompts.size(1)
+    start = fed = max(0, length - block)
+    cache: KVCache = []
+    for step in range(max_new_tokens):
+        n = length + step
+        if n - start > block:  # the window is full: keep its newer half, as generate_ids does
+            start, cache, fed = n - block // 2, [], n - block // 2
+        logits, _ = model(tokens[:, fed:], cache=cache)
+        fed = n
+        tokens = torch.cat([tokens, logits[:, -1].float().argmax(-1, keepdim=True)], dim=1)
+        if step % 8 == 7 and all(cut_at(r, stop_ids)[1] for r in tokens[:, length:].tolist()):
+            break  # every row has written its stop
+    model.train(was_training)
+    return [cut_at(row, stop_ids) for row in tokens[:, length:].tolist()]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1167,6 +1197,29 @@ def answer(model: GPT, tokenizer: CharTokenizer, question: str, passage: str | N
     prompt = qa_prompt(question, passage)
     reply = generate(model, tokenizer, prompt, max_new_tokens, temperature=0.0, stop=END_TAG)
     return reply.strip()
+
+
+def answers(model: GPT, tokenizer: CharTokenizer, questions: Sequence[str],
+            passages: Sequence[str | None] | None = None, max_new_tokens: int = 80,
+            batch_size: int = 64) -> list[tuple[str, bool]]:
+    """``answer`` to every question, with whether it ended with the end marker; prompts of equal
+    length are decoded together, up to ``batch_size`` at a time (fewer model calls)."""
+    passages = [None] * len(questions) if passages is None else passages
+    check_arg("passages", passages, len(passages) == len(questions), "one per question (or None)")
+    prompts = [tokenizer.encode(qa_prompt(q, p)) for q, p in zip(questions, passages, strict=True)]
+    by_length: dict[int, list[int]] = {}
+    for i, ids in enumerate(prompts):
+        by_length.setdefault(len(ids), []).append(i)
+    out: list[tuple[str, bool]] = [("", False)] * len(prompts)
+    stop = tokenizer.encode(END_TAG)
+    for group in by_length.values():
+        for chunk in (group[i : i + batch_size] for i in range(0, len(group), batch_size)):
+            rows = torch.tensor([prompts[i] for i in chunk])
+            decoded = greedy_rows(model, rows, max_new_tokens, stop)
+            for i, (ids, stopped) in zip(chunk, decoded, strict=True):
+                text = tokenizer.decode(ids[: len(ids) - len(stop) if stopped else None])
+                out[i] = (text.strip(), stopped)
+    return out
 
 
 def encode_qa(records: Sequence[dict[str, Any]], tokenizer: CharTokenizer, block_size: int,
@@ -1491,8 +1544,8 @@ def f1_score(prediction: str, gold: str) -> float:
 
 def evaluate_qa(model: GPT, tokenizer: CharTokenizer, records: Sequence[dict[str, Any]],
                 retriever: Retriever | None = None) -> dict[str, Any]:
-    """Greedy answers to ``records``, closed-book or (with ``retriever``) open-book: mean exact
-    match and F1, retrieval recall if open-book, and one row per question."""
+    """Greedy answers (``answers``) to ``records``, closed-book or (with ``retriever``) open-book:
+    mean exact match and F1, retrieval recall if open-book, and one row per question."""
     if not records:
         raise ValueError("records is empty: evaluate_qa needs at least one Q&A record to score.")
     check_arg("retriever", retriever, retriever is None or isinstance(retriever, Retriever),
@@ -1501,13 +1554,15 @@ def evaluate_qa(model: GPT, tokenizer: CharTokenizer, records: Sequence[dict[str
         check_arg(f"records[{i}]", record, isinstance(record, dict), "a Q&A record", TypeError)
         require_keys(record, ("question", "answer", *(["evidence"] if retriever else [])),
                      f"evaluate_qa: records[{i}]")
+    questions = [record["question"] for record in records]
+    passages = [retriever.search(q) if retriever else None for q in questions]
     rows = []
-    for record in records:
-        passage = retriever.search(record["question"]) if retriever else None
-        predicted = answer(model, tokenizer, record["question"], passage)
+    for record, passage, (predicted, stopped) in zip(
+        records, passages, answers(model, tokenizer, questions, passages), strict=True
+    ):
         rows.append({
             "question": record["question"], "gold": record["answer"], "predicted": predicted,
-            "exact_match": exact_match(predicted, record["answer"]),
+            "stopped": stopped, "exact_match": exact_match(predicted, record["answer"]),
             "f1": f1_score(predicted, record["answer"]),
             **({"passage": passage, "found": evidence_found(record, passage)} if retriever else {}),
         })

@@ -302,6 +302,17 @@ n_answers = len(MODES) * sum(len(asked[name][s]) for name in models for s in SPL
 print(f"{n_answers:,} greedy answers")
 
 # %% [markdown]
+# `evaluate_qa` calls `utils.answers`, which decodes prompts of equal length side by side, as one
+# batch, to save time. Its answers are the ones `utils.answer` gives one question at a time:
+
+# %%
+for mode in MODES:
+    rows = results["fine-tuned"][mode]["paraphrase"]["rows"][: utils.by_mode(full=40, quick=4)]
+    for r in rows:
+        assert r["predicted"] == utils.answer(finetuned, tokenizer, r["question"], r.get("passage"))
+print(f"the first {len(rows)} paraphrase answers of each mode: identical one by one")
+
+# %% [markdown]
 # The scores as a table. EM is never above F1: an exact match always has F1 = 1. Recall is the
 # retriever's: the share of questions whose evidence quote is inside the retrieved passage.
 
@@ -767,16 +778,12 @@ for chapter, scores in sorted(per_chapter.items()):
 
 # %% [markdown]
 # **Solution 2.** Stopping is the format, learned separately from the fact: the share of answers
-# that stop, beside the exact match on the same questions:
+# that stop (each row of §5's results records it), beside the exact match on the same questions:
 
 # %% jupyter={"source_hidden": true}
-unseen_asked = asked["fine-tuned"]["unseen"]
-stopped = sum(
-    utils.END_TAG in utils.generate(finetuned, tokenizer, utils.qa_prompt(r["question"]), 80,
-                                    temperature=0.0)
-    for r in unseen_asked
-)
-print(f"{stopped / len(unseen_asked):.0%} of {len(unseen_asked)} unseen answers end with "
+unseen_rows = ft["closed"]["unseen"]["rows"]
+stopped = sum(r["stopped"] for r in unseen_rows)
+print(f"{stopped / len(unseen_rows):.0%} of {len(unseen_rows)} unseen answers end with "
       f"{utils.END_TAG}; exact match {em['closed']['unseen']:.0%}")
 
 # %% [markdown]

@@ -80,3 +80,29 @@ def test_prompt_longer_than_the_block_is_cropped_from_the_left(model):
 def test_unknown_prompt_characters_raise_the_tokenizer_error(model):
     with pytest.raises(ValueError, match="not in the vocabulary"):
         utils.generate(model, TOKENIZER, "alice 42 #", 5)
+
+
+def test_rows_decoded_together_match_generate_ids_one_by_one(model):
+    # Equal-length prompts, 40 new tokens with a 16-token block: the window slides in the batch.
+    prompts = [TOKENIZER.encode(p) for p in ("alice was", "the bear.", "she is ok")]
+    stop = TOKENIZER.encode("e")
+    together = utils.greedy_rows(model, torch.tensor(prompts), 40, stop)
+    for ids, (new, stopped) in zip(prompts, together, strict=True):
+        alone = utils.generate_ids(model, ids, 40, temperature=0.0, stop_ids=stop)
+        assert new == alone and stopped == (alone[-1:] == stop)
+    for ids, (new, stopped) in zip(prompts, utils.greedy_rows(model, torch.tensor(prompts), 40, []),
+                                   strict=True):
+        assert new == utils.generate_ids(model, ids, 40, temperature=0.0) and not stopped
+
+
+def test_answers_to_many_questions_are_answer_one_by_one(model):
+    questions = ["who was late?", "what did alice drink?", "who is dinah?", "why?", "who was sad?"]
+    passages = [None] * len(questions)  # open-book: test_released.py (this vocabulary lacks "p")
+    together = utils.answers(model, TOKENIZER, questions, passages, max_new_tokens=30, batch_size=2)
+    for question, passage, (text, stopped) in zip(questions, passages, together, strict=True):
+        assert text == utils.answer(model, TOKENIZER, question, passage, max_new_tokens=30)
+        prompt = utils.qa_prompt(question, passage)
+        full = utils.generate(model, TOKENIZER, prompt, 30, temperature=0.0)
+        assert stopped == (utils.END_TAG in full)
+    with pytest.raises(ValueError, match="passages must be one per question"):
+        utils.answers(model, TOKENIZER, questions, passages[:2])

@@ -82,6 +82,17 @@ def test_released_finetuned_model_gives_lesson_6s_answers(corpus):
         assert utils.answer(model, tokenizer, question, passage) == shown, (question, mode)
 
 
+def test_released_finetuned_model_answers_a_batch_as_one_by_one(corpus):
+    model, tokenizer, _ = utils.load_checked(released("finetuned.pt"), corpus, torch.device("cpu"))
+    records = utils.qa_split(corpus.qa, "paraphrase")[:24] + utils.qa_split(corpus.qa, "train")[:24]
+    book_index = utils.Retriever(corpus.book)
+    for retriever in (None, book_index):
+        rows = utils.evaluate_qa(model, tokenizer, records, retriever)["rows"]
+        for r in rows:
+            assert r["predicted"] == utils.answer(model, tokenizer, r["question"], r.get("passage"))
+        assert any(r["stopped"] for r in rows)
+
+
 def test_released_weights_are_model_only():
     for name in ("base.pt", "finetuned.pt"):
         state = utils.load_checkpoint(released(name))
