@@ -105,8 +105,9 @@ print(ids)
 # %% [markdown]
 # ### 2.1 Token embedding
 #
-# `nn.Embedding(vocab_size, C)` is a table with one learnable row of `C` numbers per character.
-# An id looks up its row, so the same character always gets the same vector.
+# `nn.Embedding(vocab_size, C)` is a table with one learnable row of `C` numbers per character
+# (learnable numbers are the model's **parameters**: training adjusts them). An id looks up its
+# row, so the same character always gets the same vector.
 
 # %%
 torch.manual_seed(0)
@@ -137,7 +138,7 @@ assert not torch.equal(x[0, first_a], x[0, second_a])  # same letter, different 
 #
 # Attention lets each position gather information from earlier ones. Each position makes three
 # vectors from its own `x`, with three **linear layers** (each computes `x @ W + b`: a learned
-# matrix `W` and bias `b`):
+# matrix `W` and, unless `bias=False`, a bias `b`):
 #
 # - a **query** `q`: "what am I looking for?"
 # - a **key** `k`: "what do I contain?"
@@ -174,7 +175,7 @@ assert torch.allclose(by_hand, F.softmax(z, dim=-1))
 
 # %% [markdown]
 # A larger score gets a larger weight. Multiply the same scores by 10, and almost all the weight
-# lands on one entry: the softmax **saturates** to nearly one-hot.
+# lands on one entry: the softmax **saturates** to nearly **one-hot** (all weight on one entry).
 
 # %%
 print(f"softmax(10 z) = {F.softmax(10 * z, dim=-1).numpy().round(3)}")
@@ -182,9 +183,11 @@ print(f"softmax(10 z) = {F.softmax(10 * z, dim=-1).numpy().round(3)}")
 # %% [markdown]
 # ### 3.2 Scores, scaled by √head_size
 #
-# `q @ kᵀ` computes all `T × T` dot products at once. A dot product of `d` random numbers of
-# variance 1 has variance `d`: such large scores saturate the softmax, and a near one-hot choice
-# barely changes when the weights change a little, which leaves training little to learn from.
+# `q @ kᵀ` computes all `T × T` dot products at once. The **variance** of random numbers is their
+# mean squared distance from their mean; its square root, the **standard deviation** (std), is
+# their typical spread. A dot product of `d` random numbers of variance 1 has variance `d`: such
+# large scores saturate the softmax, and a near one-hot choice barely changes when the weights
+# change a little, which leaves training little to learn from.
 # Dividing by `√d` brings the spread back to about 1:
 
 # %%
@@ -382,8 +385,9 @@ with torch.no_grad():
 print(f"{tuple(emb.shape)} -> hidden {config.mlp_hidden} -> {tuple(mlp(emb).shape)}")
 
 # %% [markdown]
-# The non-linearity is **GELU**, as in GPT-2: a smooth version of ReLU (0 for negative inputs, the
-# input itself otherwise) that lets a little signal through below 0.
+# The non-linearity is **GELU**, as in **GPT-2** (OpenAI's 2019 model, whose layout ours follows):
+# a smooth version of ReLU (0 for negative inputs, the input itself otherwise) that lets a little
+# signal through below 0.
 
 # %%
 z = torch.linspace(-4, 4, 200)
@@ -404,7 +408,7 @@ plt.show()
 
 # %% [markdown]
 # - `train()` mode: each number becomes 0 with probability `p`; the survivors are multiplied by
-#   `1 / (1 - p)`, so each number keeps its **expected value**;
+#   `1 / (1 - p)`, so each number keeps its **expected value** (its average over many masks);
 # - `eval()` mode: the identity, so measuring and generating are deterministic.
 
 # %% [markdown]
@@ -488,8 +492,9 @@ assert torch.equal(fast.eval()(emb), emb) and torch.equal(nn.Dropout(p_drop).eva
 
 # %% [markdown]
 # Is it worth a custom module? The project's rule: use `FastDropout` only if it saves at least
-# 10% of a **training step** on a CPU (lesson 3: run the model, compute how each weight should
-# change, update the weights). Otherwise the standard `nn.Dropout`, which `utils.GPT` uses.
+# 10% of a **training step** on a CPU, beyond the noise of the timing (lesson 3: run the model,
+# compute how each weight should change, update the weights). Otherwise the standard
+# `nn.Dropout`, which `utils.GPT` uses.
 #
 # To measure it, a copy of the default model with every `nn.Dropout` swapped for `FastDropout`:
 
@@ -611,7 +616,7 @@ assert torch.allclose(normed.mean(-1), torch.zeros(1), atol=1e-5)
 #
 # | | one sub-layer `f` (attention or MLP) | used by |
 # |---|---|---|
-# | **post-norm** | `x = layernorm(x + f(x))` | the original Transformer |
+# | **post-norm** | `x = layernorm(x + f(x))` | the first Transformer (Vaswani et al., 2017) |
 # | **pre-norm** | `x = x + f(layernorm(x))` | GPT-2 and most models since; GPT-0.5M |
 
 # %% [markdown]
@@ -963,7 +968,7 @@ assert leak > 1e-4 and no_leak < 1e-6
 
 # %% [markdown]
 # Without the mask, position `t` can read character `t + 1`, its own target: a model trained so
-# would learn to copy it, and its training loss would drop towards 0. When generating, the next
+# could learn to copy it, and its training loss could fall towards 0. When generating, the next
 # character does not exist yet: nothing to copy.
 #
 # **Solution 2.** The same model with its own output table:

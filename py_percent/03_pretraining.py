@@ -743,8 +743,9 @@ path = utils.BASE_CHECKPOINT
 print(f"{path.relative_to(utils.REPO_ROOT)}: {path.stat().st_size / 1e6:.1f} MB")
 
 # %% [markdown]
-# It holds only tensors, numbers, strings, `None`, lists and dicts, no pickled objects, so
-# `torch.load(..., weights_only=True)`, the loader that refuses arbitrary code, reads it.
+# It holds only tensors, numbers, strings, `None`, lists and dicts, no other Python objects
+# (saved by `pickle`, which can run code on loading), so `torch.load(..., weights_only=True)`,
+# the loader that refuses arbitrary code, reads it.
 # `utils.load_checkpoint` also checks the format.
 
 # %%

@@ -38,7 +38,7 @@
 # - *Trained on `<q>`, prompted with `Q:`.* Here: one prompt function everywhere (§2).
 # - *Answers never stopped.* Here: an `<end>` marker (§2, §6.4).
 # - *Graded the question, measured nothing.* Here: an answer-only loss (§3), curves and a
-#   forgetting check (§6, §7), a recipe chosen on a dev split (§8–9).
+#   forgetting check (§6, §7), a recipe chosen on train questions set aside (§8–9).
 
 # %% [markdown]
 # ## 0. Setup
@@ -473,7 +473,7 @@ assert all(r["fact"] in fit_facts for r in dev["dev_paraphrase"])
 
 # %% [markdown]
 # `tests/qa_recipes.py` fine-tuned a base model once per recipe on fit and scored the first `n`
-# questions of each dev split. These runs and §9.1's used `FastDropout` (lesson 2 §5.2) and the
+# questions of each dev split, with `FastDropout` (lesson 2 §5.2), as §9.1's runs, and the
 # script's defaults then: AdamW, 2,000 steps (`--optimizer adamw --steps 2000` repeats them).
 # Recipes: prompt mode `closed`, `open` or `both`; `both + reading` (plus **cloze**
 # fill-in-the-blank exercises from the book); `mixed_pretraining` (Q&A mixed into pretraining from
@@ -485,6 +485,8 @@ recipes_path = utils.REPO_ROOT / "tests" / "qa_recipes.json"
 recipes = json.loads(recipes_path.read_text()) if recipes_path.exists() else {}
 dev_book = torch.tensor(tokenizer.encode(utils.split_text(corpus.train_text)[1]))
 today_dev_loss = utils.evaluate_text(base, dev_book)  # identifies today's base model
+print(f"book dev text: the last {len(dev_book) / len(corpus.train_text):.0%} of the training text "
+      f"({len(dev_book):,} characters)")
 
 
 def base_label(entry: dict) -> str:
@@ -521,6 +523,8 @@ else:
 
 # %%
 BOOK_BUDGET = 0.05  # the largest rise of the book loss we accept
+# one right and one wrong answer added: 0 of 100 has a standard error of about 1%
+assert math.isclose(utils.share_stderr(0.0, 100), math.sqrt(1 / 102 * (101 / 102) / 100))
 
 
 def best_dev(entry: dict) -> tuple[float, float]:

@@ -754,8 +754,8 @@ print(f"wrote {utils.display_path(path)} ({path.stat().st_size:,} bytes)")
 #
 # 1. **Scores per chapter.** The fine-tuned model's closed-book EM per chapter on the
 #    paraphrase split. Are some chapters easier?
-# 2. **Does it stop?** How often does it write `<end>` within 80 characters on the unseen
-#    questions, closed-book? Use `utils.generate` without `stop`.
+# 2. **Does it stop?** How often does it write `<end>` before `utils.answer`'s length limit on
+#    the unseen questions, closed-book? The rows of §5's results record it.
 # 3. **A looser metric.** Count an answer right if it contains the gold answer (normalised).
 #    Compare with EM for the base model. Why is it easy to game?
 

@@ -19,7 +19,7 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/07_stats.ipynb)
 #
-# **What you will learn:** what the model costs (parameters, FLOPs, time, memory), which tricks
+# **What you will learn:** what the model costs (parameters, arithmetic, time, memory), which tricks
 # sped up the pre-ladder recipe (§4.2), how it compares with the original notebook, and what
 # scaling up buys.
 #
@@ -144,11 +144,11 @@ for name, run in runs.items():
 # %% [markdown]
 # ## 4. The benchmark: our recipe against the original's
 #
-# `tests/benchmark.py` rebuilds the original notebook's model (post-norm `nn.MultiheadAttention`
-# blocks, fixed sine/cosine position vectors, a ReLU MLP, no dropout, a constant AdamW learning
-# rate, 32 windows of 128 characters) and times it against `utils.GPT` (16 windows of 256: the same
-# 4,096 characters per step) in one process, generation with and without the KV cache,
-# and a large matmul as the machine's practical peak.
+# `tests/benchmark.py` rebuilds the original notebook's model (post-norm blocks of PyTorch's
+# ready-made attention, position vectors fixed by a formula, a ReLU MLP, no dropout, a constant
+# AdamW learning rate, 32 windows of 128 characters) and times it against `utils.GPT` (16 windows
+# of 256: the same 4,096 characters per step) in one process, generation with and without the KV
+# cache, and a large matmul as the machine's practical peak.
 
 # %%
 bench = json.loads((utils.REPO_ROOT / "tests" / "benchmark_cpu.json").read_text())
@@ -894,8 +894,8 @@ for t in (64, 128, 256):
 # Per token, the score FLOPs grow with the context, the weights' FLOPs do not: the share grows
 # with the block.
 #
-# **Solution 2.** The ratios should be steadier: both models suffer the same background load
-# within a run, which cancels in the ratio.
+# **Solution 2.** The ratios should be steadier: background load slows both models alike, and
+# cancels.
 #
 # **Solution 3.** No GPU run is recorded here: compare the GPU run's speed-up line (ours /
 # original) and its MFU with §4 and §5 yourself.
