@@ -106,7 +106,8 @@ if os.environ.get(utils.BOOK_ENV):
 elif utils.BOOK_CACHE.is_file():
     print(f"the book comes from the cache: {utils.BOOK_CACHE.relative_to(utils.REPO_ROOT)}")
 else:
-    print(f"the book will be downloaded from {utils.GUTENBERG_URLS[0]}")
+    print("the book will be downloaded")
+print(f"its source: {utils.GUTENBERG_URLS[0]} (eBook 11)")
 
 # %% [markdown]
 # Now load it. The result is one Python string.
@@ -295,8 +296,9 @@ print(ids, "->", repr(decode(ids)))
 # %% [markdown]
 # ### 4.2 One vocabulary for the book *and* the Q&A data
 #
-# In lesson 5 we fine-tune the model on handcrafted questions and answers about the book,
-# stored in `data/alice_qa.jsonl`. Each record is one JSON object:
+# In lesson 5 we **fine-tune** the model (train it further, starting from what it learned from
+# the book) on handcrafted questions and answers about the book, stored in `data/alice_qa.jsonl`.
+# Each record is one JSON object:
 
 # %%
 qa = utils.load_qa()
@@ -336,9 +338,9 @@ for ch in "a?z":
     print(f"{ch!r:>4}  {chars.index(ch):>12}  {qa_only.index(ch):>11}  {tokenizer.stoi[ch]:>9}")
 
 # %% [markdown]
-# Every checkpoint (a file holding a trained model's weights, lesson 3) saves the vocabulary, so a
-# model always loads with the table it was trained with. Its size is the number of rows of the
-# model's embedding table (one learned vector per id, lesson 2):
+# Every checkpoint (a file holding a trained model's **weights**, the numbers it learned; lesson
+# 3) saves the vocabulary, so a model always loads with the table it was trained with. Its size is
+# the number of rows of the model's embedding table (one learned vector per id, lesson 2):
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -489,9 +491,10 @@ for split, ids in corpus.splits.items():
 # %% [markdown]
 # ## 7. What is a batch?
 #
-# A GPT learns one thing: **predict the next character**. An example is a window `x` of `T`
-# characters; its target `y` is the window **one character further on**: `y[t]` follows `x[t]`.
-# `B` random windows make two `(B, T)` **tensors** (PyTorch's arrays of numbers).
+# A **GPT** (generative pre-trained transformer, the model family of ChatGPT) learns one thing:
+# **predict the next character**. An example is a window `x` of `T` characters; its target `y` is
+# the window **one character further on**: `y[t]` follows `x[t]`. `B` random windows make two
+# `(B, T)` **tensors** (PyTorch's arrays of numbers).
 
 # %% [markdown]
 # `utils.random_windows` cuts them. A tiny batch of `B = 4` windows of `T = 24` characters, with
