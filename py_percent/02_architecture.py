@@ -46,8 +46,8 @@ device = utils.setup_lesson(REPO, BRANCH)
 
 # %% [markdown]
 # This lesson keeps every tensor on the **CPU**, whatever `device` says: the tensors are tiny, and
-# some GPU kernels use lower precision, which would blur our exact comparisons. We load lesson 1's
-# corpus and the imports:
+# some GPU operations compute with fewer digits, which would blur our exact comparisons. We load
+# lesson 1's corpus and the imports:
 
 # %%
 import math
@@ -274,8 +274,9 @@ def causal_attention(q, k, v):
 assert torch.allclose(causal_attention(q, k, v)[0], out)  # the same as §3
 
 # %% [markdown]
-# Now the module. Its two linear layers are named `qkv` and `proj` as in `utils.py`, so the two
-# can exchange weights. `proj` mixes the concatenated heads.
+# Now the module (a PyTorch `nn.Module`: a layer object that holds its parameters). Its two
+# linear layers are named `qkv` and `proj` as in `utils.py`, so the two can exchange weights.
+# `proj` mixes the concatenated heads.
 
 
 # %%
@@ -385,7 +386,7 @@ with torch.no_grad():
 print(f"{tuple(emb.shape)} -> hidden {config.mlp_hidden} -> {tuple(mlp(emb).shape)}")
 
 # %% [markdown]
-# The non-linearity is **GELU**, as in **GPT-2** (OpenAI's 2019 model, whose layout ours follows):
+# The non-linearity is **GELU**, as in **GPT-2** (an OpenAI model whose layout ours follows):
 # a smooth version of ReLU (0 for negative inputs, the input itself otherwise) that lets a little
 # signal through below 0.
 
@@ -612,11 +613,12 @@ for label, t in (("before", emb), ("after", normed)):
 assert torch.allclose(normed.mean(-1), torch.zeros(1), atol=1e-5)
 
 # %% [markdown]
-# Where does the normalisation go? Two choices:
+# A stack of such blocks (attention, then an MLP, each added to the residual stream) is a
+# **Transformer**, the design every GPT uses. Where does the normalisation go? Two choices:
 #
 # | | one sub-layer `f` (attention or MLP) | used by |
 # |---|---|---|
-# | **post-norm** | `x = layernorm(x + f(x))` | the first Transformer (Vaswani et al., 2017) |
+# | **post-norm** | `x = layernorm(x + f(x))` | the first Transformer (Vaswani et al.) |
 # | **pre-norm** | `x = x + f(layernorm(x))` | GPT-2 and most models since; GPT-0.5M |
 
 # %% [markdown]
