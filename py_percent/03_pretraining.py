@@ -201,7 +201,7 @@ assert 0.8 < (moved.median() / cfg.lr).item() < 1.2
 # ### 3.2 Muon: momentum, then orthogonalise
 #
 # A matrix's **singular values** measure how much it stretches along each of its main directions.
-# **Muon** (Jordan et al., 2024) takes a running mean of each weight matrix's gradients
+# **Muon** (Keller Jordan et al.) takes a running mean of each weight matrix's gradients
 # (momentum), then moves its singular values towards 1, keeping the directions: no direction gets
 # a huge step while others get almost none.
 #
@@ -253,7 +253,7 @@ assert near_one(after_sv) > near_one(before_sv / before_sv.max())
 
 # %% [markdown]
 # A whole Muon step for one matrix `p`, in four lines. The momentum `buf` starts at zero; tall
-# matrices step a little further, by √(rows / columns), as in the reference code.
+# matrices step a little further, by √(rows / columns), as in Muon's authors' code.
 
 
 # %%
