@@ -117,7 +117,7 @@ for name, records in qa.items():
 # ### 1.3 One fact in all its phrasings
 # The train and paraphrase questions of one fact, then an unseen one. Training never reads the
 # `evidence` field (an open-book passage, shown first, §2, may hold the same words): it lets anyone
-# check a gold answer against the book.
+# check a **gold** answer (the record's correct one) against the book.
 
 # %%
 fact = qa["train"][0]["fact"]

@@ -135,8 +135,8 @@ for text in ["The Queen of Hearts!", "“A watch,” said Alice.", "  the  Mock 
 
 # %% [markdown]
 # ### 3.2 Exact match (EM)
-# EM is 1 if the normalised prediction equals the normalised gold answer, else 0. It is strict:
-# "golden key" for "a tiny golden key" scores 0.
+# EM is 1 if the normalised prediction equals the normalised **gold** answer (the record's correct
+# one), else 0. It is strict: "golden key" for "a tiny golden key" scores 0.
 
 # %%
 # NBVAL_CHECK_OUTPUT
