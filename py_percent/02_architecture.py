@@ -145,8 +145,8 @@ assert not torch.equal(x[0, first_a], x[0, second_a])  # same letter, different 
 # - a **value** `v`: "what do I hand over if you pick me?"
 
 # %% [markdown]
-# GPT-0.5M splits `C` into `n_head` heads. One head works in `head_size = C / n_head`
-# dimensions:
+# GPT-0.5M splits `C` into `n_head` **heads**: attentions side by side, each with its own queries,
+# keys and values (§4). One head works in `head_size = C / n_head` dimensions:
 
 # %%
 head_size = C // config.n_head
@@ -357,9 +357,10 @@ assert diff < 1e-5
 # %% [markdown]
 # ## 5. The MLP
 #
-# Attention moves information **between** positions. The MLP (multi-layer perceptron) works on
-# **each position alone**: widen to `mlp_hidden` numbers, apply a non-linearity, project back to
-# `C`. Without the non-linearity it would be one linear map.
+# Attention moves information **between** positions. The MLP (multi-layer perceptron, also called
+# a position-wise **feed-forward network**) works on **each position alone**: widen to
+# `mlp_hidden` numbers, apply a non-linearity, project back to `C`. Without the non-linearity it
+# would be one linear map.
 
 
 # %%
@@ -410,7 +411,8 @@ plt.show()
 # %% [markdown]
 # - `train()` mode: each number becomes 0 with probability `p`; the survivors are multiplied by
 #   `1 / (1 - p)`, so each number keeps its **expected value** (its average over many masks);
-# - `eval()` mode: the identity, so measuring and generating are deterministic.
+# - `eval()` mode: the identity (numbers pass unchanged), so measuring and generating are
+#   deterministic.
 
 # %% [markdown]
 # Each training step thus trains a randomly thinned network, so no single number can carry a
@@ -923,7 +925,7 @@ print(f"the others: {others.min():.3f} to {others.max():.3f}; uniform {1 / V:.3f
 
 # %% [markdown]
 # A useful check for any new model: a first training loss far above `ln V` means a broken
-# initialisation (confidently wrong before learning anything).
+# initialisation (the starting weights: confidently wrong before learning anything).
 
 # %% [markdown]
 # ## Summary

@@ -24,7 +24,8 @@
 # forgetting, and a check of what was forgotten.
 #
 # - **Reads:** `checkpoints/full/base.pt` (lesson 3, else the released weights, else a short
-#   stand-in it trains), the book, `data/alice_qa.jsonl`, the recorded dev runs `tests/qa_*.json`;
+#   stand-in it trains), the book, `data/alice_qa.jsonl`, the recorded dev runs `tests/qa_*.json`
+#   (recipes tried on train questions set aside, §8);
 #   and `checkpoints/full/finetuned.pt` if an earlier run wrote it (resumed only if it matches).
 # - **Writes:** `checkpoints/full/finetuned.pt`, for lesson 6.
 # - **Runtime:** the fine-tune is the slow part; §6.2 prints its time.
@@ -380,7 +381,8 @@ print(f"{utils.FINETUNE.max_steps / utils.PRETRAIN.max_steps:.0%} of pretraining
 # ### 6.2 The run
 # `utils.finetune` copies the base model, trains on §4's mixed steps and saves
 # `utils.FINETUNED_CHECKPOINT` for lesson 6. Its `origin` (the base weights' fingerprint, the plan,
-# the examples' hash) decides: a checkpoint of another origin is retrained, with a warning; one of
+# the examples' hash; a **hash** is a short code computed from data, different if any byte
+# differs) decides: a checkpoint of another origin is retrained, with a warning; one of
 # the same origin is loaded.
 
 # %%
