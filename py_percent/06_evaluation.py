@@ -459,7 +459,7 @@ print(f"Pretraining showed the model each character of the training text about {
 # - **Closed-book** scores are what fine-tuning drilled; the paraphrase gap is the part keyed to
 #   wording.
 # - **Unseen facts** were read, never asked: a fact read in one phrasing is rarely
-#   *extractable*, answerable from the weights when asked (Allen-Zhu & Li, 2023). §10 tries more
+#   *extractable*, answerable from the weights when asked (Allen-Zhu & Li). §10 tries more
 #   phrasings.
 # - **Open-book** needs the retriever to find the evidence *and* the model to read it (§6's
 #   copy rate); never-read facts have no other way.
@@ -566,7 +566,7 @@ grade(next(r for r in pair if r["split"] == "paraphrase"))
 
 # %% [markdown]
 # The **reversal**: the same fact asked the other way round, never trained. Models trained on
-# "A is B" often fail on "B is A" (Berglund et al., 2023, *The Reversal Curse*): expect a wrong
+# "A is B" often fail on "B is A" (Berglund et al., *The Reversal Curse*): expect a wrong
 # answer closed-book, and a chance open-book when the passage holds the evidence.
 
 # %%
