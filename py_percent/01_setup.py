@@ -51,8 +51,8 @@ device = utils.setup_lesson(REPO, BRANCH)
 # What are we running on?
 #
 # - **Versions**: the lessons need PyTorch `utils.MIN_TORCH` or newer (checked below).
-# - **Device**: `utils.pick_device()` picks a CUDA GPU, else Apple's MPS, else the CPU; every
-#   lesson also runs on a CPU.
+# - **Device**: `utils.pick_device()` picks an NVIDIA GPU (CUDA), else an Apple-silicon GPU (MPS),
+#   else the CPU; every lesson also runs on a CPU.
 # - **CPU threads**: PyTorch spreads each matrix multiplication over them.
 
 # %%
@@ -125,7 +125,7 @@ print(type(book).__name__)
 # %% [markdown]
 # The model should not learn licence text, so `utils.strip_gutenberg` keeps only what lies between
 # the markers. On a tiny made-up file, with the Windows line ends `\r\n` and byte-order mark
-# `\ufeff` of real downloads:
+# `\ufeff` (an invisible first character) of real downloads:
 
 # %%
 wrapped = (
@@ -491,10 +491,10 @@ for split, ids in corpus.splits.items():
 # %% [markdown]
 # ## 7. What is a batch?
 #
-# A **GPT** (generative pre-trained transformer, the model family of ChatGPT) learns one thing:
-# **predict the next character**. An example is a window `x` of `T` characters; its target `y` is
-# the window **one character further on**: `y[t]` follows `x[t]`. `B` random windows make two
-# `(B, T)` **tensors** (PyTorch's arrays of numbers).
+# A **GPT** (generative pre-trained transformer, the model family of ChatGPT; lesson 2 builds one)
+# learns one thing: **predict the next character**. It reads a window `x` of `T` characters; its
+# target `y` is the window **one character further on**: `y[t]` follows `x[t]`. `B` random
+# windows make two `(B, T)` **tensors** (PyTorch's arrays of numbers).
 
 # %% [markdown]
 # `utils.random_windows` cuts them. A tiny batch of `B = 4` windows of `T = 24` characters, with

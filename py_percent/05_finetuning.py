@@ -24,8 +24,7 @@
 # forgetting, and a check of what was forgotten.
 #
 # - **Reads:** `checkpoints/full/base.pt` (lesson 3, else the released weights, else a short
-#   stand-in it trains), the book, `data/alice_qa.jsonl`, the recorded dev runs `tests/qa_*.json`
-#   (recipes tried on train questions set aside, §8);
+#   stand-in it trains), the book, `data/alice_qa.jsonl`, the recipe runs `tests/qa_*.json` (§8);
 #   and `checkpoints/full/finetuned.pt` if an earlier run wrote it (resumed only if it matches).
 # - **Writes:** `checkpoints/full/finetuned.pt`, for lesson 6.
 # - **Runtime:** the fine-tune is the slow part; §6.2 prints its time.
@@ -381,9 +380,8 @@ print(f"{utils.FINETUNE.max_steps / utils.PRETRAIN.max_steps:.0%} of pretraining
 # ### 6.2 The run
 # `utils.finetune` copies the base model, trains on §4's mixed steps and saves
 # `utils.FINETUNED_CHECKPOINT` for lesson 6. Its `origin` (the base weights' fingerprint, the plan,
-# the examples' hash; a **hash** is a short code computed from data, different if any byte
-# differs) decides: a checkpoint of another origin is retrained, with a warning; one of
-# the same origin is loaded.
+# the examples' hash: a **hash** is a short code computed from data, other if any byte differs)
+# decides: another origin is retrained, with a warning; the same origin is loaded.
 
 # %%
 start = time.perf_counter()
@@ -475,12 +473,12 @@ assert all(r["fact"] in fit_facts for r in dev["dev_paraphrase"])
 
 # %% [markdown]
 # `tests/qa_recipes.py` fine-tuned a base model once per recipe on fit and scored the first `n`
-# questions of each dev split, with `FastDropout` (lesson 2 §5.2), as §9.1's runs, and the
-# script's defaults then: AdamW, 2,000 steps (`--optimizer adamw --steps 2000` repeats them).
+# questions of each dev split, with `FastDropout` (lesson 2 §5.2), AdamW and 2,000 steps, as in
+# §9.1 (`--optimizer adamw --steps 2000` repeats them).
 # Recipes: prompt mode `closed`, `open` or `both`; `both + reading` (plus **cloze**
 # fill-in-the-blank exercises from the book); `mixed_pretraining` (Q&A mixed into pretraining from
 # scratch; `steps` on top of pretraining). **Book rise**: the loss rise over the base model on the
-# training text's last tenth; replay shows that text, so it tracks forgetting only in part.
+# training text's last tenth, which replay shows: a partial forgetting check.
 
 # %%
 recipes_path = utils.REPO_ROOT / "tests" / "qa_recipes.json"
@@ -693,8 +691,8 @@ if ADAMW_STEPS in step_runs:
 
 # %% [markdown]
 # By the rule (question sampling; one seed each), fewer AdamW steps lose on trained questions,
-# more stay within noise: 2,000 steps stay. Counting the two runs' swing (last lines), 1,500 would
-# pass; the fixed rule ignores it.
+# more stay within noise: 2,000 stay. With the two runs' swing (last lines), 1,500 would pass; the
+# fixed rule ignores it.
 #
 # ### 9.2 Fewer steps with Muon
 # Lesson 3 pretrains with Muon (§3 there). Here it fine-tunes today's base for fewer steps, beside
@@ -772,8 +770,8 @@ if adamw_check and muon_runs:
 # %% [markdown]
 # Muon's 1,000 steps show no measurable difference from AdamW's 2,000 in exact match on either dev
 # split; its book rise is higher, beyond the seeds' swing, within the fixed budget. Fewer Muon steps
-# lose on fit. The full run has more examples than `fit`; its steps grow by their ratio (printed),
-# so each example is seen as often.
+# lose on fit. The full run has more examples than `fit`, so its steps grow by their ratio
+# (printed).
 
 # %% [markdown]
 # ## Summary
@@ -782,8 +780,8 @@ if adamw_check and muon_runs:
 #   serve training, generation and evaluation.
 # - Padding targets are `-100` anyway; the answer-only mask sets the prompt's too.
 # - Book replay mixes book windows into the steps; `evaluate_text` measures forgetting.
-# - The prompt mode, optimizer and length are chosen on a dev split of train; the plan is saved
-#   in the checkpoint.
+# - Prompt mode, optimizer and length are chosen on a dev split of train; the checkpoint saves
+#   the plan.
 
 # %% [markdown]
 # ## Exercises

@@ -233,10 +233,10 @@ print(
 # pre-ladder one: AdamW, cosine schedule, dropout 0.15). Every rung trains the same steps.
 # A rung tries a few settings with seed 0, reruns the winner with seed 1, and is kept only if its
 # gain beats the noise: the larger seed spread of it and the rung before. The architecture rung
-# bundles RoPE (rotary position embeddings: each position turns queries and keys by its own angle,
-# instead of adding a learned vector), QK-norm (queries and keys normalised), ReLU² (a
-# squared ReLU in the MLP) and zero-initialised output projections. The ladder and §7.1's study
-# were recorded while `utils.GPT` used lesson 2 §5.2's `FastDropout`; it now uses `nn.Dropout`.
+# bundles RoPE (positions as rotations of queries and keys, not a learned table), QK-norm (queries
+# and keys normalised), ReLU² (a squared ReLU in the MLP) and zero-initialised output projections.
+# The ladder and §7.1's study used lesson 2 §5.2's `FastDropout`; `utils.GPT` now uses
+# `nn.Dropout`.
 
 # %%
 ladder = json.loads((utils.REPO_ROOT / "tests" / "ladder_cpu.json").read_text())
@@ -852,7 +852,7 @@ side_by_side(char_run["sample"], bpe_run["sample"], ("characters", "BPE tokens")
 # `ranks=Ranks(device)`: the model is wrapped in `DistributedDataParallel` (gradients averaged
 # across ranks), rank $r$ of $N$ trains on rows $rB/N$ to $(r+1)B/N$ of the shared batch, and rank
 # 0 alone prints and saves. `tests/test_distributed.py` checks that two processes match one with
-# the whole batch and resume exactly. To time them on your machine:
+# the whole batch, and resume exactly. To time them:
 # `python tests/ddp_pretrain.py --compare ddp.json --steps 30 --dropout 0`.
 
 # %% [markdown]
@@ -893,14 +893,14 @@ for t in (64, 128, 256):
     print(f"block {t:>3}: attention scores are {share:.0%} of the FLOPs")
 
 # %% [markdown]
-# Per token, the score FLOPs grow with the context, the weights' FLOPs do not: the share grows
-# with the block.
+# Per token, score FLOPs grow with the context and weight FLOPs do not: the share grows with the
+# block.
 #
 # **Solution 2.** The ratios should be steadier: background load slows both models alike, and
 # cancels.
 #
-# **Solution 3.** No GPU run is recorded here: compare the GPU run's speed-up line (ours /
-# original) and its MFU with §4 and §5 yourself.
+# **Solution 3.** No GPU run is recorded here: compare its speed-up line (ours / original) and MFU
+# with §4 and §5.
 #
 # **Solution 4.** Each token of "the mock turtle", and how often the training split holds it as
 # a chunk (§7.2):
