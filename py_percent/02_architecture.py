@@ -137,8 +137,8 @@ assert not torch.equal(x[0, first_a], x[0, second_a])  # same letter, different 
 # ## 3. One attention head, by hand
 #
 # Attention lets each position gather information from earlier ones. Each position makes three
-# vectors from its own `x`, with three **linear layers** (each computes `x @ W + b`: a learned
-# matrix `W` and, unless `bias=False`, a bias `b`):
+# vectors from its own `x` (hence **self**-attention), with three **linear layers** (each computes
+# `x @ W + b`: a learned matrix `W` and, unless `bias=False`, a bias `b`):
 #
 # - a **query** `q`: "what am I looking for?"
 # - a **key** `k`: "what do I contain?"
@@ -410,7 +410,7 @@ plt.show()
 
 # %% [markdown]
 # - `train()` mode: each number becomes 0 with probability `p`; the survivors are multiplied by
-#   `1 / (1 - p)`, so each number keeps its **expected value** (its average over many masks);
+#   `1 / (1 - p)`, so each number keeps its **expected value** (its average over many random draws);
 # - `eval()` mode: the identity (numbers pass unchanged), so measuring and generating are
 #   deterministic.
 

@@ -19,9 +19,9 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/06_evaluation.ipynb)
 #
 # You will measure how well the models predict the book (loss, bits per character, perplexity)
-# and answer questions (exact match, F1), closed-book and open-book with a retriever, on
-# trained, paraphrased, reversed, unseen and never-read facts; then whether reading each fact
-# several ways in pretraining helps.
+# and answer questions (exact match, and F1: word overlap), closed-book and open-book with a
+# retriever (a search of the book), on trained, paraphrased, reversed, unseen and never-read facts;
+# then whether reading each fact several ways in pretraining helps.
 #
 # - **Reads:** the book, `data/alice_qa.jsonl`, `checkpoints/full/base.pt` and `finetuned.pt`
 #   (lessons 3 and 5; else the released weights, else short stand-ins);
@@ -763,7 +763,7 @@ print(f"wrote {utils.display_path(path)} ({path.stat().st_size:,} bytes)")
 # ## Solutions
 #
 # Each solution is a code cell that runs with the lesson (the tests run it too). In Jupyter its
-# code starts collapsed: click the cell to open it.
+# code starts collapsed.
 #
 # **Solution 1.** With few questions per chapter, one question moves a chapter's score a lot;
 # the sizes are printed beside the scores:

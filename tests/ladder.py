@@ -22,6 +22,7 @@ Two worker processes share the queue. Not collected by pytest (no test_ prefix).
     python tests/ladder.py                  # the ladder (about 40 min on 2 cores)
     python tests/ladder.py --original       # + the original notebook's recipe and the ceiling
     python tests/ladder.py --confirm 1300   # + the winner's regularisation at the full length
+    python tests/ladder.py --rescore        # recompute targets and times from the records
     GPT05M_QUICK=1 python tests/ladder.py --steps 4 --out runs/ladder.json   # check it runs
 """
 
@@ -271,6 +272,11 @@ def main() -> None:
         help="add the original notebook's recipe and the FLOP ceiling to --out",
     )
     parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="recompute --out's targets and times from its recorded curves and timings (no runs)",
+    )
+    parser.add_argument(
         "--confirm",
         type=int,
         default=None,
@@ -278,6 +284,12 @@ def main() -> None:
         help="add to --out: the winner at STEPS steps, with today's dropout too",
     )
     args = parser.parse_args()
+    if args.rescore:
+        record = json.loads(args.out.read_text())
+        add_times(record, record["timings"])
+        record["rescored_by"] = "python tests/ladder.py --rescore"
+        utils.write_text_atomic(args.out, json.dumps(record, indent=1))
+        return
     if args.confirm:
         confirm(args)
         return
@@ -370,6 +382,7 @@ def add_times(record: dict, timings: dict) -> None:
         if rung["seed1"] is None:
             continue
         steps = [steps_to(rung[k]["curve"], target) for k in ("seed0", "seed1")]
+        rung["seed_steps_to_target"] = steps  # seed 0, seed 1: how much the seeds disagree
         rung["seconds_per_step"] = timings[rung["name"]]["median"]
         rung["steps_to_target"] = None if None in steps else sum(steps) / 2
         reach = rung["steps_to_target"]

@@ -73,3 +73,19 @@ def test_reading_exercises_ask_for_a_word_of_their_passage_and_fit_the_block():
     examples = qa_recipes.recipe_examples(corpus, "both + reading")
     plain = utils.finetune_examples(corpus, qa_recipes.RECIPES["both + reading"])
     assert len(examples) == len(plain) + qa_recipes.READING["both + reading"]
+
+
+def test_rescoring_the_ladder_records_each_seeds_steps_and_changes_nothing_else(tmp_path):
+    recorded = json.loads((utils.REPO_ROOT / "tests" / "ladder_cpu.json").read_text())
+    record = json.loads(json.dumps(recorded))
+    for rung in record["rungs"]:
+        rung.pop("seed_steps_to_target", None)
+    ladder.add_times(record, record["timings"])
+    for rung, before in zip(record["rungs"], recorded["rungs"], strict=True):
+        if rung["seed1"] is None:
+            continue
+        steps = rung["seed_steps_to_target"]
+        assert steps == [ladder.steps_to(rung[k]["curve"], record["target_dev_loss"])
+                         for k in ("seed0", "seed1")]
+        assert rung["steps_to_target"] == pytest.approx(sum(steps) / 2)
+        assert rung == before  # the committed file is what --rescore writes
