@@ -20,7 +20,7 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/07_stats.ipynb)
 #
 # **What you will learn:** what the model costs (parameters, arithmetic, time, memory), which tricks
-# sped up the pre-ladder recipe (§4.2), how it compares with the original notebook, and what
+# the ladder kept (§4.2), how it compares with the original notebook, and what
 # scaling up buys.
 #
 # - **Reads:** the checkpoints of lessons 3 and 5, lesson 6's `evaluation.json`, and three
@@ -184,7 +184,7 @@ plt.show()
 # What counts is how good a model the time buys. `python tests/benchmark.py
 # --quality` trains both recipes on the same split for at most the same budget (one whose steps
 # end first stops): on a CPU, one thread's CPU seconds, less disturbed by other jobs; on a GPU,
-# wall time.
+# wall time (clock seconds).
 
 # %%
 recorded_path = utils.REPO_ROOT / "tests" / "benchmark_cpu.json"
@@ -304,7 +304,7 @@ assert utils.GPTConfig().dropout == recipe["dropout"]
 
 # %% [markdown]
 # Time is steps × seconds per step, each timed on one thread in interleaved rounds (their spread:
-# below); so was `torch.compile` (PyTorch's compiler into fused code):
+# below); so was `torch.compile` (PyTorch's compiler, which merges operations):
 
 # %%
 for name, timing in ladder["timings"].items():
