@@ -446,7 +446,7 @@ print(f"weights + optimizer state: {state_numbers * 4 / 2**20:.1f} MB")
 print(f"peak memory of the benchmark process: {bench['peak_memory_mb']:.0f} MB")
 print(
     f"achieved {bench['ours_gflops']:.1f} GFLOP/s while training = {bench['ours_mfu']:.0%} "
-    f"of a large matmul's {bench['matmul_peak_gflops']:.0f} GFLOP/s"
+    f"of a large matrix multiply's {bench['matmul_peak_gflops']:.0f} GFLOP/s"
 )
 print("hardware:", bench["hardware"])
 
