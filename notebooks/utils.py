@@ -1076,12 +1076,11 @@ def generate(model: GPT, tokenizer: CharTokenizer, prompt: str = "", max_new_tok
     return text[: text.index(stop)] if stop and stop in text else text
 
 
-@torch.no_grad()
 def generate_ids(model: GPT, ids: Sequence[int], max_new_tokens: int, *, temperature: float = 1.0,
                  top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
                  use_cache: bool = True, stop_ids: Sequence[int] | None = None) -> list[int]:
-    """Up to ``max_new_tokens`` tokens after ``ids``, ending after ``stop_ids``; a full context
-    drops its oldest half, with and without the cache alike, so both give the same tokens."""
+    """Up to ``max_new_tokens`` tokens after ``ids``, sampled by ``next_token_probs``, ending
+    after ``stop_ids``: ``decode_rows`` with one row."""
     ids, stop = token_ids("ids", ids), token_ids("stop_ids", stop_ids or [])
     if not ids:
         raise ValueError("generate_ids needs at least one token to start from (ids is empty).")
@@ -1089,66 +1088,56 @@ def generate_ids(model: GPT, ids: Sequence[int], max_new_tokens: int, *, tempera
     check_arg("max_new_tokens", max_new_tokens, count, "an integer >= 0")
     check_arg("seed", seed, seed is None or is_number(seed, integer=True), "None or an integer")
     check_sampling(temperature, top_k, top_p)
-    block = model.config.block_size
     device = next(model.parameters()).device
     generator = torch.Generator(device=device)  # sampling where the logits are: no copy per token
     generator.manual_seed(seed) if seed is not None else generator.seed()
-    look_every = 1 if device.type == "cpu" else 16  # how often the host looks for the stop
+
+    def pick(logits: torch.Tensor) -> torch.Tensor:  # (1, vocab) -> (1, 1)
+        probs = next_token_probs(logits[0], temperature, top_k, top_p)
+        return torch.multinomial(probs, 1, generator=generator)[None]
+
+    [(new, _)] = decode_rows(model, torch.tensor([ids]), max_new_tokens, pick, stop, use_cache)
+    return new
+
+
+@torch.no_grad()
+def decode_rows(model: GPT, rows: torch.Tensor, max_new_tokens: int,
+                pick: Callable[[torch.Tensor], torch.Tensor], stop: Sequence[int] = (),
+                use_cache: bool = True) -> list[tuple[list[int], bool]]:
+    """Continue equal-length rows (B, T) side by side, each next token ``pick``ed from the last
+    logits (B, vocab); a full context drops its oldest half, with and without the cache alike, so
+    both give the same tokens. Each row is cut after ``stop``, with whether it stopped."""
+    block, device = model.config.block_size, next(model.parameters()).device
     was_training = model.training
     model.eval()
-    tokens = torch.tensor(ids, device=device)
-    start = max(0, len(ids) - block)
+    tokens, length = rows.to(device), rows.size(1)
+    start = fed = max(0, length - block)  # tokens[start:fed] are already in the cache
     cache: KVCache = []
-    fed = start  # tokens[start:fed] are already in the cache
+    stop_row = torch.tensor(list(stop), dtype=torch.long, device=device)
+    done = torch.zeros(len(tokens), dtype=torch.bool, device=device)
+    look_every = 1 if device.type == "cpu" else 16  # how often the host looks for the stops
     for step in range(max_new_tokens):
-        n = len(ids) + step  # tokens so far
+        n = length + step  # tokens so far
         if n - start > block:  # the window is full: keep its newer half
             start, cache, fed = n - block // 2, [], n - block // 2
         if use_cache:
-            logits, _ = model(tokens[None, fed:], cache=cache)
+            logits, _ = model(tokens[:, fed:], cache=cache)
             fed = n
         else:
-            logits, _ = model(tokens[None, start:])
-        probs = next_token_probs(logits[0, -1], temperature, top_k, top_p)
-        tokens = torch.cat([tokens, torch.multinomial(probs, 1, generator=generator)])
-        if stop and (step % look_every == look_every - 1 or step == max_new_tokens - 1):
-            new = tokens[len(ids) :].tolist()
-            new, stopped = cut_at(new, stop)
-            if stopped:
-                model.train(was_training)
-                return new
+            logits, _ = model(tokens[:, start:])
+        tokens = torch.cat([tokens, pick(logits[:, -1])], dim=1)
+        if stop and step + 1 >= len(stop):  # a stop among the new tokens ends its row
+            done |= (tokens[:, -len(stop) :] == stop_row).all(dim=1)
+            if step % look_every == look_every - 1 and bool(done.all()):
+                break
     model.train(was_training)
-    return tokens[len(ids) :].tolist()
+    return [cut_at(row, stop) for row in tokens[:, length:].tolist()]
 
 
 def cut_at(ids: list[int], stop: Sequence[int]) -> tuple[list[int], bool]:
     """``ids`` up to the end of the first occurrence of ``stop``, and whether it occurred."""
     ends = [i for i in range(len(stop), len(ids) + 1) if ids[i - len(stop) : i] == list(stop)]
     return (ids[: ends[0]], True) if stop and ends else (ids, False)
-
-
-@torch.no_grad()
-def greedy_rows(model: GPT, prompts: torch.Tensor, max_new_tokens: int,
-                stop_ids: Sequence[int]) -> list[tuple[list[int], bool]]:
-    """Greedy continuations of equal-length prompts (B, T), decoded side by side with
-    ``generate_ids``'s cache and window; each row cut after ``stop_ids``, and whether it stopped."""
-    block, device = model.config.block_size, next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    tokens, length = prompts.to(device), prompts.size(1)
-    start = fed = max(0, length - block)
-    cache: KVCache = []
-    for step in range(max_new_tokens):
-        n = length + step
-        if n - start > block:  # the window is full: keep its newer half, as generate_ids does
-            start, cache, fed = n - block // 2, [], n - block // 2
-        logits, _ = model(tokens[:, fed:], cache=cache)
-        fed = n
-        tokens = torch.cat([tokens, logits[:, -1].float().argmax(-1, keepdim=True)], dim=1)
-        if step % 8 == 7 and all(cut_at(r, stop_ids)[1] for r in tokens[:, length:].tolist()):
-            break  # every row has written its stop
-    model.train(was_training)
-    return [cut_at(row, stop_ids) for row in tokens[:, length:].tolist()]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1212,10 +1201,11 @@ def answers(model: GPT, tokenizer: CharTokenizer, questions: Sequence[str],
         by_length.setdefault(len(ids), []).append(i)
     out: list[tuple[str, bool]] = [("", False)] * len(prompts)
     stop = tokenizer.encode(END_TAG)
+    greedy = lambda logits: logits.float().argmax(-1, keepdim=True)  # as temperature 0
     for group in by_length.values():
         for chunk in (group[i : i + batch_size] for i in range(0, len(group), batch_size)):
             rows = torch.tensor([prompts[i] for i in chunk])
-            decoded = greedy_rows(model, rows, max_new_tokens, stop)
+            decoded = decode_rows(model, rows, max_new_tokens, greedy, stop)
             for i, (ids, stopped) in zip(chunk, decoded, strict=True):
                 text = tokenizer.decode(ids[: len(ids) - len(stop) if stopped else None])
                 out[i] = (text.strip(), stopped)

@@ -86,12 +86,13 @@ def test_rows_decoded_together_match_generate_ids_one_by_one(model):
     # Equal-length prompts, 40 new tokens with a 16-token block: the window slides in the batch.
     prompts = [TOKENIZER.encode(p) for p in ("alice was", "the bear.", "she is ok")]
     stop = TOKENIZER.encode("e")
-    together = utils.greedy_rows(model, torch.tensor(prompts), 40, stop)
+    greedy = lambda logits: logits.argmax(-1, keepdim=True)
+    together = utils.decode_rows(model, torch.tensor(prompts), 40, greedy, stop)
     for ids, (new, stopped) in zip(prompts, together, strict=True):
         alone = utils.generate_ids(model, ids, 40, temperature=0.0, stop_ids=stop)
         assert new == alone and stopped == (alone[-1:] == stop)
-    for ids, (new, stopped) in zip(prompts, utils.greedy_rows(model, torch.tensor(prompts), 40, []),
-                                   strict=True):
+    unstopped = utils.decode_rows(model, torch.tensor(prompts), 40, greedy)
+    for ids, (new, stopped) in zip(prompts, unstopped, strict=True):
         assert new == utils.generate_ids(model, ids, 40, temperature=0.0) and not stopped
 
 
