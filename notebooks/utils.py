@@ -1182,10 +1182,8 @@ def qa_completion(answer_text: str) -> str:
 def answer(model: GPT, tokenizer: CharTokenizer, question: str, passage: str | None = None,
            max_new_tokens: int = 80) -> str:
     """Greedy answer to ``question``, after ``passage`` if one is given: the text the model
-    writes before the end marker."""
-    prompt = qa_prompt(question, passage)
-    reply = generate(model, tokenizer, prompt, max_new_tokens, temperature=0.0, stop=END_TAG)
-    return reply.strip()
+    writes before the end marker (``answers`` with one question)."""
+    return answers(model, tokenizer, [question], [passage], max_new_tokens)[0][0]
 
 
 def answers(model: GPT, tokenizer: CharTokenizer, questions: Sequence[str],
@@ -1195,6 +1193,9 @@ def answers(model: GPT, tokenizer: CharTokenizer, questions: Sequence[str],
     length are decoded together, up to ``batch_size`` at a time (fewer model calls)."""
     passages = [None] * len(questions) if passages is None else passages
     check_arg("passages", passages, len(passages) == len(questions), "one per question (or None)")
+    for name, value, low in (("max_new_tokens", max_new_tokens, 0), ("batch_size", batch_size, 1)):
+        ok = is_number(value, integer=True) and value >= low
+        check_arg(name, value, ok, f"an integer >= {low}")
     prompts = [tokenizer.encode(qa_prompt(q, p)) for q, p in zip(questions, passages, strict=True)]
     by_length: dict[int, list[int]] = {}
     for i, ids in enumerate(prompts):
