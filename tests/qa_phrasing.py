@@ -1,0 +1,84 @@
+"""How the Q&A splits' questions are phrased, and how unlike its fact's other phrasings each
+dev-paraphrase pick is under a few selection rules, beside the real held-out paraphrases.
+No training: it reads data/alice_qa.jsonl only (issue 16: why dev-paraphrase overestimates).
+
+    python tests/qa_phrasing.py         # from the repository root; prints, writes nothing
+
+Similarity of a question to a set of others is the largest Jaccard overlap with one of them,
+of their searchable words (``utils.word_overlap``, what ``utils.dev_split`` uses) or of their
+character 4-grams. The dev rules keep ``dev_split``'s unseen facts out and pick one phrasing
+per remaining train fact.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks"))
+import utils
+
+UNSEEN_SHARE = 0.12  # dev_split's default
+
+
+def char_grams(text: str, n: int = 4) -> set[str]:
+    """The character n-grams of ``text``, lower case with whitespace folded."""
+    text = utils.squash(text)
+    return {text[i : i + n] for i in range(max(1, len(text) - n + 1))}
+
+
+def char_overlap(question: str, others: Sequence[str]) -> float:
+    """The largest character-4-gram Jaccard overlap between ``question`` and one of ``others``."""
+    mine = char_grams(question)
+    return max((len(mine & char_grams(o)) / len(mine | char_grams(o)) for o in others),
+               default=0.0)
+
+
+def describe(pairs: list[tuple[str, list[str]]]) -> str:
+    """Count, mean length and mean nearest-phrasing overlaps of (question, others) pairs."""
+    length = statistics.mean(len(q) for q, _ in pairs)
+    chars = statistics.mean(char_overlap(q, o) for q, o in pairs)
+    word = statistics.mean(utils.word_overlap(q, o) for q, o in pairs)
+    return (f"{len(pairs):4d} questions, {length:5.1f} chars, "
+            f"char-4gram {chars:.3f}, words {word:.3f}")
+
+
+def main() -> None:
+    records = utils.load_qa()
+    print("question length by split (characters): mean, median, 90th percentile")
+    for split in utils.QA_SPLITS:
+        lengths = sorted(len(r["question"]) for r in utils.qa_split(records, split))
+        print(f"  {split:<11} {len(lengths):5d}  {statistics.mean(lengths):5.1f}  "
+              f"{statistics.median(lengths):5.1f}  {lengths[int(0.9 * len(lengths))]:4d}")
+    train = utils.qa_split(records, "train")
+    held = utils.qa_split(records, "paraphrase")
+    held_mean = statistics.mean(len(r["question"]) for r in held)
+    share = sum(len(r["question"]) >= held_mean for r in train) / len(train)
+    print(f"train phrasings at least as long as the held-out mean ({held_mean:.1f}): {share:.1%}")
+
+    by_fact: dict[str, list[str]] = {}
+    for r in train:
+        by_fact.setdefault(r["fact"], []).append(r["question"])
+    real = [(r["question"], by_fact[r["fact"]]) for r in held if r["fact"] in by_fact]
+    print("\nnearest other phrasing of the same fact")
+    print(f"  {'held-out paraphrase':<27} {describe(real)}")
+    rules: dict[str, Callable[[str, list[str]], tuple]] = {
+        "dev: fewest shared words": lambda q, o: (utils.word_overlap(q, o),),  # dev_split today
+        "dev: fewest char 4-grams": lambda q, o: (char_overlap(q, o),),
+        "dev: longest": lambda q, o: (-len(q),),
+    }
+    for name, key in rules.items():
+        picks = []
+        for fact, questions in by_fact.items():
+            if utils._hash_share(fact) < UNSEEN_SHARE:
+                continue
+            others = {q: [o for o in questions if o != q] for q in questions}
+            best = min(questions, key=lambda q: (*key(q, others[q]), utils._hash_share(q)))
+            picks.append((best, others[best]))
+        print(f"  {name:<27} {describe(picks)}")
+
+
+if __name__ == "__main__":
+    main()
