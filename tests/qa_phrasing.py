@@ -1,8 +1,10 @@
 """How the Q&A splits' questions are phrased, and how unlike its fact's other phrasings each
 dev-paraphrase pick is under a few selection rules, beside the real held-out paraphrases.
-No training: it reads data/alice_qa.jsonl only (issue 16: why dev-paraphrase overestimates).
+No training (issue 16: why dev-paraphrase over-predicts the held-out score).
 
-    python tests/qa_phrasing.py         # from the repository root; prints, writes nothing
+    python tests/qa_phrasing.py              # from the repository root; prints, writes nothing
+    python tests/qa_phrasing.py --released   # also: the released model's closed-book exact
+                                             # match on short and long questions (about 10 s)
 
 Similarity of a question to a set of others is the largest Jaccard overlap with one of them,
 of their searchable words (``utils.word_overlap``, what ``utils.dev_split`` uses) or of their
@@ -12,6 +14,7 @@ per remaining train fact.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 from collections.abc import Callable, Sequence
@@ -21,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks"))
 import utils
 
 UNSEEN_SHARE = 0.12  # dev_split's default
+SHORT = 55  # characters: a question up to this long is "short"
 
 
 def char_grams(text: str, n: int = 4) -> set[str]:
@@ -45,7 +49,32 @@ def describe(pairs: list[tuple[str, list[str]]]) -> str:
             f"char-4gram {chars:.3f}, words {word:.3f}")
 
 
+def by_length() -> None:
+    """The released fine-tuned model's closed-book exact match on the paraphrase split and every
+    third train question (as lesson 6 scores them), short questions against long ones."""
+    corpus = utils.load_corpus()
+    model, tokenizer, _ = utils.load_model(utils.RELEASED_DIR / "finetuned.pt")
+    print(f"\nreleased model, closed-book exact match: questions of <= {SHORT} characters "
+          "against longer")
+    for split in ("paraphrase", "train"):
+        rows = utils.qa_split(corpus.qa, split)[:: 3 if split == "train" else 1]
+        said = utils.answers(model.eval(), tokenizer, [r["question"] for r in rows])
+        right = [utils.exact_match(text, r["answer"])
+                 for (text, _), r in zip(said, rows, strict=True)]
+        short = [e for e, r in zip(right, rows, strict=True) if len(r["question"]) <= SHORT]
+        long = [e for e, r in zip(right, rows, strict=True) if len(r["question"]) > SHORT]
+        gap, bar = utils.share_gap(sum(short) / len(short), len(short),
+                                   sum(long) / len(long), len(long))
+        verdict = "beyond" if abs(gap) > bar else "within"
+        print(f"  {split:<11} short {sum(short) / len(short):6.1%} of {len(short):3d}, long "
+              f"{sum(long) / len(long):6.1%} of {len(long):3d}: gap {gap:+.1%}, {verdict} two "
+              f"standard errors ({bar:.1%})")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--released", action="store_true", help="also score short/long questions")
+    args = parser.parse_args()
     records = utils.load_qa()
     print("question length by split (characters): mean, median, 90th percentile")
     for split in utils.QA_SPLITS:
@@ -78,6 +107,8 @@ def main() -> None:
             best = min(questions, key=lambda q: (*key(q, others[q]), utils._hash_share(q)))
             picks.append((best, others[best]))
         print(f"  {name:<27} {describe(picks)}")
+    if args.released:
+        by_length()
 
 
 if __name__ == "__main__":
