@@ -1,5 +1,6 @@
 """Training loop and checkpoints: schedule, exact resume, interrupts, NaN, validated loading."""
 
+import dataclasses
 import itertools
 import math
 
@@ -92,6 +93,18 @@ def test_training_lowers_the_loss_and_records_history():
     assert (
         history["losses"]["val"][-1] < history["losses"]["val"][0] < math.log(TOKENIZER.vocab_size)
     )
+
+
+def test_loss_estimates_do_not_change_the_trained_weights():
+    # estimates draw their own batches and run without dropout: how often they run is free
+    weights = []
+    for interval, iters in ((3, 4), (12, 1)):
+        model = tiny_model(dropout=0.1)
+        cfg = dataclasses.replace(MUON, eval_interval=interval, eval_iters=iters)
+        history = utils.train(model, tiny_batches(), cfg, tokenizer=TOKENIZER, progress=False)
+        assert len(history["step"]) == 12 // interval
+        weights.append(model.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
 def test_resume_equals_an_uninterrupted_run(tmp_path):
