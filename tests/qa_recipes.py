@@ -5,6 +5,7 @@ Not collected by pytest (the name does not start with ``test_``). Run from the r
     python tests/qa_recipes.py                       # every recipe, full length
     python tests/qa_recipes.py --only closed open    # some recipes
     python tests/qa_recipes.py --only closed --out tests/qa_dev_check.json  # the plan, re-checked
+    python tests/qa_recipes.py --only closed --dev-base --out runs/unread.json  # unread slice
     GPT05M_QUICK=1 python tests/qa_recipes.py --steps 2 --questions 2   # check the code runs
 
 Each recipe fine-tunes the base model of lesson 3 (``checkpoints/full/base.pt``) on the dev
@@ -15,6 +16,11 @@ The recipe ``mixed_pretraining`` instead pretrains from scratch with Q&A steps m
 quarter of them), for the base model's steps plus the fine-tuning steps (the same total
 compute). Results are merged into ``tests/qa_recipes.json`` with the command that produced
 them. Never evaluated here: paraphrase, unseen, never_read, the book's validation text.
+
+The book dev slice is read by lesson 3's base model and by replay, so its loss shows forgetting
+only in part. ``--dev-base`` makes it unread, as the validation text is in the full run: it
+pretrains lesson 3's recipe without the slice (``checkpoints/full/recipes/dev_base.pt``) and
+fine-tunes from that base with replay kept off the slice.
 
 The defaults are ``utils.FINETUNE``'s schedule. Runs recorded before it switched to Muon (their
 entries have no ``"optimizer"`` key) used AdamW alone for 2,000 steps: add ``--optimizer adamw
@@ -52,6 +58,10 @@ RECIPES = {
 READING = {"both + reading": 2000}
 #: Share of the pretraining steps given to Q&A rows in ``mixed_pretraining``.
 MIXED_QA_SHARE = 0.25
+#: Where ``--dev-base`` saves its base model, and the origin its checkpoint carries.
+DEV_BASE = utils.CHECKPOINT_DIR / "recipes" / "dev_base.pt"
+DEV_BASE_ORIGIN = "pretrained without the book's dev slice"
+UNREAD = "never read: not in pretraining, not in replay"
 
 
 def reading_exercises(text: str, n: int, seed: int = 0) -> list[dict]:
@@ -77,13 +87,30 @@ def recipe_examples(corpus: utils.Corpus, name: str) -> list[dict]:
     return utils.finetune_examples(corpus, RECIPES[name]) + exercises
 
 
-def with_dev_book(corpus: utils.Corpus) -> utils.Corpus:
+def with_dev_book(corpus: utils.Corpus, unread: bool = False) -> utils.Corpus:
     """``corpus`` whose ``val`` split is the book's dev slice, the last tenth of the *training*
-    text: every recipe read it in pretraining, so a rise of its loss over the base model's is
-    forgetting, and the validation text stays unread."""
-    dev_text = utils.split_text(corpus.train_text)[1]
-    dev_ids = torch.tensor(corpus.tokenizer.encode(dev_text))
-    return dataclasses.replace(corpus, splits={**corpus.splits, "val": dev_ids})
+    text, so that the validation text stays unread. By default replay reads the slice too (and
+    lesson 3's base read it); ``unread``: replay reads only the text before it, as the full run's
+    replay never reads the validation text."""
+    fit_text, dev_text = utils.split_text(corpus.train_text)
+    encode = corpus.tokenizer.encode
+    splits = {**corpus.splits, "val": torch.tensor(encode(dev_text))}
+    if unread:
+        splits["train"] = torch.tensor(encode(fit_text))
+    return dataclasses.replace(corpus, splits=splits)
+
+
+def pretrain_dev_base(corpus: utils.Corpus, path: Path) -> utils.GPT:
+    """Lesson 3's recipe on the training text before the dev slice only (resumable): a base
+    model that, like the full run's for the validation text, never read the slice."""
+    unread = with_dev_book(corpus, unread=True)
+    torch.manual_seed(utils.PRETRAIN.seed)
+    model = utils.build_model(corpus.tokenizer)
+    batch_size = utils.PRETRAIN.batch_size
+    get_batch = utils.book_batches(unread.splits, model.config.block_size, batch_size)
+    utils.train(model, get_batch, utils.PRETRAIN, tokenizer=corpus.tokenizer,
+                checkpoint_path=path, origin=DEV_BASE_ORIGIN, progress=not utils.QUICK)
+    return model.eval()
 
 
 def score(model: utils.GPT, corpus: utils.Corpus, n: int) -> dict:
@@ -131,11 +158,22 @@ def main() -> None:
     parser.add_argument("--base", type=Path, default=utils.BASE_CHECKPOINT, help="base checkpoint")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=OUT, help="JSON file the results merge into")
+    parser.add_argument("--label", default=None, help="key of the entry in --out (default: recipe)")
+    parser.add_argument(
+        "--dev-base", action="store_true",
+        help=f"pretrain a base without the book's dev slice to {utils.display_path(DEV_BASE)}, "
+        "and fine-tune from it with replay kept off the slice (the slice stays unread)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     corpus = utils.load_corpus()
+    if args.dev_base:
+        args.base = DEV_BASE
+        pretrain_dev_base(corpus, DEV_BASE)
     base, tokenizer, base_state = utils.load_model(args.base)
     assert tokenizer == corpus.tokenizer, "the base checkpoint has another vocabulary"
+    origin = base_state["extra"].get("origin", "")
+    unread = origin == DEV_BASE_ORIGIN
     cfg = dataclasses.replace(
         utils.FINETUNE,
         max_steps=args.steps,
@@ -145,7 +183,7 @@ def main() -> None:
         warmup_steps=min(utils.FINETUNE.warmup_steps, args.steps // 10),
         eval_interval=max(1, args.steps // 2),
     )
-    corpus = with_dev_book(corpus)  # scores and fine-tuning curves: never the val text
+    corpus = with_dev_book(corpus, unread)  # scores and fine-tuning curves: never the val text
     base_dev_loss = utils.evaluate_text(base, corpus.splits["val"])
     for name in args.only:
         plan, start = RECIPES[name], time.perf_counter()
@@ -159,6 +197,7 @@ def main() -> None:
             "command": shlex.join(["python", "tests/qa_recipes.py", *sys.argv[1:]]),
             "qa_sha256": hashlib.sha256(utils.QA_PATH.read_bytes()).hexdigest()[:16],
             "base": f"{args.base.name} at step {base_state['step']}",
+            **({"book_dev_slice": UNREAD} if unread else {}),
             "base_book_dev_loss": base_dev_loss,
             "plan": {**dataclasses.asdict(plan), "reading": READING.get(name, 0)},
             "steps": args.steps,
@@ -170,7 +209,8 @@ def main() -> None:
         print(name, json.dumps({k: v for k, v in entry.items() if k != "plan"}), flush=True)
         if not utils.QUICK:  # re-read: another process may have added recipes meanwhile
             results = json.loads(args.out.read_text()) if args.out.exists() else {}
-            utils.write_text_atomic(args.out, json.dumps({**results, name: entry}, indent=1) + "\n")
+            key = args.label or name
+            utils.write_text_atomic(args.out, json.dumps({**results, key: entry}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -89,3 +89,23 @@ def test_rescoring_the_ladder_records_each_seeds_steps_and_changes_nothing_else(
                          for k in ("seed0", "seed1")]
         assert rung["steps_to_target"] == pytest.approx(sum(steps) / 2)
         assert rung == before  # the committed file is what --rescore writes
+
+
+def test_the_unread_dev_book_is_kept_out_of_replay_and_out_of_the_dev_base(tmp_path, monkeypatch):
+    corpus = utils.load_corpus()
+    fit_text, dev_text = utils.split_text(corpus.train_text)
+    dev_ids = torch.tensor(corpus.tokenizer.encode(dev_text))
+    replayed, unread = qa_recipes.with_dev_book(corpus), qa_recipes.with_dev_book(corpus, True)
+    assert torch.equal(replayed.splits["val"], dev_ids)
+    assert torch.equal(unread.splits["val"], dev_ids)
+    assert torch.equal(replayed.splits["train"], corpus.splits["train"])  # replay reads the slice
+    assert len(unread.splits["train"]) == len(fit_text)  # replay stops before it
+    assert torch.equal(unread.splits["train"], corpus.splits["train"][: len(fit_text)])
+    tiny = utils.TrainConfig(max_steps=3, warmup_steps=1, eval_interval=3, eval_iters=1)
+    monkeypatch.setattr(utils, "PRETRAIN", tiny)
+    path = tmp_path / "dev_base.pt"
+    model = qa_recipes.pretrain_dev_base(corpus, path)
+    state = utils.load_checkpoint(path)
+    assert state["extra"]["origin"] == qa_recipes.DEV_BASE_ORIGIN  # how main() tells it apart
+    assert state["step"] == 3 and model.training is False
+    assert state["history"]["losses"].keys() == {"train", "val"}  # val: the dev slice
