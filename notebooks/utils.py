@@ -946,15 +946,16 @@ def train(model: GPT, get_batch: BatchFn, cfg: TrainConfig, *, tokenizer: CharTo
 
 
 def pretrain(corpus: Corpus, cfg: TrainConfig = PRETRAIN, checkpoint_path: Path = BASE_CHECKPOINT,
-             device: torch.device | None = None,
-             progress: bool = True) -> tuple[GPT, dict[str, list]]:
-    """Train a fresh default GPT on the book (resuming a matching checkpoint) and save it."""
+             device: torch.device | None = None, progress: bool = True,
+             origin: str = "") -> tuple[GPT, dict[str, list]]:
+    """Train a fresh default GPT on ``corpus.splits`` (resuming a checkpoint of the same
+    ``origin``) and save it."""
     device = device or pick_device()
     torch.manual_seed(cfg.seed)
     model = build_model(corpus.tokenizer).to(device)
     get_batch = book_batches(corpus.splits, model.config.block_size, cfg.batch_size)
     history = train(model, get_batch, cfg, tokenizer=corpus.tokenizer,
-                    checkpoint_path=checkpoint_path, progress=progress)
+                    checkpoint_path=checkpoint_path, origin=origin, progress=progress)
     return model, history
 
 

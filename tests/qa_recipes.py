@@ -104,12 +104,8 @@ def pretrain_dev_base(corpus: utils.Corpus, path: Path) -> utils.GPT:
     """Lesson 3's recipe on the training text before the dev slice only (resumable): a base
     model that, like the full run's for the validation text, never read the slice."""
     unread = with_dev_book(corpus, unread=True)
-    torch.manual_seed(utils.PRETRAIN.seed)
-    model = utils.build_model(corpus.tokenizer)
-    batch_size = utils.PRETRAIN.batch_size
-    get_batch = utils.book_batches(unread.splits, model.config.block_size, batch_size)
-    utils.train(model, get_batch, utils.PRETRAIN, tokenizer=corpus.tokenizer,
-                checkpoint_path=path, origin=DEV_BASE_ORIGIN, progress=not utils.QUICK)
+    model, _ = utils.pretrain(unread, utils.PRETRAIN, path, torch.device("cpu"),
+                              progress=not utils.QUICK, origin=DEV_BASE_ORIGIN)
     return model.eval()
 
 
