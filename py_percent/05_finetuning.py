@@ -762,7 +762,7 @@ if adamw_check and muon_runs:
                      for s in ("fit", "dev_paraphrase")}
             rises.append(rise := book_rise(entry) - book_rise(first[chosen_run]))
             print(f"seed {settings(entry)[3]} against seed {utils.FINETUNE.seed}:",
-                  ", ".join(f"{s} {v:+.1%}" for s, v in swing.items()), f", book rise {rise:+.4f}")
+                  ", ".join(f"{s} {v:+.1%}" for s, v in swing.items()) + f", book rise {rise:+.4f}")
     swing = max(map(abs, rises))
     same = [e for e in muon_runs.values() if settings(e)[:3] == settings(first[chosen_run])[:3]]
     more = [book_rise(e) - book_rise(adamw_check) for e in same]  # one per seed

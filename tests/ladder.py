@@ -22,6 +22,7 @@ Two worker processes share the queue. Not collected by pytest (no test_ prefix).
     python tests/ladder.py                  # the ladder (about 40 min on 2 cores)
     python tests/ladder.py --original       # + the original notebook's recipe and the ceiling
     python tests/ladder.py --confirm 1300   # + the winner's regularisation at the full length
+    python tests/ladder.py --tune 1300      # + the schedule's decay and dropout at that length
     python tests/ladder.py --rescore        # recompute targets and times from the records
     GPT05M_QUICK=1 python tests/ladder.py --steps 4 --out runs/ladder.json   # check it runs
 """
@@ -77,6 +78,14 @@ RUNGS = [
         [{"dropout": 0.05}, {"dropout": 0.1}, {"dropout": 0.1, "weight_decay": 0.3}],
     ),
     ("architecture", "RoPE, QK-norm, ReLU², zero-init projections", [{"arch": "modern"}]),
+]
+#: The full-length rung (``--tune``): settings tried on top of the recipe at its own length,
+#: where the book is read about 40 times (the 500-step rungs read it about 15 times).
+FULL_LENGTH = [
+    {"decay_fraction": 0.5},
+    {"decay_fraction": 1.0},
+    {"dropout": 0.25},
+    {"dropout": 0.25, "decay_fraction": 0.5},
 ]
 EVAL_EVERY = 50  # steps between dev-loss estimates
 EVAL_BATCHES = 8  # fixed-seed batches per estimate
@@ -283,7 +292,17 @@ def main() -> None:
         metavar="STEPS",
         help="add to --out: the winner at STEPS steps, with today's dropout too",
     )
+    parser.add_argument(
+        "--tune",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="add to --out: the full-length rung, FULL_LENGTH's settings on the recipe at STEPS",
+    )
     args = parser.parse_args()
+    if args.tune:
+        tune(args)
+        return
     if args.rescore:
         record = json.loads(args.out.read_text())
         add_times(record, record["timings"])
@@ -428,6 +447,42 @@ def confirm(args: argparse.Namespace) -> None:
     args.out.write_text(json.dumps(record, indent=1))
     print(json.dumps({k: v for k, v in record["confirmation"].items() if k != "runs"}))
     print([r["dev_loss"] for r in runs])
+
+
+def tune(args: argparse.Namespace) -> None:
+    """The full-length rung: each of ``FULL_LENGTH``'s settings on top of the recipe, trained for
+    the recipe's own length with seed 0; the best and the recipe again with seed 1."""
+    record = json.loads(args.out.read_text())
+    recipe = record["recipe"]
+    jobs = [({**recipe, **change}, 0, args.tune) for change in FULL_LENGTH]
+    with mp.get_context("spawn").Pool(args.workers) as pool:
+        results = pool.map(run, [(recipe, 0, args.tune), *jobs, (recipe, 1, args.tune)])
+        tried = results[1:-1]
+        best = min(tried, key=lambda r: r["dev_loss"])
+        best_seed1 = pool.apply(run, ((best["settings"], 1, args.tune),))
+    record["full_length"] = full_length_rung(
+        args.tune, (results[0], results[-1]), tried, (best, best_seed1)
+    )
+    if record["full_length"]["kept"]:
+        record["recipe"] = best["settings"]
+    record["command"] += f" && python tests/ladder.py --tune {args.tune}"
+    args.out.write_text(json.dumps(record, indent=1))
+    print(json.dumps({k: v for k, v in record["full_length"].items() if k != "candidates"})[:600])
+
+
+def full_length_rung(steps: int, recipe: tuple[dict, dict], tried: list[dict],
+                     best: tuple[dict, dict]) -> dict:
+    """The rung's record: the recipe's and the best candidate's runs (seed 0, seed 1), their
+    means and spreads; kept only if the best's gain beats the larger seed spread."""
+    pair = {}
+    for name, (seed0, seed1) in (("recipe", recipe), ("winner", best)):
+        losses = (seed0["dev_loss"], seed1["dev_loss"])
+        pair[name] = {"seed0": seed0, "seed1": seed1, "dev_loss_mean": sum(losses) / 2,
+                      "seed_spread": abs(losses[0] - losses[1])}
+    gain = pair["recipe"]["dev_loss_mean"] - pair["winner"]["dev_loss_mean"]
+    noise = max(pair["recipe"]["seed_spread"], pair["winner"]["seed_spread"])
+    return {"steps": steps, **pair, "candidates": tried, "gain": gain, "noise": noise,
+            "kept": gain > noise}
 
 
 def matmul_peak_cpu_seconds(n: int = 2048, repeats: int = 10) -> float:

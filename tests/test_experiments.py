@@ -55,10 +55,28 @@ def test_recorded_files_name_their_command():
 
 def test_the_lessons_recipe_is_the_ladders():
     recipe = json.loads((utils.REPO_ROOT / "tests" / "ladder_cpu.json").read_text())["recipe"]
-    for name in ("optimizer", "schedule", "lr", "muon_lr", "weight_decay"):
-        assert getattr(utils.PRETRAIN, name) == recipe[name], name
+    for name in ("optimizer", "schedule", "lr", "muon_lr", "weight_decay", "decay_fraction"):
+        assert getattr(utils.PRETRAIN, name) == recipe.get(name, getattr(utils.TrainConfig, name))
     assert utils.GPTConfig().dropout == recipe["dropout"]
     assert recipe["arch"] == "gpt" and not recipe["compile"]  # utils.GPT, not compiled
+
+
+def test_the_full_length_rung_keeps_a_change_only_beyond_the_seed_spread():
+    def runs(*losses: float) -> tuple[dict, ...]:
+        return tuple({"dev_loss": loss} for loss in losses)
+
+    kept = ladder.full_length_rung(9, runs(1.50, 1.52), [], runs(1.45, 1.46))
+    assert kept["gain"] == pytest.approx(0.055) and kept["noise"] == pytest.approx(0.02)
+    assert kept["kept"]
+    assert not ladder.full_length_rung(9, runs(1.50, 1.52), [], runs(1.49, 1.53))["kept"]
+    recorded = json.loads((utils.REPO_ROOT / "tests" / "ladder_cpu.json").read_text())
+    rung = recorded["full_length"]
+    assert rung == ladder.full_length_rung(
+        rung["steps"], (rung["recipe"]["seed0"], rung["recipe"]["seed1"]), rung["candidates"],
+        (rung["winner"]["seed0"], rung["winner"]["seed1"]),
+    )
+    assert rung["winner"]["seed0"] == min(rung["candidates"], key=lambda r: r["dev_loss"])
+    assert rung["kept"] == (recorded["recipe"] == rung["winner"]["seed0"]["settings"])
 
 
 def test_reading_exercises_ask_for_a_word_of_their_passage_and_fit_the_block():
