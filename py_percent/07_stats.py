@@ -230,13 +230,13 @@ print(
 #
 # `tests/ladder.py` climbs a **ladder**: one change at a time, each measured against the rung
 # before on a **dev slice** (the last 10% of the *training* text), from **today's recipe** (the
-# pre-ladder one: AdamW, cosine schedule, dropout 0.15). Every rung trains the same steps.
+# pre-ladder one: AdamW, cosine schedule, dropout 0.15). Every rung trains the same 500 steps.
 # A rung tries a few settings with seed 0, reruns the winner with seed 1, and is kept only if its
 # gain beats the noise: the larger seed spread of it and the rung before. The architecture rung
 # bundles RoPE (positions as rotations of queries and keys, not a learned table), QK-norm (queries
 # and keys normalised), ReLU² (a squared ReLU in the MLP) and zero-initialised output projections.
-# The ladder and §7.1's study used lesson 2 §5.2's `FastDropout`; `utils.GPT` now uses
-# `nn.Dropout`.
+# The ladder and §7.1's study used lesson 2 §5.2's `FastDropout`; the full-length rung (below)
+# used `nn.Dropout`, as `utils.GPT` now does.
 
 # %%
 ladder = json.loads((utils.REPO_ROOT / "tests" / "ladder_cpu.json").read_text())
@@ -292,9 +292,9 @@ else:
     )
 
 # %% [markdown]
-# That recipe was still tuned on 500-step runs. A last rung, **full length**, tunes it at its own
-# 1,300 steps: a longer decay (half or all of the run after warm-up) and heavier dropout, each
-# with seed 0; the best and the recipe then run again with seed 1.
+# A last rung, **full length**, tunes that recipe at its own 1,300 steps, with seed 0: a decay
+# over the last half of the steps or all of them after warm-up, dropout 0.25, and both. The best
+# and the recipe then run again with seed 1.
 
 # %%
 tuned = ladder["full_length"]
@@ -304,15 +304,15 @@ print(f"{tuned['steps']} steps, on top of the recipe (dev {start:.4f}), seed 0:"
 for run in tuned["candidates"]:
     change = " ".join(f"{k}={v}" for k, v in run["settings"].items() if before.get(k) != v)
     print(f"   {change:<40} dev {run['dev_loss']:.4f}")
-for name in ("recipe", "winner"):
-    print(f"{name}, two seeds: {tuned[name]['dev_loss_mean']:.4f} "
+for name, label in (("recipe", "recipe"), ("winner", "best candidate")):
+    print(f"{label}, two seeds: {tuned[name]['dev_loss_mean']:.4f} "
           f"(spread {tuned[name]['seed_spread']:.4f})")
 verdict = "kept" if tuned["kept"] else "not kept: no measurable difference"
 print(f"gain {tuned['gain']:+.4f} against noise {tuned['noise']:.4f}: {verdict}")
 
 # %% [markdown]
 # So lesson 3's pretraining recipe, `utils.PRETRAIN` (the base model of lessons 3 to 6), is what
-# the full-length rungs left:
+# the confirmation and the full-length rung left:
 
 # %%
 recipe = ladder["recipe"]
@@ -641,7 +641,8 @@ plot_scaling(study)
 
 # %% [markdown]
 # Computed from the file: two neighbouring sizes differ measurably only if the gap beats the noise
-# of §4.2's confirmation (the ladder's largest seed spread, at the lesson's size).
+# of §4.2's confirmation (the ladder's largest seed spread, at the lesson's size). The 800-step
+# runs have no spread of their own, so we take the largest, not the full-length rung's.
 
 # %%
 noise_bits = ladder["confirmation"]["noise"] / math.log(2)  # §4.2's noise, in bits
