@@ -228,15 +228,14 @@ print(
 # %% [markdown]
 # ### 4.2 The speed-up ladder: what each change buys
 #
-# `tests/ladder.py` climbs a **ladder**: one change at a time, each measured against the rung
-# before on a **dev slice** (the last 10% of the *training* text), from **today's recipe** (the
-# pre-ladder one: AdamW, cosine schedule, dropout 0.15). Every rung trains the same 500 steps.
-# A rung tries a few settings with seed 0, reruns the winner with seed 1, and is kept only if its
-# gain beats the noise: the larger seed spread of it and the rung before. The architecture rung
-# bundles RoPE (positions as rotations of queries and keys, not a learned table), QK-norm (queries
-# and keys normalised), ReLU² (a squared ReLU in the MLP) and zero-initialised output projections.
-# The ladder and §7.1's study used lesson 2 §5.2's `FastDropout`; the full-length rung (below)
-# used `nn.Dropout`, as `utils.GPT` now does.
+# `tests/ladder.py` climbs a **ladder** from **today's recipe** (the pre-ladder one: AdamW, cosine
+# schedule, dropout 0.15): one change at a time, graded against the rung before on a **dev
+# slice** (the last 10% of the *training* text), 500 steps per run. A rung tries a few settings
+# with seed 0, reruns the winner with seed 1, and is kept only if its gain beats the noise: the
+# two rungs' larger seed spread. The architecture rung bundles RoPE (positions as rotations of
+# queries and keys), QK-norm (queries and keys normalised), ReLU² (a squared ReLU in the MLP) and
+# zero-initialised output projections. All but the full-length rung (below) used lesson 2 §5.2's
+# `FastDropout`, as did §7.1.
 
 # %%
 ladder = json.loads((utils.REPO_ROOT / "tests" / "ladder_cpu.json").read_text())
@@ -292,9 +291,9 @@ else:
     )
 
 # %% [markdown]
-# A last rung, **full length**, tunes that recipe at its own 1,300 steps, with seed 0: a decay
-# over the last half of the steps or all of them after warm-up, dropout 0.25, and both. The best
-# and the recipe then run again with seed 1.
+# A last rung, **full length**, tunes that recipe at its 1,300 steps, seed 0: a decay over the
+# last half of the steps, or all after warm-up; dropout 0.25; both. The best and the recipe
+# rerun with seed 1.
 
 # %%
 tuned = ladder["full_length"]
