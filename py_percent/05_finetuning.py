@@ -786,6 +786,26 @@ if adamw_check and muon_runs:
 # has more examples than `fit`, so its steps grow by their ratio (printed).
 
 # %% [markdown]
+# ### 9.3 Forgetting on text the base never read
+# §8's book rise is measured on text the base model read. `--dev-base` pretrains a base without
+# that slice and keeps replay off it; from it, Muon's plan with two seeds, beside §7's full run:
+
+# %%
+unread_path = utils.REPO_ROOT / "tests" / "qa_unread_book.json"
+unread_runs = json.loads(unread_path.read_text()) if unread_path.exists() else {}
+for label, entry in unread_runs.items():
+    print(f"{label}: {settings(entry)[:3]}, base dev-slice loss {entry['base_book_dev_loss']:.4f},"
+          f" book rise {book_rise(entry):+.4f}, fit {entry['closed/fit']['exact_match']:.1%}, "
+          f"dev-paraphrase {entry['closed/dev_paraphrase']['exact_match']:.1%}")
+if unread_runs:
+    unread_rises = [book_rise(entry) for entry in unread_runs.values()]
+    seeds_apart, gap = max(unread_rises) - min(unread_rises), change - max(unread_rises)
+    side = "beyond" if abs(gap) > seeds_apart else "within"
+    print(f"full run (§7), on the validation text: {change:+.4f}: "
+          f"{'above' if gap > 0 else 'below'} the proxy's higher seed by {abs(gap):.4f}, "
+          f"{side} the seeds' spread ({seeds_apart:.4f})")
+
+# %% [markdown]
 # ## Summary
 #
 # - One vocabulary and one prompt format (`qa_prompt` + `qa_completion`, ending in `<end>`)

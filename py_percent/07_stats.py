@@ -145,10 +145,10 @@ for name, run in runs.items():
 # ## 4. The benchmark: our recipe against the original's
 #
 # `tests/benchmark.py` rebuilds the original notebook's model (post-norm blocks of PyTorch's
-# ready-made attention, position vectors fixed by a formula, a ReLU MLP, no dropout, a constant
-# AdamW learning rate, 32 windows of 128 characters) and times it against `utils.GPT` (16 windows
-# of 256: the same 4,096 characters per step) in one process, generation with and without the KV
-# cache, and a large matrix multiply as the machine's practical peak.
+# ready-made attention, fixed position vectors, a ReLU MLP, no dropout, a constant AdamW learning
+# rate, 32 windows of 128 characters) and times it against `utils.GPT` (16 windows of 256: the
+# same 4,096 characters per step) in one process, with generation with and without the KV cache
+# and a large matrix multiply, the machine's practical peak.
 
 # %%
 bench = json.loads((utils.REPO_ROOT / "tests" / "benchmark_cpu.json").read_text())
@@ -345,9 +345,9 @@ else:
     )
 
 # %% [markdown]
-# The same runs as curves: the dev estimate against CPU seconds for the original notebook's
-# recipe, today's recipe and every kept rung (seed 0). The dashed **ceiling** is the lesson's
-# recipe (the Muon rung) at a large matrix multiply's FLOP/s on one thread.
+# The same runs as curves (seed 0): the **dev estimate** (8 fixed batches every 50 steps, not the
+# whole slice) against CPU seconds. The **target**: today's best estimate, its worse seed's. The
+# dashed **ceiling**: the lesson's recipe (the Muon rung) at a large matrix multiply's FLOP/s.
 
 # %%
 kept = [rung for rung in ladder["rungs"] if rung["kept"]]
