@@ -19,15 +19,15 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/05_finetuning.ipynb)
 #
-# You will turn the pretrained book model into a question answerer: held-out Q&A splits, one
-# prompt format ending in `<end>`, a loss that grades only the answer, book replay against
-# forgetting, and a check of what was forgotten.
+# We turn the pretrained book model into a question answerer: held-out Q&A splits, one prompt
+# format ending in `<end>`, an answer-only loss, book replay against forgetting, and a check of
+# what was forgotten.
 #
 # - **Reads:** `checkpoints/full/base.pt` (lesson 3, else the released weights, else a short
 #   stand-in it trains), the book, `data/alice_qa.jsonl`, the recipe runs `tests/qa_*.json` (§8–9);
 #   and `checkpoints/full/finetuned.pt` if an earlier run wrote it (resumed only if it matches).
 # - **Writes:** `checkpoints/full/finetuned.pt`, for lesson 6.
-# - **Runtime:** §6.2 prints the fine-tune's time, the slow part.
+# - **Runtime:** §6.2 prints the fine-tune's time.
 
 # %% [markdown]
 # **What the original notebook got wrong, and where this lesson fixes it**
@@ -474,7 +474,7 @@ assert all(r["fact"] in fit_facts for r in dev["dev_paraphrase"])
 # %% [markdown]
 # `tests/qa_recipes.py` fine-tuned a base model once per recipe on fit and scored the first `n`
 # questions of each dev split, with `FastDropout` (lesson 2 §5.2), AdamW and 2,000 steps, as in
-# §9.1 (`--optimizer adamw --steps 2000` repeats them).
+# §9.1 (`--optimizer adamw --steps 2000` reruns them with today's `nn.Dropout`).
 # Recipes: prompt mode `closed`, `open` or `both`; `both + reading` (plus **cloze**
 # fill-in-the-blank exercises from the book); `mixed_pretraining` (Q&A mixed into pretraining from
 # scratch; `steps` on top of pretraining). **Book rise**: the loss rise over the base model on the
@@ -562,7 +562,7 @@ if recipes:
 # %% [markdown]
 # One seed per recipe, so a lead counts question sampling only; `mixed_pretraining` is an older
 # run, over the budget. All used AdamW alone for 2,000 steps (§9.2 then switches to Muon). That
-# plan run again on today's base model (`--only closed --out tests/qa_dev_check.json`):
+# plan run again on today's base model (`--only closed --optimizer adamw --steps 2000`):
 
 # %%
 check_path = utils.REPO_ROOT / "tests" / "qa_dev_check.json"
@@ -581,7 +581,7 @@ if check_path.exists():
         swings = {s: dev_check[f"closed/{s}"]["exact_match"]
                   - recipes["closed"][f"closed/{s}"]["exact_match"]
                   for s in ("fit", "dev_paraphrase")}
-        print("the two runs' swing, closed-book (another base model):",
+        print("the two runs' swing, closed-book (another base model and dropout):",
               ", ".join(f"{s} {v:+.1%}" for s, v in swings.items()))
     if swings and len(keep) > 1:
         both = abs(swings["dev_paraphrase"]) + bar  # the swing plus two standard errors of sampling
@@ -787,23 +787,25 @@ if adamw_check and muon_runs:
 
 # %% [markdown]
 # ### 9.3 Forgetting on text the base never read
-# §8's book rise is measured on text the base model read. `--dev-base` pretrains a base without
-# that slice and keeps replay off it; from it, Muon's plan with two seeds, beside §7's full run:
+# §8's book dev text was read by the base. `--dev-base` pretrains a base without it and keeps
+# replay off it; from it, Muon's plan with two seeds, beside §7's full run (more steps and
+# examples, another base and text):
 
 # %%
 unread_path = utils.REPO_ROOT / "tests" / "qa_unread_book.json"
 unread_runs = json.loads(unread_path.read_text()) if unread_path.exists() else {}
 for label, entry in unread_runs.items():
-    print(f"{label}: {settings(entry)[:3]}, base dev-slice loss {entry['base_book_dev_loss']:.4f},"
+    print(f"{label}: {settings(entry)[:3]}, base book dev {entry['base_book_dev_loss']:.4f},"
           f" book rise {book_rise(entry):+.4f}, fit {entry['closed/fit']['exact_match']:.1%}, "
           f"dev-paraphrase {entry['closed/dev_paraphrase']['exact_match']:.1%}")
 if unread_runs:
     unread_rises = [book_rise(entry) for entry in unread_runs.values()]
     seeds_apart, gap = max(unread_rises) - min(unread_rises), change - max(unread_rises)
-    side = "beyond" if abs(gap) > seeds_apart else "within"
+    noise = max(seeds_apart, swing)  # swing: §9.2's two seeds of this plan, on read text
+    side = "beyond the noise" if abs(gap) > noise else "no measurable difference: within the noise"
     print(f"full run (§7), on the validation text: {change:+.4f}: "
-          f"{'above' if gap > 0 else 'below'} the proxy's higher seed by {abs(gap):.4f}, "
-          f"{side} the seeds' spread ({seeds_apart:.4f})")
+          f"{'above' if gap > 0 else 'below'} the unread runs' higher seed by {abs(gap):.4f}; "
+          f"{side} ({noise:.4f}: these seeds {seeds_apart:.4f}, §9.2's {swing:.4f})")
 
 # %% [markdown]
 # ## Summary
