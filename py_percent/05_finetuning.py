@@ -379,9 +379,9 @@ print(f"{utils.FINETUNE.max_steps / utils.PRETRAIN.max_steps:.0%} of pretraining
 # %% [markdown]
 # ### 6.2 The run
 # `utils.finetune` copies the base model, trains on §4's mixed steps and saves
-# `utils.FINETUNED_CHECKPOINT` for lesson 6. Its `origin` (the base weights' fingerprint, the plan,
-# the examples' hash: a **hash** is a short code computed from data, other if any byte differs)
-# decides: another origin is retrained (with a warning), the same one loaded.
+# `utils.FINETUNED_CHECKPOINT` for lesson 6. Its `origin` (a hash of the base weights, its
+# **fingerprint**, the plan and a hash of the examples; a **hash** is a short code computed from
+# data, other if any byte differs) decides: another origin is retrained (with a warning).
 
 # %%
 start = time.perf_counter()
@@ -440,7 +440,7 @@ else:
 # ## 7. How much of the book was forgotten?
 # `utils.evaluate_text` grades every validation character once, for both models: exact losses, so
 # a rise is real for this checkpoint. Its spread between fine-tuning seeds is not measured on this
-# text (§9.2 shows two seeds on dev).
+# text (§9.2 and §9.3 show two seeds on dev).
 
 # %%
 val_base = utils.evaluate_text(base, corpus.splits["val"])
@@ -562,7 +562,8 @@ if recipes:
 # %% [markdown]
 # One seed per recipe, so a lead counts question sampling only; `mixed_pretraining` is an older
 # run, over the budget. All used AdamW alone for 2,000 steps (§9.2 then switches to Muon). That
-# plan run again on today's base model (`--only closed --optimizer adamw --steps 2000`):
+# plan run again on today's base model, the **dev check** (today: `--only closed --optimizer
+# adamw --steps 2000`):
 
 # %%
 check_path = utils.REPO_ROOT / "tests" / "qa_dev_check.json"
@@ -806,6 +807,10 @@ if unread_runs:
     print(f"full run (§7), on the validation text: {change:+.4f}: "
           f"{'above' if gap > 0 else 'below'} the unread runs' higher seed by {abs(gap):.4f}; "
           f"{side} ({noise:.4f}: these seeds {seeds_apart:.4f}, §9.2's {swing:.4f})")
+
+# %% [markdown]
+# Two seeds are a thin sample: the same plan's two seeds in §9.2 moved the rise far more, so
+# that swing is the noise. More seeds would show whether the full run forgets more.
 
 # %% [markdown]
 # ## Summary
