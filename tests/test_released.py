@@ -1,5 +1,5 @@
 """The released weights (data/released_weights/, written by tests/release_weights.py) and the
-committed outputs of the lessons come from one run: recomputing a figure of each gives it back.
+committed outputs of the lessons agree: recomputing a figure of each gives it back.
 
 These tests fail while data/released_weights/ is missing: a lesson opened from its badge would
 then train a stand-in instead of showing the real model.
