@@ -1160,8 +1160,8 @@ def squash(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-#: Longest passage put before a question: 120 + a question (<= 80) + an answer (<= 60) + the
-#: tags fit the 256-character block.
+#: Longest passage put before a question: 120 + the longest question and answer + the tags fit
+#: the 256-character block (lesson 5 checks it).
 PASSAGE_CHARS = 120
 
 

@@ -379,9 +379,9 @@ print(f"{utils.FINETUNE.max_steps / utils.PRETRAIN.max_steps:.0%} of pretraining
 # %% [markdown]
 # ### 6.2 The run
 # `utils.finetune` copies the base model, trains on §4's mixed steps and saves
-# `utils.FINETUNED_CHECKPOINT` for lesson 6. Its `origin` (a hash of the base weights, its
-# **fingerprint**, the plan and a hash of the examples; a **hash** is a short code computed from
-# data, other if any byte differs) decides: another origin is retrained (with a warning).
+# `utils.FINETUNED_CHECKPOINT` for lesson 6. Its `origin` (the base weights' **fingerprint**, the
+# plan, the examples' hash; a **hash**, or fingerprint, is a short code computed from data, other
+# if any byte differs) decides: another origin is retrained (with a warning).
 
 # %%
 start = time.perf_counter()
@@ -474,7 +474,7 @@ assert all(r["fact"] in fit_facts for r in dev["dev_paraphrase"])
 # %% [markdown]
 # `tests/qa_recipes.py` fine-tuned a base model once per recipe on fit and scored the first `n`
 # questions of each dev split, with `FastDropout` (lesson 2 §5.2), AdamW and 2,000 steps, as in
-# §9.1 (`--optimizer adamw --steps 2000` reruns them with today's `nn.Dropout`).
+# §9.1 (`--optimizer adamw --steps 2000` reruns the fine-tuning ones on today's base model).
 # Recipes: prompt mode `closed`, `open` or `both`; `both + reading` (plus **cloze**
 # fill-in-the-blank exercises from the book); `mixed_pretraining` (Q&A mixed into pretraining from
 # scratch; `steps` on top of pretraining). **Book rise**: the loss rise over the base model on the
@@ -781,10 +781,10 @@ if adamw_check and muon_runs:
             assert over < swing  # "by less than the swing", below
 
 # %% [markdown]
-# Muon's 1,000 steps show no measurable difference from AdamW's 2,000 in exact match on either dev
-# split; its book rise is higher with both seeds, not beyond their swing, within the budget. Fewer
-# Muon steps lose on fit. The budget ignores the swing (one run exceeds it by less). The full run
-# has more examples than `fit`, so its steps grow by their ratio (printed).
+# Muon's 1,000 steps show no measurable difference from AdamW's 2,000 in exact match on fit and
+# dev-paraphrase; its book rise is higher with both seeds, not beyond their swing, within the
+# budget. Fewer Muon steps lose on fit. The budget ignores the swing (one run exceeds it by less).
+# The full run has more examples than `fit`, so its steps grow by their ratio (printed).
 
 # %% [markdown]
 # ### 9.3 Forgetting on text the base never read

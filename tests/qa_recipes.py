@@ -23,8 +23,8 @@ pretrains lesson 3's recipe without the slice (``checkpoints/full/recipes/dev_ba
 fine-tunes from that base with replay kept off the slice.
 
 The defaults are ``utils.FINETUNE``'s schedule. Runs recorded before it switched to Muon (their
-entries have no ``"optimizer"`` key) used AdamW alone for 2,000 steps: add ``--optimizer adamw
---steps 2000`` to repeat them.
+entries have no ``"optimizer"`` key) used AdamW alone, for their ``"steps"``: add ``--optimizer
+adamw --steps N`` to repeat one (on today's base model and dropout).
 """
 
 from __future__ import annotations
