@@ -440,7 +440,7 @@ else:
 # ## 7. How much of the book was forgotten?
 # `utils.evaluate_text` grades every validation character once, for both models: exact losses, so
 # a rise is real for this checkpoint. Its spread between fine-tuning seeds is not measured on this
-# text (§9.2 and §9.3 show two seeds on dev).
+# text (§9.2, §9.3: two seeds each, on held-back training text).
 
 # %%
 val_base = utils.evaluate_text(base, corpus.splits["val"])
@@ -561,9 +561,9 @@ if recipes:
 
 # %% [markdown]
 # One seed per recipe, so a lead counts question sampling only; `mixed_pretraining` is an older
-# run, over the budget. All used AdamW alone for 2,000 steps (§9.2 then switches to Muon). That
-# plan run again on today's base model, the **dev check** (today: `--only closed --optimizer
-# adamw --steps 2000`):
+# run, over the budget. All used AdamW alone, 2,000 fine-tuning steps (`mixed_pretraining`: on
+# top of pretraining). That plan run again on today's base model, the **dev check** (today:
+# `--only closed --optimizer adamw --steps 2000`):
 
 # %%
 check_path = utils.REPO_ROOT / "tests" / "qa_dev_check.json"
