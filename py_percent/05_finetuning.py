@@ -440,7 +440,7 @@ else:
 # ## 7. How much of the book was forgotten?
 # `utils.evaluate_text` grades every validation character once, for both models: exact losses, so
 # a rise is real for this checkpoint. Its spread between fine-tuning seeds is not measured on this
-# text (§9.2, §9.3: two seeds each, on held-back training text).
+# text (§9.2 and §9.3 show two seeds each, on other text).
 
 # %%
 val_base = utils.evaluate_text(base, corpus.splits["val"])
