@@ -356,6 +356,12 @@ def main() -> None:
     print(json.dumps({k: v for k, v in record.items() if k != "rungs"}, indent=1))
 
 
+def two_seeds(seed0: dict, seed1: dict) -> dict:
+    """The mean dev loss of two runs of one setting and their spread (the noise of a rung)."""
+    return {"dev_loss_mean": (seed0["dev_loss"] + seed1["dev_loss"]) / 2,
+            "seed_spread": abs(seed0["dev_loss"] - seed1["dev_loss"])}
+
+
 def summarise(rungs: list[dict], args: argparse.Namespace, timings: dict) -> dict:
     """Each rung's mean dev loss over two seeds and its spread; kept if its gain over the last
     kept rung beats the larger of their seed spreads; then the times (``add_times``)."""
@@ -364,9 +370,7 @@ def summarise(rungs: list[dict], args: argparse.Namespace, timings: dict) -> dic
         if rung["seed1"] is None:  # lost to the rung before on seed 0
             rung["kept"] = False
             continue
-        losses = [rung[k]["dev_loss"] for k in ("seed0", "seed1")]
-        rung["dev_loss_mean"] = sum(losses) / 2
-        rung["seed_spread"] = abs(losses[0] - losses[1])
+        rung.update(two_seeds(rung["seed0"], rung["seed1"]))
         if previous is None:
             rung["kept"] = True
         else:
@@ -474,11 +478,8 @@ def full_length_rung(steps: int, recipe: tuple[dict, dict], tried: list[dict],
                      best: tuple[dict, dict]) -> dict:
     """The rung's record: the recipe's and the best candidate's runs (seed 0, seed 1), their
     means and spreads; kept only if the best's gain beats the larger seed spread."""
-    pair = {}
-    for name, (seed0, seed1) in (("recipe", recipe), ("winner", best)):
-        losses = (seed0["dev_loss"], seed1["dev_loss"])
-        pair[name] = {"seed0": seed0, "seed1": seed1, "dev_loss_mean": sum(losses) / 2,
-                      "seed_spread": abs(losses[0] - losses[1])}
+    pair = {name: {"seed0": seed0, "seed1": seed1, **two_seeds(seed0, seed1)}
+            for name, (seed0, seed1) in (("recipe", recipe), ("winner", best))}
     gain = pair["recipe"]["dev_loss_mean"] - pair["winner"]["dev_loss_mean"]
     noise = max(pair["recipe"]["seed_spread"], pair["winner"]["seed_spread"])
     return {"steps": steps, **pair, "candidates": tried, "gain": gain, "noise": noise,
