@@ -696,13 +696,13 @@ class TrainConfig:
 #: Pretraining plan of lesson 3, chosen by the speed-up ladder of lesson 7 (tests/ladder.py)
 #: on a dev slice of the training text (quick mode: a few dozen steps that only prove it runs).
 PRETRAIN = TrainConfig(
-    max_steps=by_mode(full=1300, quick=40),
+    max_steps=by_mode(full=1300, quick=24),
     optimizer="muon",
     lr=8e-3,
     muon_lr=0.04,
     schedule="wsd",
-    warmup_steps=by_mode(full=87, quick=5),
-    eval_interval=by_mode(full=100, quick=20),
+    warmup_steps=by_mode(full=87, quick=4),
+    eval_interval=by_mode(full=100, quick=12),
     eval_iters=by_mode(full=20, quick=2),
 )
 #: A short pretraining for lessons run before lesson 3 has written the base checkpoint.
@@ -1446,12 +1446,12 @@ def qa_batches(qa_rows: Batch, book_splits: dict[str, torch.Tensor], block_size:
 #: Fine-tuning schedule of lesson 5: Muon, chosen on dev in lesson 5 §9.2 (tests/qa_muon_*.json)
 #: over AdamW alone; its 1,000 dev steps scaled by ``full_run_steps`` (1,809 / 1,400 examples).
 FINETUNE = TrainConfig(
-    max_steps=by_mode(full=1300, quick=30),
+    max_steps=by_mode(full=1300, quick=20),
     optimizer="muon",
     muon_lr=0.01,
     lr=2e-3,
     min_lr=5e-5,
-    warmup_steps=by_mode(full=50, quick=5),
+    warmup_steps=by_mode(full=50, quick=4),
     eval_interval=by_mode(full=100, quick=10),
     eval_iters=by_mode(full=10, quick=2),
 )

@@ -472,13 +472,13 @@ assert not any(r["fact"] in fit_facts for r in dev["dev_unseen"])
 assert all(r["fact"] in fit_facts for r in dev["dev_paraphrase"])
 
 # %% [markdown]
-# `tests/qa_recipes.py` fine-tuned a base model once per recipe on fit and scored the first `n`
-# questions of each dev split, with `FastDropout` (lesson 2 §5.2), AdamW and 2,000 steps, as in
-# §9.1 (`--optimizer adamw --steps 2000` reruns the fine-tuning ones on today's base model).
+# `tests/qa_recipes.py` fine-tuned a base model once per recipe on fit, with `FastDropout`
+# (lesson 2 §5.2), AdamW and 2,000 steps, and scored the first `n` questions of each dev split.
 # Recipes: prompt mode `closed`, `open` or `both`; `both + reading` (plus **cloze**
 # fill-in-the-blank exercises from the book); `mixed_pretraining` (Q&A mixed into pretraining from
-# scratch; `steps` on top of pretraining). **Book rise**: the loss rise over the base model on the
-# training text's last tenth, which replay shows: a partial forgetting check.
+# scratch). **Book rise**: the loss rise over the base model on the training text's last tenth,
+# which replay shows: a partial forgetting check. **An earlier base model**: its book dev loss is
+# not today's, whatever its file name and step.
 
 # %%
 recipes_path = utils.REPO_ROOT / "tests" / "qa_recipes.json"
@@ -560,10 +560,10 @@ if recipes:
     assert plan == {**ours, "reading": 0}, "utils.FINETUNE_PLAN is not the dev winner"
 
 # %% [markdown]
-# One seed per recipe, so a lead counts question sampling only; `mixed_pretraining` is an older
-# run, over the budget. All used AdamW alone, 2,000 fine-tuning steps (`mixed_pretraining`: on
-# top of pretraining). That plan run again on today's base model, the **dev check** (today:
-# `--only closed --optimizer adamw --steps 2000`):
+# One seed per recipe, so a lead counts question sampling only; `mixed_pretraining` is older, over
+# budget. All used AdamW alone, 2,000 fine-tuning steps (`mixed_pretraining`: on top of
+# pretraining). That plan run again on today's base model, the **dev check** (recorded when
+# AdamW and 2,000 steps were the defaults; today: `--only closed --optimizer adamw --steps 2000`):
 
 # %%
 check_path = utils.REPO_ROOT / "tests" / "qa_dev_check.json"

@@ -282,9 +282,9 @@ for name in SPLITS:
 # %%
 MODES = ("closed", "open")
 asked = {
-    "fine-tuned": {s: qa[s][:: 3 if s == "train" else 1][: utils.by_mode(full=10**6, quick=6)]
+    "fine-tuned": {s: qa[s][:: 3 if s == "train" else 1][: utils.by_mode(full=10**6, quick=3)]
                    for s in SPLITS},
-    "base": {s: qa[s][: utils.by_mode(full=40, quick=3)] for s in SPLITS},
+    "base": {s: qa[s][: utils.by_mode(full=40, quick=2)] for s in SPLITS},
 }
 results = {
     name: {

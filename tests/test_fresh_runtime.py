@@ -1,6 +1,7 @@
 """A fresh Colab runtime, simulated: a copy of the repository (tracked files and the book, no
-checkpoints/) runs lessons 4 and 6 in quick mode. They must load the released weights, say so,
-and leave data/released_weights/ as it was (quick mode never writes there).
+checkpoints/) runs lesson 6 in quick mode. It loads both models with the helpers lessons 4 to 7
+share: they must be the released weights, said so, and data/released_weights/ must stay as it
+was (quick mode never writes there).
 
 Fails while data/released_weights/ is missing: the lessons would then train stand-ins.
 """
@@ -41,7 +42,7 @@ def fresh_copy(tmp_path_factory):
     return copy
 
 
-@pytest.mark.parametrize(("lesson", "models"), [("04_generation", 1), ("06_evaluation", 2)])
+@pytest.mark.parametrize(("lesson", "models"), [("06_evaluation", 2)])
 def test_a_lesson_opened_from_its_badge_shows_the_released_model(fresh_copy, lesson, models):
     before = digests(fresh_copy / "data" / "released_weights")
     out = fresh_copy / f"{lesson}_run.ipynb"
