@@ -717,9 +717,10 @@ PRETRAIN_SHORT = replace(
 
 def newton_schulz(update: torch.Tensor, steps: int = 5) -> torch.Tensor:
     """``update`` with its singular values pushed towards 1 (its "orthogonalisation"), by the
-    quintic Newton–Schulz iteration of Muon; bf16 on a GPU, fp32 on the CPU (no fast bf16)."""
+    quintic Newton–Schulz iteration of Muon; bf16 where autocast uses it (fast bf16), else fp32."""
     a, b, c = 3.4445, -4.7750, 2.0315
-    x = update.to(torch.bfloat16 if update.is_cuda else torch.float32)
+    fast_bf16 = autocast_dtype(update.device) == torch.bfloat16  # GPUs of compute capability 8.0+
+    x = update.to(torch.bfloat16 if fast_bf16 else torch.float32)
     tall = x.size(0) > x.size(1)
     x = x.T if tall else x
     x = x / x.norm().clamp(min=1e-7)  # all singular values now <= 1

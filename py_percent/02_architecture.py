@@ -411,8 +411,8 @@ plt.show()
 # %% [markdown]
 # - `train()` mode: each number becomes 0 with probability `p`; the survivors are multiplied by
 #   `1 / (1 - p)`, so each number keeps its **expected value** (its average over many random draws);
-# - `eval()` mode: the identity (numbers pass unchanged), so measuring and generating are
-#   deterministic.
+# - `eval()` mode: the identity (numbers pass unchanged), so the forward pass is deterministic:
+#   the same input always gives the same logits.
 
 # %% [markdown]
 # Each training step thus trains a randomly thinned network, so no single number can carry a

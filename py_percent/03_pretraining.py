@@ -194,8 +194,9 @@ assert 0.8 < (moved.median() / cfg.lr).item() < 1.2
 # %% [markdown]
 # On its **first** step Adam moves the median weight by the learning rate: after one gradient,
 # `m / √v` is ±1. Steps that large, in noisy directions, are what the warm-up (small learning
-# rates at first, §4) guards against; clipping (§5) only limits one huge gradient's pull on the
-# running averages. Solution 1 tests whether this small model needs the two.
+# rates at first, §4) guards against; clipping (§5: scaling a too-large gradient down) only limits
+# one huge gradient's pull on the running averages. Solution 1 tests whether this small model
+# needs the two.
 
 # %% [markdown]
 # ### 3.2 Muon: momentum, then orthogonalise
@@ -303,8 +304,9 @@ else:
     print("torch.optim.Muon needs PyTorch 2.9 or later: compared with utils.Muon only")
 
 # %% [markdown]
-# `utils.newton_schulz` uses bfloat16 only on a GPU, whose hardware multiplies 16-bit numbers; on
-# a CPU, 32-bit floats. Muon takes only the blocks' weight matrices; AdamW takes the rest:
+# `utils.newton_schulz` uses bfloat16 only on a GPU whose hardware multiplies it fast (compute
+# capability 8.0+, not a T4); elsewhere 32-bit floats. Muon takes only the blocks' weight
+# matrices; AdamW takes the rest:
 
 # %%
 optimizers = utils.make_optimizer(model, cfg, device)
@@ -819,7 +821,7 @@ print("§7's loop:          ", [round(v, 3) for v in losses[:12]], "...")
 print(f"highest loss after step 1: {max(wild_losses[1:]):.3f} without, "
       f"{max(losses[1:]):.3f} with warm-up and clipping (start: {losses[0]:.3f})")
 difference = wild_end - tame_end
-# the noise of that difference: two standard errors of the two means (each batch is other text)
+# the noise of that difference: two standard errors of a difference of two independent means
 tail_noise = 2 * math.hypot(statistics.stdev(wild_losses[-tail:]), statistics.stdev(losses[-tail:]))
 tail_noise /= math.sqrt(tail)
 if abs(difference) <= tail_noise:
@@ -834,7 +836,8 @@ assert abs(wild_losses[0] - losses[0]) < tolerance  # same seeds: same model, sa
 # With the full learning rate at once, the first steps are as large as the optimizers allow (§3),
 # and with no cap one huge gradient can swamp the running averages. Whether that hurts this small
 # model shows in the printed losses; the verdict counts a difference only beyond two standard errors
-# of the two means.
+# of the difference, counted as if the runs were independent (they draw the same batches, so a
+# paired comparison might call a smaller difference measurable).
 #
 # **Solution 2.** The exact loss on the training split, beside the validation loss:
 

@@ -211,7 +211,7 @@ print(" ", passages[100], "\n ", passages[101])
 #   \text{idf}(w) = \ln\Big(1 + \frac{N - n_w + 0.5}{n_w + 0.5}\Big)$$
 #
 # $N$ passages, $n_w$ of them contain $w$. Rare words count more, repeats less and less ($k_1$),
-# long passages less ($b$). `utils.STOP_WORDS` (common words such as "the" and "of") are skipped; of
+# long passages less ($b$). `utils.STOP_WORDS` (common words: "the", "of") are skipped; of
 # tied passages, the middle wins.
 
 # %%
@@ -276,7 +276,7 @@ for name in SPLITS:
 # ## 5. Every split, closed-book and open-book, base and fine-tuned
 # `utils.evaluate_qa` asks each question in the one prompt format (open-book: the whole-book
 # passage first) and scores the greedy answer up to `<end>`. The base model was never taught
-# `<end>`, so its answers run to `utils.answer`'s length limit: it gets fewer questions; the
+# `<end>`, so its answers likely run to `utils.answer`'s length limit: it gets fewer questions; the
 # fine-tuned model every held-out and every third train question.
 
 # %%
@@ -625,8 +625,8 @@ if dev_runs and not utils.QUICK:
 # ## 10. Knowledge augmentation: does reading a fact several ways help?
 # In Allen-Zhu & Li (*Physics of Language Models, Part 3.1*), several rewrites of each fact in
 # pretraining make it extractable. We wrote six statements of every train and unseen fact from
-# its evidence. One dev-unseen fact's (a train fact held out whole from these runs, lesson 5
-# §8):
+# its evidence and nearby text. One dev-unseen fact's (a train fact held out whole from these
+# runs, lesson 5 §8):
 
 # %%
 statements_path = utils.DATA_DIR / "alice_statements.jsonl"
@@ -642,10 +642,10 @@ print(f"{len(statements):,} statements of {len({r['fact'] for r in statements})}
 
 # %% [markdown]
 # `tests/knowledge.py` compares three base models (**arms**), all with lesson 3's recipe and
-# `FastDropout` (lesson 2 §5.2): the book alone, and the book plus the statements (one fact's
-# statements never share a window), once with a share of its steps on Q&A rows. Each is fine-tuned
-# on dev `fit` facts with lesson 5's plan and earlier schedule (AdamW, steps printed), replaying its
-# own text:
+# `FastDropout` (lesson 2 §5.2) of commit 5695b14: the book alone, and the book plus the
+# statements (one fact's statements never share a window), once with a share of its steps on Q&A
+# rows. Each is fine-tuned on dev `fit` facts with lesson 5's plan and that commit's schedule
+# (AdamW, steps printed), replaying its own text:
 
 # %%
 arms = json.loads((utils.REPO_ROOT / "tests" / "knowledge_cpu.json").read_text())
@@ -715,7 +715,7 @@ plt.show()
 # book dev loss past the budget: statements are most of their text, in pretraining and replay,
 # so the book is read less.
 #
-# A likely reason, untested: Allen-Zhu & Li's synthetic people share a few attributes (birth
+# Likely, untested: Allen-Zhu & Li's synthetic people share a few attributes (birth
 # city, employer, …) and question templates, so Q&A on some of them teaches one transferable skill,
 # *find attribute X of person Y*. Our facts share no template, and our model is far smaller than
 # their GPT-2-sized ones.
@@ -746,7 +746,7 @@ print(f"wrote {utils.display_path(path)} ({path.stat().st_size:,} bytes)")
 #   wording, knowledge read but never asked, and knowledge never read.
 # - Closed-book answers come from the weights; open-book answers can copy from a BM25
 #   passage, limited by its recall and by the model's reading.
-# - `ask()` shows both for your own questions.
+# - `ask()` shows both on your questions.
 # - Six statements of each fact in pretraining did not pay on dev (§10).
 
 # %% [markdown]

@@ -1,7 +1,8 @@
 """Benchmark: GPT-0.5M against the original notebook's recipe, in one process, on one device.
 
     python tests/benchmark.py             # speed: training steps, KV cache, FLOPs (< 3 min on CPU)
-    python tests/benchmark.py --quality   # + both recipes trained for the same wall-clock budget
+    python tests/benchmark.py --quality   # + both recipes trained for the same time budget
+                                          #   (on a CPU: one thread's CPU time)
     python tests/benchmark.py --quality --out runs/benchmark.json
 
 Prints a table and, last, one JSON line with every figure. Not collected by pytest (no test_

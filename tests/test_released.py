@@ -38,7 +38,7 @@ def cell_output(notebook: str, *needles: str) -> str:
 
 
 def committed_val_loss() -> float:
-    """Lesson 3 §10's row "this model (val)  <nats/char>  <bits/char>  <perplexity>"."""
+    """Lesson 3 §11's row "this model (val)  <nats/char>  <bits/char>  <perplexity>"."""
     text = cell_output("03_pretraining.ipynb", "evaluate_text", "this model (val)")
     match = re.search(r"^this model \(val\)\s+(\d+\.\d+)\s+(\d+\.\d+)\s", text, re.M)
     assert match, f"03_pretraining.ipynb: no 'this model (val)' row in the output:\n{text}"
