@@ -145,8 +145,9 @@ assert stripped == "Once upon a time there was a White Rabbit.\nThe End."
 
 # %% [markdown]
 # A download without the markers is not silently accepted: it is probably an error page or a cut
-# download, so `strip_gutenberg` raises a `ValueError` that says what to do. (A saved copy without
-# them, like this machine's cache, is checked for the title and length instead.)
+# download, so `strip_gutenberg` raises a `ValueError` that says what to do. (Every saved copy,
+# with the markers stripped or without them like this machine's cache, is also checked: UTF-8,
+# not a web page, the title, the length.)
 
 # %%
 try:
@@ -350,7 +351,7 @@ print(f"vocabulary size: {tokenizer.vocab_size}")
 # ### 4.3 The round trip
 #
 # `decode(encode(text))` must give back the lower-cased book. Our tokenizer of §4.1 must agree
-# with `utils` too; its ids differ (no tag characters), so we compare decoded text.
+# with `utils` too; its ids differ (no `<` or `>`), so we compare decoded text.
 
 # %%
 book_ids = tokenizer.encode(book)
@@ -421,7 +422,7 @@ assert tokenizer.encode(typed) == tokenizer.encode("Alice said “I’m late—v
 #
 # - the book passes through unchanged apart from lower-casing, so the model trains on the book
 #   itself, lower-cased;
-# - a character with no counterpart in the book still raises §4.4's `ValueError`: here `&` and
+# - a character outside the vocabulary still raises §4.4's `ValueError`: here `&` and
 #   `7`, while the apostrophe is normalised.
 
 # %%
