@@ -473,12 +473,13 @@ assert all(r["fact"] in fit_facts for r in dev["dev_paraphrase"])
 
 # %% [markdown]
 # `tests/qa_recipes.py` fine-tuned a base model once per recipe on fit, with `FastDropout`
-# (lesson 2 §5.2), AdamW and 2,000 steps, and scored the first `n` questions of each dev split.
+# (lesson 2 §5.2; git history), AdamW and 2,000 steps, and scored the first `n` questions of each
+# dev split.
 # Recipes: prompt mode `closed`, `open` or `both`; `both + reading` (plus **cloze**
 # fill-in-the-blank exercises from the book); `mixed_pretraining` (Q&A mixed into pretraining from
 # scratch). **Book rise**: the loss rise over the base model on the training text's last tenth,
 # which replay shows: a partial forgetting check. **An earlier base model**: its book dev loss is
-# not today's, whatever its file name and step.
+# not today's, whatever its name and step.
 
 # %%
 recipes_path = utils.REPO_ROOT / "tests" / "qa_recipes.json"

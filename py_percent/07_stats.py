@@ -230,7 +230,7 @@ print(
 #
 # `tests/ladder.py` climbs a **ladder** from **today's recipe** (the pre-ladder one: AdamW, cosine
 # schedule, dropout 0.15): one change at a time, graded against the rung before on a **dev
-# slice** (the last 10% of the *training* text), 500 steps per run. A rung tries a few settings
+# slice** (the last 10% of the *training* text), 500 steps per run. A rung tries its settings
 # with seed 0, reruns the winner with seed 1, and is kept only if its gain beats the noise: the
 # two rungs' larger seed spread. The architecture rung bundles RoPE (positions as rotations of
 # queries and keys), QK-norm (queries and keys normalised), ReLU² (a squared ReLU in the MLP) and
@@ -347,7 +347,7 @@ else:
 # %% [markdown]
 # The same runs as curves (seed 0): the **dev estimate** (8 fixed batches every 50 steps, not the
 # whole slice) against CPU seconds. The **target**: today's best estimate, its worse seed's. The
-# dashed **ceiling**: the lesson's recipe (the Muon rung) at a large matrix multiply's FLOP/s.
+# dashed **ceiling**: the Muon rung (`FastDropout`) at a large matrix multiply's FLOP/s.
 
 # %%
 kept = [rung for rung in ladder["rungs"] if rung["kept"]]
@@ -544,8 +544,8 @@ else:
 # ### 6.2 Why 543,027 and not 542,770
 #
 # The benchmark's original model has 543,027 parameters; the original printed 542,770. Its
-# book had 50 distinct characters, ours 51 (with the Q&A file), and its untied model pays per
-# character an embedding row ($d = 128$ numbers), an output row (128) and an output bias.
+# book had 50 distinct characters, ours 49 plus the tags' `<` and `>`, and its untied model pays
+# per character an embedding row ($d = 128$ numbers), an output row (128) and an output bias.
 
 # %%
 import importlib.util
@@ -582,10 +582,10 @@ assert difference == (ours_vocab - 50) * per_character
 #
 # ### 7.1 The model-size study
 #
-# `tests/scaling.py` trains sizes from 0.05M to 1.2M parameters with lesson 3's recipe, cut to 800
-# steps, on the first 90% of the training text, estimating the **dev** loss (the last 10%) often. It
-# keeps the best weights (**early stopping**) and grades them in bits per character (bpc) on the
-# validation text.
+# `tests/scaling.py` trains sizes from 0.05M to 1.2M parameters with lesson 3's recipe, rescaled
+# to 800 steps, on the first 90% of the training text, estimating the **dev** loss (the last 10%)
+# often. It keeps the best weights (**early stopping**) and grades them in bits per character
+# (bpc) on the validation text.
 
 # %%
 study = json.loads((utils.REPO_ROOT / "tests" / "scaling_cpu.json").read_text())
