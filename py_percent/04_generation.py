@@ -59,8 +59,8 @@ import torch
 # ## 1. The trained model
 #
 # `utils.load_or_pretrain` loads lesson 3's checkpoint (else the released weights). A quick-mode
-# model has trained a few dozen steps, a stand-in a few hundred: their text is poor, but the
-# mechanics are the same.
+# model has trained two dozen steps, a stand-in a few hundred (20 in quick mode): their text is
+# poor, but the mechanics are the same.
 
 # %%
 corpus = utils.load_corpus()
@@ -494,7 +494,8 @@ assert len(FULL_PROMPT) + n_long > block_size  # the window did slide
 
 # %% [markdown]
 # Seeded sampling: the same seed draws the same random numbers, and the logits agree to within
-# rounding error (§8.1 and §8.2), so the same characters are picked.
+# rounding error (§8.1); a tiny difference could still flip a draw (§7), so we check that the same
+# characters are picked.
 
 # %%
 sampling = dict(temperature=1.0, top_p=0.9, seed=7)
