@@ -694,7 +694,7 @@ class TrainConfig:
 
 
 #: Pretraining plan of lesson 3, chosen by the speed-up ladder of lesson 7 (tests/ladder.py)
-#: on a dev slice of the training text (quick mode: a few dozen steps that only prove it runs).
+#: on a dev slice of the training text (quick mode: two dozen steps that only prove it runs).
 PRETRAIN = TrainConfig(
     max_steps=by_mode(full=1300, quick=24),
     optimizer="muon",
