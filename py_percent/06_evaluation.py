@@ -687,9 +687,9 @@ print("pays:", ", ".join(paying) if paying else "none: lesson 3 pretrains on the
 check = json.loads((utils.REPO_ROOT / "tests" / "qa_dev_check.json").read_text())["closed"]
 book_para = arms["book"]["dev_paraphrase"]["exact_match"]
 swing = check["closed/dev_paraphrase"]["exact_match"] - book_para
-print(f"(one run per arm; the book recipe's other run, lesson 5 §8's dev check on another base, is "
-      f"{swing:+.1%} from this book arm on dev_paraphrase: gaps inside that swing are not clear "
-      "either)")
+print(f"(one run per arm; the book recipe's other run, lesson 5 §8's dev check on another base "
+      f"model and dropout, is {swing:+.1%} from this book arm on dev_paraphrase: gaps inside that "
+      "swing are not clear either)")
 assert not paying, "an arm pays: the pretraining recipe should take its text"
 
 # %% [markdown]

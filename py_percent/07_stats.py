@@ -484,6 +484,7 @@ def took(run: dict) -> str:
 
 shape = f"{config.block_size} / {config.n_embd} / {config.n_layer} / {config.n_head}"
 best_val = min(base_state["history"]["losses"]["val"])
+estimate = f"best validation estimate ({base_state['train_config']['eval_iters']} batches)"
 rows = [
     ("parameters", "542,770", f"{model.num_parameters():,}"),
     ("block / embedding / layers / heads", "128 / 128 / 4 / 4", shape),
@@ -491,27 +492,27 @@ rows = [
     ("pretraining", "50K steps, ~11 min (T4)", took(runs["pretraining"])),
     ("fine-tuning", "10K steps, ~2 min (T4)", took(runs["fine-tuning"])),
     ("validation split", "none", "last 10% of the book"),
-    ("best validation loss", "not measured", f"{best_val:.3f}"),
+    (estimate, "not measured", f"{best_val:.3f}"),
 ]
 print(f"{'':36}{'original notebook':>28}{'GPT-0.5M':>32}")
 for name, theirs, ours in rows:
     print(f"{name:36}{theirs:>28}{ours:>32}")
 
 # %% [markdown]
-# Where did our pretraining stop, relative to its best validation loss? A rise smaller than the
+# Where did our pretraining stop, relative to its best validation estimate? A rise smaller than the
 # noise of §4.2's confirmation (the ladder's largest seed spread) is no evidence of overfitting.
 
 # %%
 val_curve, val_steps = base_state["history"]["losses"]["val"], base_state["history"]["step"]
 best_at = val_steps[val_curve.index(best_val)]
 if best_at == val_steps[-1]:
-    print(f"validation loss was at its lowest at the last step, {best_at:,} ({best_val:.4f}): "
-          "no rise to judge")
+    print(f"the validation estimate was at its lowest at the last step, {best_at:,} "
+          f"({best_val:.4f}): no rise to judge")
 else:
     rise, noise = val_curve[-1] - best_val, ladder["confirmation"]["noise"]  # §4.2's noise
     verdict = "it had begun to overfit" if rise > noise else "no measurable rise (seed spread"
     print(
-        f"validation loss was best at step {best_at:,} ({best_val:.4f}) and ended at "
+        f"the validation estimate was best at step {best_at:,} ({best_val:.4f}) and ended at "
         f"{val_curve[-1]:.4f} at step {val_steps[-1]:,}, {rise:.4f} nats higher: {verdict}"
         + ("" if rise > noise else f" {noise:.4f})")
     )
@@ -682,13 +683,14 @@ last_best = [r["size"] for r in sizes if r["best_step"] == r["steps"]]
 print(f"sizes whose dev loss was still at its best at the last step: {last_best}")
 if len(last_best) == len(sizes):
     print(
-        "none began to overfit within the budget: where a bigger size gains nothing "
-        "measurable, it is not memorising yet; whether more steps would let it pull ahead, "
-        "or more text, this study does not measure"
+        "none began to overfit within the budget: every dev loss was lowest at the last "
+        "estimate; whether more steps would let a bigger size pull ahead, or more text, "
+        "this study does not measure"
     )
 else:
     early = [f"{r['size']} (step {r['best_step']})" for r in sizes if r["best_step"] < r["steps"]]
-    print(f"early stopping kept an earlier model for: {', '.join(early)}: those memorise the book")
+    print(f"early stopping kept an earlier model for: {', '.join(early)}: their dev loss was "
+          "lower before the end than at it")
 print(
     "a same-compute comparison would need budgets long enough to train the big sizes well: "
     "not affordable here, so the study does not claim one"
