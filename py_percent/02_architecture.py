@@ -411,8 +411,8 @@ plt.show()
 # %% [markdown]
 # - `train()` mode: each number becomes 0 with probability `p`; the survivors are multiplied by
 #   `1 / (1 - p)`, so each number keeps its **expected value** (its average over many random draws);
-# - `eval()` mode: the identity (numbers pass unchanged), so the forward pass is deterministic:
-#   the same input always gives the same logits.
+# - `eval()` mode: the identity (numbers pass unchanged), so the forward pass (running the model)
+#   is deterministic: the same input always gives the same logits.
 
 # %% [markdown]
 # Each training step thus trains a randomly thinned network, so no single number can carry a
@@ -581,17 +581,17 @@ print(f"FastDropout saves {saving:+.1%} of a step (noise ±{noise:.1%}, {n_round
 
 # %% [markdown]
 # The verdict: FastDropout earns its place only if its saving, minus the noise, still reaches 10%.
-# `utils.GPT` uses `nn.Dropout`: three earlier runs of this measurement on the project's CPU (commit
-# 0f05b81, git history) fell short. The noise counts rounds within one run, not how a shared
-# machine's speed drifts between runs, so one run's verdict (this one too) can differ.
+# `utils.GPT` uses `nn.Dropout`: earlier committed runs of this cell on the project's CPU (git
+# history: commits 0f05b81 and ec9e716) did not show it. The noise counts rounds within one run, not
+# how a shared machine's speed drifts between runs, so one run's verdict (this one too) can differ.
 
 # %%
 if abs(saving) <= noise:
     verdict = "no measurable difference: nn.Dropout"
 elif saving - noise >= 0.10:
-    verdict = "clearly at least 10% of a step: FastDropout would pay on this machine"
+    verdict = "at least 10% of a step beyond this run's noise: FastDropout would pay in this run"
 elif saving + noise < 0.10:
-    verdict = "clearly under 10% of a step: nn.Dropout"
+    verdict = "under 10% of a step beyond this run's noise: nn.Dropout"
 else:
     verdict = "a real saving, not shown to reach 10% of a step: nn.Dropout"
 print(f"FastDropout saves {saving:.1%} ± {noise:.1%}: {verdict}")
@@ -898,7 +898,8 @@ own_logit = (z.gather(-1, xb[..., None]) - mean_logit).mean().item()
 per_window = F.cross_entropy(z.transpose(1, 2), yb, reduction="none").mean(1)  # (B,)
 stderr = (per_window.std() / len(per_window) ** 0.5).item()
 print(f"gap: real {gap:.4f} ± {stderr:.4f}, random logits {simulated:.4f}")
-print("the real gap is larger beyond its standard error" if gap - simulated > stderr
+print(f"the real gap is larger by more than two standard errors ({len(per_window)} windows)"
+      if gap - simulated > 2 * stderr
       else "no measurable difference between the real and the simulated gap")
 print(f"the character just read: logit {own_logit:+.2f} above the mean on average")
 assert own_logit > 0

@@ -195,8 +195,8 @@ assert 0.8 < (moved.median() / cfg.lr).item() < 1.2
 # On its **first** step Adam moves the median weight by the learning rate: after one gradient,
 # `m / √v` is ±1. Steps that large, in noisy directions, are what the warm-up (small learning
 # rates at first, §4) guards against; clipping (§5: scaling a too-large gradient down) only limits
-# one huge gradient's pull on the running averages. Solution 1 tests whether this small model
-# needs the two.
+# one huge gradient's pull on the running averages. Solution 1 drops both in one pair of
+# runs.
 
 # %% [markdown]
 # ### 3.2 Muon: momentum, then orthogonalise
@@ -224,9 +224,9 @@ def orthogonalise(g: torch.Tensor, steps: int = 5) -> torch.Tensor:
 
 # %% [markdown]
 # Each round maps every singular value σ to aσ + bσ³ + cσ⁵: small values grow about 3.4× per round,
-# values near 1 stay near it. Five rounds lift small values only part of the way: many stay well
-# below 1, so the result is far more even than the gradient, not perfectly even. On §2.3's gradient
-# of the first block's attention matrix:
+# values near 1 stay in a band around it, not at 1. Five rounds lift small values only part of
+# the way: many stay well below 1, so the result is far more even than the gradient, not perfectly
+# even. On §2.3's gradient of the first block's attention matrix:
 
 # %%
 grad = model.blocks[0].attn.qkv.weight.grad
@@ -305,8 +305,8 @@ else:
 
 # %% [markdown]
 # `utils.newton_schulz` uses bfloat16 only on a GPU whose hardware multiplies it fast (compute
-# capability 8.0+, not a T4); elsewhere 32-bit floats. Muon takes only the blocks' weight
-# matrices; AdamW takes the rest:
+# capability, NVIDIA's chip generation, 8.0+; not Colab's T4); elsewhere 32-bit floats. Muon takes
+# only the blocks' weight matrices; AdamW takes the rest:
 
 # %%
 optimizers = utils.make_optimizer(model, cfg, device)
@@ -723,6 +723,10 @@ else:
 assert val_nats < math.log(vocab)
 
 # %% [markdown]
+# §10's noise is that of a 20-batch estimate; this loss grades every character, and lesson 7
+# §4.2's seed spread at full length is smaller than that noise, so the margin holds either way.
+
+# %% [markdown]
 # ## 12. What the model learned
 #
 # A short **greedy** sample, always the likeliest next character (lesson 4 covers generation).
@@ -838,7 +842,8 @@ assert abs(wild_losses[0] - losses[0]) < tolerance  # same seeds: same model, sa
 # and with no cap one huge gradient can swamp the running averages. Whether that hurts this small
 # model shows in the printed losses; the verdict counts a difference only beyond two standard errors
 # of the mean per-step difference (the runs draw the same batches, so they are compared step by
-# step).
+# step). That bar is one seed's batch noise; lesson 7 §4.2's seed spreads are larger, so the verdict
+# tells what this pair did, not what every run needs.
 #
 # **Solution 2.** The exact loss on the training split, beside the validation loss:
 

@@ -563,7 +563,7 @@ if recipes:
 # %% [markdown]
 # One seed per recipe, so a lead counts question sampling only; `mixed_pretraining` is older, over
 # budget (by less than §9.2's seed swing). All used AdamW alone, 2,000 fine-tuning steps
-# (`mixed_pretraining`: on top of pretraining). That plan run again on today's base model, the
+# (`mixed_pretraining`: on top of pretraining). That plan run again on another base model, the
 # **dev check** (recorded when AdamW and 2,000 steps were the defaults; today:
 # `--only closed --optimizer adamw --steps 2000`):
 
@@ -698,8 +698,8 @@ if ADAMW_STEPS in step_runs:
 # fixed rule ignores it.
 #
 # ### 9.2 Fewer steps with Muon
-# Lesson 3 pretrains with Muon (§3 there). Here it fine-tunes today's base for fewer steps, beside
-# §8's dev check (AdamW, same base):
+# Lesson 3 pretrains with Muon (§3 there). Here it fine-tunes §8's dev-check base for fewer steps,
+# beside that check (AdamW):
 
 # %%
 def settings(entry: dict) -> tuple:

@@ -265,7 +265,7 @@ for rung in ladder["rungs"]:
 # %% [markdown]
 # Short runs favour light regularisation, and the real recipe reads the book far more often.
 # So the winner ran once more at the recipe's full length, beside the same with today's
-# dropout and weight decay:
+# dropout and weight decay: **the confirmation**.
 
 # %%
 check = ladder["confirmation"]
