@@ -565,7 +565,7 @@ threads = torch.get_num_threads()
 torch.set_num_threads(2)
 try:
     for name in variants:
-        seconds_per_step(name, 1)  # warm-up
+        seconds_per_step(name, 1)  # one untimed step first
     timed = {name: [] for name in variants}
     for r in range(n_rounds):
         for name in list(variants)[:: 1 if r % 2 == 0 else -1]:  # alternate the order
@@ -581,9 +581,9 @@ print(f"FastDropout saves {saving:+.1%} of a step (noise ±{noise:.1%}, {n_round
 
 # %% [markdown]
 # The verdict: FastDropout earns its place only if its saving, minus the noise, still reaches 10%.
-# `utils.GPT` uses `nn.Dropout`: earlier committed runs of this cell on the project's CPU (git
-# history: commits 0f05b81 and ec9e716) did not show it. The noise counts rounds within one run, not
-# how a shared machine's speed drifts between runs, so one run's verdict (this one too) can differ.
+# `utils.GPT` uses `nn.Dropout`: most committed runs of this cell (git history) did not clear that
+# bar, though their savings sit near 10%. The noise counts rounds within one run, not how a shared
+# machine's speed drifts between runs, so one run's verdict (this one too) can differ.
 
 # %%
 if abs(saving) <= noise:
@@ -905,6 +905,8 @@ print(f"the character just read: logit {own_logit:+.2f} above the mean on averag
 assert own_logit > 0
 
 # %% [markdown]
+# Four windows give only a rough standard error: read that verdict as a hint, not a test.
+#
 # One position's predicted distribution beside the uniform `1 / V`, the character just read in
 # orange (its numbers under the plot). Training (lesson 3) moves the probability to the right
 # characters.

@@ -723,8 +723,9 @@ else:
 assert val_nats < math.log(vocab)
 
 # %% [markdown]
-# §10's noise is that of a 20-batch estimate; this loss grades every character, and lesson 7
-# §4.2's seed spread at full length is smaller than that noise, so the margin holds either way.
+# §10's noise is that of a 20-batch estimate; this loss grades every character, and the seed
+# spread of lesson 7 §4.2's full-length rung is smaller than that noise: the margin holds
+# either way.
 
 # %% [markdown]
 # ## 12. What the model learned
@@ -842,8 +843,8 @@ assert abs(wild_losses[0] - losses[0]) < tolerance  # same seeds: same model, sa
 # and with no cap one huge gradient can swamp the running averages. Whether that hurts this small
 # model shows in the printed losses; the verdict counts a difference only beyond two standard errors
 # of the mean per-step difference (the runs draw the same batches, so they are compared step by
-# step). That bar is one seed's batch noise; lesson 7 §4.2's seed spreads are larger, so the verdict
-# tells what this pair did, not what every run needs.
+# step). That bar is one seed's batch noise; most of lesson 7 §4.2's seed spreads (dev losses after
+# 500 or 1,300 steps) are larger, so the verdict tells what this pair did, not what every run needs.
 #
 # **Solution 2.** The exact loss on the training split, beside the validation loss:
 

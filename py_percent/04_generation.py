@@ -539,7 +539,8 @@ print(f"speed-up:      {statistics.median(ratios):8.2f}x (median of the rounds' 
 # - the model is tiny, so fixed costs per step (Python, many small operations) remain;
 # - the cache is rebuilt about every `block_size / 2` steps (§9).
 #
-# Exercise 3 measures a longer context.
+# The ratio also depends on the machine and run: lesson 7 §4 shows the benchmark's. Exercise 3
+# measures a longer context.
 
 # %% [markdown]
 # ## 9. The context window
@@ -747,7 +748,8 @@ show_heads(len(maps) - 1)
 #
 # - **previous character**: `s = t - 1`;
 # - **word start**: the first character of the current word (after the last space before `t`);
-# - **opening quote**: the `“` of the quote that `t` is inside.
+# - **opening quote**: the `“` of the quote that `t` is inside (on this line position 0, so
+#   it cannot be told from a head that looks at the first character).
 
 # %% [markdown]
 # A head's **share** for a pattern is its average weight on that `s`, over the rows where the

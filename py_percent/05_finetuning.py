@@ -271,7 +271,8 @@ print("no mask    :", show(text, graded_chars(y_full, len(text))))
 # %% [markdown]
 # ### 3.2 The loss really ignores `-100`
 # `GPT.forward` passes `ignore_index=-100` to the cross-entropy, so a row's loss equals a plain
-# cross-entropy over the graded positions, which decode to the answer plus `<end>`.
+# cross-entropy over the graded positions, which decode to the answer plus `<end>` (printed:
+# "answer only").
 
 # %%
 x, y = utils.encode_qa([record], tokenizer, block_size)  # (1, T), (1, T)
@@ -473,13 +474,13 @@ assert all(r["fact"] in fit_facts for r in dev["dev_paraphrase"])
 
 # %% [markdown]
 # `tests/qa_recipes.py` fine-tuned a base model once per recipe on fit, with `FastDropout`
-# (lesson 2 §5.2; git history), AdamW and 2,000 steps, and scored the first `n` questions of each
-# dev split.
+# (lesson 2 §5.2; git history), AdamW and 2,000 steps, and scored each dev split's first `n`
+# questions.
 # Recipes: prompt mode `closed`, `open` or `both`; `both + reading` (plus **cloze**
 # fill-in-the-blank exercises from the book); `mixed_pretraining` (Q&A mixed into pretraining from
 # scratch). **Book rise**: the loss rise over the base model on the training text's last tenth,
-# which replay shows: a partial forgetting check. **An earlier base model**: one whose book dev
-# loss is not today's.
+# which replay shows: a partial forgetting check. **An earlier base model**: one whose loss on
+# that tenth is not today's.
 
 # %%
 recipes_path = utils.REPO_ROOT / "tests" / "qa_recipes.json"
