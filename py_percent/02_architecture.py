@@ -20,8 +20,8 @@
 #
 # **What you will learn:** every part of GPT-0.5M, built from small tensors: embeddings, the
 # softmax, causal self-attention by hand, multi-head attention, the MLP, dropout, the pre-norm
-# block and the whole model; the softmax, attention, MLP, dropout, block and model each
-# **proven** equal to PyTorch's or `utils.py`'s.
+# block and the whole model; the softmax, attention, MLP, block and model each **proven** equal
+# to PyTorch's or `utils.py`'s (dropout's rule too, given the same random mask).
 #
 # - **Reads:** the book and `data/alice_qa.jsonl` (for the vocabulary and real text).
 # - **Writes:** nothing.

@@ -712,7 +712,7 @@ for label, nats in rows:
     print(f"{label:<18} {nats:>10.4f} {nats / math.log(2):>10.4f} {math.exp(nats):>11.2f}")
 best_other = min(yardsticks, key=yardsticks.get)
 margin = yardsticks[best_other] - val_nats / math.log(2)
-noise_bits = noise / math.log(2)  # §10's seed spread, in bits
+noise_bits = noise / math.log(2)  # §10's noise, in bits
 if abs(margin) <= noise_bits:
     print(f"no measurable difference from the best yardstick ({best_other}): {margin:+.3f} "
           f"bits/char, noise {noise_bits:.3f}")
@@ -723,9 +723,8 @@ else:
 assert val_nats < math.log(vocab)
 
 # %% [markdown]
-# §10's noise is that of a 20-batch estimate; this loss grades every character, and the seed
-# spread of lesson 7 §4.2's full-length rung is smaller than that noise: the margin holds
-# either way.
+# §10's noise is that of a 20-batch estimate; this loss grades every character, and two training
+# seeds of this recipe differ by less than that noise (lesson 7 §4.2): the margin holds either way.
 
 # %% [markdown]
 # ## 12. What the model learned
@@ -843,8 +842,9 @@ assert abs(wild_losses[0] - losses[0]) < tolerance  # same seeds: same model, sa
 # and with no cap one huge gradient can swamp the running averages. Whether that hurts this small
 # model shows in the printed losses; the verdict counts a difference only beyond two standard errors
 # of the mean per-step difference (the runs draw the same batches, so they are compared step by
-# step). That bar is one seed's batch noise; most of lesson 7 §4.2's seed spreads (dev losses after
-# 500 or 1,300 steps) are larger, so the verdict tells what this pair did, not what every run needs.
+# step). That bar is one seed's batch noise. Runs with other training seeds differ more (most
+# spreads in lesson 7 §4.2, of losses on a held-back slice of the training text after 500 or 1,300
+# steps), so the verdict tells what this pair did, not what every run needs.
 #
 # **Solution 2.** The exact loss on the training split, beside the validation loss:
 

@@ -25,7 +25,7 @@
 #
 # - **Reads:** `checkpoints/full/base.pt` (lesson 3, else the released weights, else a short
 #   stand-in it trains), the book, `data/alice_qa.jsonl`, the recipe runs `tests/qa_*.json` (§8–9);
-#   and `checkpoints/full/finetuned.pt` if an earlier run wrote it (resumed only if it matches).
+#   and an earlier run's `checkpoints/full/finetuned.pt` (resumed only if it matches).
 # - **Writes:** `checkpoints/full/finetuned.pt`, for lesson 6.
 # - **Runtime:** §6.2 prints the fine-tune's time.
 
@@ -473,7 +473,7 @@ assert not any(r["fact"] in fit_facts for r in dev["dev_unseen"])
 assert all(r["fact"] in fit_facts for r in dev["dev_paraphrase"])
 
 # %% [markdown]
-# `tests/qa_recipes.py` fine-tuned a base model once per recipe on fit, with `FastDropout`
+# `tests/qa_recipes.py` trained once per recipe on fit, with `FastDropout`
 # (lesson 2 §5.2; git history), AdamW and 2,000 steps, and scored each dev split's first `n`
 # questions.
 # Recipes: prompt mode `closed`, `open` or `both`; `both + reading` (plus **cloze**
@@ -563,10 +563,10 @@ if recipes:
 
 # %% [markdown]
 # One seed per recipe, so a lead counts question sampling only; `mixed_pretraining` is older, over
-# budget (by less than §9.2's seed swing). All used AdamW alone, 2,000 fine-tuning steps
-# (`mixed_pretraining`: on top of pretraining). That plan run again on another base model, the
-# **dev check** (recorded when AdamW and 2,000 steps were the defaults; today:
-# `--only closed --optimizer adamw --steps 2000`):
+# budget (by less than §9.2's seed swing). All used AdamW alone and 2,000 steps;
+# `mixed_pretraining` pretrained from scratch with them mixed in (before `--out`). The chosen
+# plan run again on another base model, the **dev check** (recorded when AdamW and 2,000 steps
+# were the defaults; today: `--only closed --optimizer adamw --steps 2000`):
 
 # %%
 check_path = utils.REPO_ROOT / "tests" / "qa_dev_check.json"
