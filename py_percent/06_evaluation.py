@@ -632,10 +632,11 @@ if dev_runs and not utils.QUICK:
         return ("dev over-predicts beyond it" if gap > width else "dev under-predicts beyond it"
                 if gap < -width else "no measurable gap within it")
 
-    print(f"two standard errors plus the seeds' swing, {bar + swing:.1%}: {verdict(bar + swing)}")
+    print(f"two standard errors plus the seeds' swing, {bar + swing:.1%}: {verdict(bar + swing)}, "
+          "were the bases the same")
     wide = bar + swing + base_swing
     print(f"plus lesson 5 §8's swing on another base model and dropout ({base_swing:.1%}), "
-          f"{wide:.1%}: {verdict(wide)}")
+          f"{wide:.1%}: {verdict(wide)}; the bar that applies, as the bases differ")
 
 # %% [markdown]
 # ## 10. Knowledge augmentation: does reading a fact several ways help?
