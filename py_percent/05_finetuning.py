@@ -506,7 +506,8 @@ for name, entry in recipes.items():
     older = f", older Q&A file; base: {entry['base']}" if entry["qa_sha256"] != qa_now else ""
     print(f"{name:<18} {entry['steps']:>5}{cells}{rise:>+10.4f}  ({base_label(entry)}{older})")
 if recipes:
-    print(f"\ncommands (each wrote its --out file, merged into {recipes_path.name}):",
+    print(f"\ncommands (each wrote its --out file, or {recipes_path.name} without one; "
+          f"all merged into {recipes_path.name}):",
           *sorted({e["command"] for e in recipes.values()}), sep="\n  ")
     print("base model of these runs:", *sorted({e["base"] for e in recipes.values()}))
     older = sum(e["qa_sha256"] != qa_now for e in recipes.values())

@@ -65,7 +65,7 @@ import matplotlib.pyplot as plt
 # %%
 corpus = utils.load_corpus()
 tokenizer = corpus.tokenizer
-base, base_tokenizer, _ = utils.load_or_pretrain(corpus, device)
+base, base_tokenizer, base_state = utils.load_or_pretrain(corpus, device)
 finetuned, ft_tokenizer, _ = utils.load_or_finetune(corpus, device)
 assert base_tokenizer == ft_tokenizer == tokenizer
 models = {"base": base, "fine-tuned": finetuned}
@@ -446,11 +446,12 @@ trained_with = {
 }
 print(f"Lesson 5 fine-tuned with mode {utils.FINETUNE_PLAN.mode!r} (chosen on dev): "
       f"{trained_with[utils.FINETUNE_PLAN.mode]}.")
-chars_seen = utils.PRETRAIN.max_steps * utils.PRETRAIN.batch_size * base.config.block_size
+base_steps = base_state["step"]
+chars_seen = base_steps * base_state["train_config"]["batch_size"] * base.config.block_size
 epochs = chars_seen / len(corpus.train_text)
 times = f"{epochs:.0f} time{'' if round(epochs) == 1 else 's'}"
-print(f"Pretraining showed the model each character of the training text about {times} "
-      f"({chars_seen:,} characters in {utils.PRETRAIN.max_steps:,} steps), always in the "
+print(f"Pretraining showed this base model each character of the training text about {times} "
+      f"({chars_seen:,} characters in its {base_steps:,} steps), always in the "
       "book's one phrasing.")
 
 # %% [markdown]
@@ -636,7 +637,7 @@ if dev_runs and not utils.QUICK:
           "were the bases the same")
     wide = bar + swing + base_swing
     print(f"plus lesson 5 §8's swing on another base model and dropout ({base_swing:.1%}), "
-          f"{wide:.1%}: {verdict(wide)}; the bar that applies, as the bases differ")
+          f"{wide:.1%}: {verdict(wide)}; it stands in for the base-only swing no run measured")
 
 # %% [markdown]
 # ## 10. Knowledge augmentation: does reading a fact several ways help?

@@ -7,10 +7,12 @@ Not collected by pytest (the name does not start with ``test_``). Run from the r
     python tests/knowledge.py                        # every arm, full length (about an hour)
     GPT05M_QUICK=1 python tests/knowledge.py --steps 2 --questions 2   # check the code runs
 
-Three arms, each pretrained from scratch with lesson 3's recipe and then fine-tuned with lesson
-5's (the dev split's ``fit`` facts only, as ``tests/qa_recipes.py`` does):
+Three arms, each a base model then fine-tuned with lesson 5's recipe (the dev split's ``fit``
+facts only, as ``tests/qa_recipes.py`` does); the two with statements are pretrained from scratch
+with lesson 3's recipe:
 
-- ``book``: the book's training text alone (lesson 3's base model);
+- ``book``: the book's training text alone: lesson 3's base model, loaded from ``--base``, not
+  trained again (pretrained from scratch only with ``--steps``);
 - ``book + statements``: the same steps over the training text followed by
   ``data/alice_statements.jsonl`` (six statements of every train and unseen fact, written from
   its evidence; the check asks for at least five), shuffled so that one fact's statements never
