@@ -24,7 +24,7 @@
 #
 # - **Reads:** lesson 3's checkpoint, else the released weights, else a short stand-in it trains.
 # - **Writes:** nothing, unless it trains a stand-in (`base_short.pt` beside the checkpoint).
-# - **Runtime:** no training when lesson 3's checkpoint exists.
+# - **Runtime:** no training when lesson 3's checkpoint or the released weights are there.
 
 # %% [markdown]
 # ## 0. Setup
@@ -177,7 +177,7 @@ plt.show()
 
 # %% [markdown]
 # Low temperature piles the probability onto the favourites; high temperature spreads it out.
-# The order stays, only the gaps change (the cell checks the order of the top five).
+# The order stays, only the gaps change (the next cell checks the order of the top five).
 
 # %%
 entropies = [-(d * d.clamp_min(1e-12).log()).sum().item() for d in by_temperature.values()]
@@ -272,7 +272,8 @@ plt.show()
 # %% [markdown]
 # Top-p **adapts** to the model's confidence: few characters where it is sure, many where it is
 # not. The table counts what each rule keeps after a few prompts (the book continues `"down the
-# rabbit-"` with `hole`); the sentences under it are computed from the counts.
+# rabbit-"` with `hole`); the sentences under it are computed from the counts and the
+# probabilities.
 
 
 # %%
@@ -299,6 +300,10 @@ print(f" and the most ({nucleus[least_sure]}) after {least_sure!r}.")
 rabbit = nucleus["down the rabbit-"]
 verdict = "fewer than top-k's 10: fairly sure" if rabbit < 10 else "no fewer than 10: not sure"
 print(f"after 'down the rabbit-' it kept {rabbit}, {verdict} what comes next.")
+probs = torch.softmax(last_logits("down the rabbit-"), -1)
+h_rank = int((probs > probs[tokenizer.stoi["h"]]).sum()) + 1
+print(f"the book's 'h' (of 'hole') gets {probs[tokenizer.stoi['h']]:.3f}, rank {h_rank}: "
+      f"{'the model knows' if h_rank == 1 else 'the model has not learned'} 'rabbit-hole'.")
 
 # %% [markdown]
 # ## 7. Samples side by side
@@ -386,7 +391,8 @@ from IPython.display import Image
 Image(filename=str(utils.REPO_ROOT / "notebooks/figures/kv_cache.png"))
 
 # %% [markdown]
-# For `T` new characters after `P` cached ones, one attention layer:
+# Here `T` counts the new characters only. For `T` new characters after `P` cached ones, one
+# attention layer:
 #
 # 1. computes queries, keys and values of the **new** characters only, `(B, heads, T, hs)`;
 # 2. **concatenates** the cached keys and values in front: `(B, heads, P + T, hs)`;
@@ -507,9 +513,9 @@ assert sampled_cached == sampled_plain
 # %% [markdown]
 # ### 8.4 How much faster?
 #
-# 500 new characters both ways (quick mode: fewer), after a warm-up run that absorbs one-off
-# start-up costs, in three rounds that alternate the order. The range over rounds shows how much
-# the timing varies.
+# 500 new characters both ways (quick mode: fewer), after a short warm-up run (with the cache)
+# that absorbs one-off start-up costs, in three rounds that alternate the order. The range over
+# rounds shows how much the timing varies.
 
 # %%
 def timed_speeds(net: utils.GPT, n_new: int, rounds: int) -> dict[bool, list[float]]:
@@ -614,9 +620,9 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Both runs see contexts of the same length at every step (the assert), so they predict from the
-# same characters. Their logits differ only by rounding (§8.1), too little to change a greedy
-# choice here: hence the identical texts of §8.3.
+# Both runs start from the same prompt and keep contexts of the same length (the assert). At each
+# step their logits differ only by rounding (§8.1), too little to change a greedy choice here, so
+# both add the same character and again hold the same text: hence the identical texts of §8.3.
 
 # %% [markdown]
 # ### 9.2 A prompt longer than the context
@@ -788,8 +794,9 @@ print(f"{'uniform':14}" + "".join(f"{uniform[name]:>20.2f}" for name in pairs))
 print(f"{'rows':14}" + "".join(f"{len(ts):>20}" for ts in pairs.values()))
 
 # %% [markdown]
-# The verdict names a head only if it puts at least half its weight on the pattern's position
-# (share ≥ 0.5), and at least 3 times the uniform share:
+# The rule, fixed in advance and not derived from any measured noise, names a head only if it
+# puts at least half its weight on the pattern's position (share ≥ 0.5), and at least 3 times the
+# uniform share, on this one line:
 
 # %%
 for name in pairs:

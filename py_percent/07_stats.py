@@ -23,8 +23,8 @@
 # the ladder kept (§4.2), how it compares with the original notebook, and what
 # scaling up buys.
 #
-# - **Reads:** the checkpoints of lessons 3 and 5, lesson 6's `evaluation.json`, and three
-#   recorded runs: `tests/benchmark_cpu.json`, `tests/ladder_cpu.json` and
+# - **Reads:** the checkpoints of lessons 3 and 5 (else the released weights), lesson 6's
+#   `evaluation.json` (else the release's copy), and three recorded runs: `tests/benchmark_cpu.json`, `tests/ladder_cpu.json` and
 #   `tests/scaling_cpu.json`.
 # - **Writes:** nothing.
 
@@ -522,12 +522,16 @@ else:
 #
 # Lesson 6's `evaluation.json` beside the costs above: the book's validation loss in bits per
 # character (lower is better) and Q&A exact match, closed- and open-book (higher is better).
+# With the released weights and no lesson 6 run here, the release's copy of its scores serves.
 
 # %%
 evaluation_path = utils.CHECKPOINT_DIR / "evaluation.json"
+if not evaluation_path.exists() and base_state["source"] == tuned_state["source"] == "released":
+    evaluation_path = utils.RELEASED_DIR / "evaluation.json"  # lesson 6's scores of these models
 if evaluation_path.exists():
     evaluation = json.loads(evaluation_path.read_text(encoding="utf-8"))
     qa_tuned = evaluation["qa"]["fine-tuned"]
+    print(f"scores: {utils.display_path(evaluation_path)} ({evaluation['mode']} run of lesson 6)")
     print(f"model: {model.num_parameters():,} parameters")
     for name, key in (("pretraining", "base"), ("fine-tuning", "fine-tuned")):
         run = runs[name]

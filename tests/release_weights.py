@@ -6,7 +6,10 @@ load when the reader's machine has no checkpoint of its own (a fresh Colab runti
 Reads checkpoints/full/base.pt and finetuned.pt and writes data/released_weights/base.pt and
 finetuned.pt atomically: config, vocabulary, weights and the metadata the lessons read
 (train_config, step, history, extra), without optimizer, random-number or gradient-scaler state.
-Refuses quick mode, and checkpoints that are not finished runs of the full plans.
+Also writes data/released_weights/evaluation.json: lesson 6's scores of these two models (from
+checkpoints/full/evaluation.json, without the per-question rows), for lesson 7 to show.
+Refuses quick mode, checkpoints that are not finished runs of the full plans, and scores whose
+book losses these models do not give back.
 """
 
 from __future__ import annotations
@@ -48,13 +51,38 @@ def release(source: Path = SOURCE_DIR, target: Path = utils.RELEASED_DIR) -> lis
     base_model, _, _ = utils.load_model(source / "base.pt")
     if json.loads(tuned["extra"]["origin"])["base"] != utils.weights_fingerprint(base_model):
         raise SystemExit("finetuned.pt was not fine-tuned from this base.pt: run lesson 5 again.")
+    scores = lesson_6_scores(source / "evaluation.json", source)
     written = []
     for name, state in (("base.pt", base), ("finetuned.pt", tuned)):
         utils.write_atomic(target / name, lambda file, state=state: torch.save(state, file))
         written.append(target / name)
-    return written
+    utils.write_text_atomic(target / "evaluation.json", json.dumps(scores, indent=1))
+    return [*written, target / "evaluation.json"]
+
+
+def lesson_6_scores(path: Path, source: Path) -> dict[str, Any]:
+    """Lesson 6's ``evaluation.json`` at ``path`` without its rows; refused unless it is a full
+    run whose book losses the models in ``source`` give back."""
+    if not path.exists():
+        raise SystemExit(f"{utils.display_path(path)} is missing: run lesson 6 first.")
+    evaluation = json.loads(path.read_text(encoding="utf-8"))
+    if evaluation["mode"] != "full":
+        raise SystemExit(f"{utils.display_path(path)} is from a {evaluation['mode']} run.")
+    corpus = utils.load_corpus()
+    for key, name in (("base", "base.pt"), ("fine-tuned", "finetuned.pt")):
+        model, _, _ = utils.load_model(source / name)
+        loss = utils.evaluate_text(model, corpus.splits["val"])
+        scored = evaluation["book"][key]["loss"]
+        if abs(loss - scored) > 1e-4:
+            raise SystemExit(f"{utils.display_path(path)} scored another {name} ({scored:.4f}, "
+                             f"not {loss:.4f}): run lesson 6 again.")
+    qa = {model: {mode: {split: {k: v for k, v in scores.items() if k != "rows"}
+                         for split, scores in splits.items()}
+                  for mode, splits in modes.items()}
+          for model, modes in evaluation["qa"].items()}
+    return {"mode": evaluation["mode"], "book": evaluation["book"], "qa": qa}
 
 
 if __name__ == "__main__":
     for path in release():
-        print(f"wrote {utils.display_path(path)} ({path.stat().st_size / 2**20:.1f} MB)")
+        print(f"wrote {utils.display_path(path)} ({path.stat().st_size / 2**20:.2f} MB)")

@@ -1,7 +1,8 @@
 """A fresh Colab runtime, simulated: a copy of the repository (tracked files and the book, no
-checkpoints/) runs lesson 6 in quick mode. It loads both models with the helpers lessons 4 to 7
-share: they must be the released weights, said so, and data/released_weights/ must stay as it
-was (quick mode never writes there).
+checkpoints/) runs lesson 7 in quick mode. It loads both models with the helpers lessons 4 to 7
+share: they must be the released weights, said so; lesson 6's scores, never run in this runtime,
+must come from the release too; and data/released_weights/ must stay as it was (quick mode never
+writes there).
 
 Fails while data/released_weights/ is missing: the lessons would then train stand-ins.
 """
@@ -26,7 +27,7 @@ def digests(folder):
 
 @pytest.fixture(scope="module")
 def fresh_copy(tmp_path_factory):
-    for name in ("base.pt", "finetuned.pt"):
+    for name in ("base.pt", "finetuned.pt", "evaluation.json"):
         assert (utils.RELEASED_DIR / name).is_file(), (
             f"data/released_weights/{name} is missing: after the full run, "
             "`python tests/release_weights.py` writes it (then commit it)."
@@ -43,7 +44,7 @@ def fresh_copy(tmp_path_factory):
 
 
 def test_a_lesson_opened_from_its_badge_shows_the_released_model(fresh_copy):
-    lesson, models = "06_evaluation", 2  # base and fine-tuned
+    lesson, models = "07_stats", 2  # base and fine-tuned
     before = digests(fresh_copy / "data" / "released_weights")
     out = fresh_copy / f"{lesson}_run.ipynb"
     done = subprocess.run(
@@ -56,10 +57,12 @@ def test_a_lesson_opened_from_its_badge_shows_the_released_model(fresh_copy):
     notebook = nbformat.read(out, as_version=4)
     text = "".join(t for c in notebook.cells if c.cell_type == "code"
                    for t in notebook_hygiene.output_texts(c))
-    sources = [line for line in text.splitlines() if line.startswith("model: ")]
+    sources = [line for line in text.splitlines()  # "model: <where it came from>" lines
+               if line.startswith("model: ") and not line.endswith(" parameters")]
     assert len(sources) == models and all(
         line.startswith("model: released weights data/released_weights/") for line in sources
     ), sources
     assert "STAND-IN" not in text
+    assert "scores: data/released_weights/evaluation.json (full run of lesson 6)" in text
     assert digests(fresh_copy / "data" / "released_weights") == before
     assert not (fresh_copy / "data" / "released_weights" / "base_short.pt").exists()

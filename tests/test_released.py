@@ -5,6 +5,7 @@ These tests fail while data/released_weights/ is missing: a lesson opened from i
 then train a stand-in instead of showing the real model.
 """
 
+import json
 import math
 import re
 from pathlib import Path
@@ -61,6 +62,14 @@ def committed_answers() -> list[tuple[str, str, str]]:
     return found
 
 
+def committed_qa_results() -> dict:
+    """Lesson 6's one-line results: ``QA_RESULTS {json}``."""
+    text = cell_output("06_evaluation.ipynb", 'print("QA_RESULTS "')
+    match = re.search(r"^QA_RESULTS (\{.*\})$", text, re.M)
+    assert match, f"06_evaluation.ipynb: no QA_RESULTS line in the output:\n{text}"
+    return json.loads(match[1])
+
+
 @pytest.fixture(scope="module")
 def corpus():
     return utils.load_corpus()
@@ -96,6 +105,20 @@ def test_released_finetuned_model_answers_a_batch_as_one_by_one(corpus):
         for r in rows:
             assert r["predicted"] == utils.answer(model, tokenizer, r["question"], r.get("passage"))
         assert any(r["stopped"] for r in rows)
+
+
+def test_released_scores_are_lesson_6s():
+    scores = json.loads(released("evaluation.json").read_text(encoding="utf-8"))
+    shown = committed_qa_results()
+    assert scores["mode"] == "full"
+    for key in ("base", "fine-tuned"):
+        assert scores["book"][key]["loss"] == pytest.approx(shown["book_val_loss"][key], abs=1e-4)
+    assert scores["book"]["base"]["loss"] == pytest.approx(committed_val_loss(), abs=1e-4)
+    for model, modes in (("fine-tuned", shown), ("base", shown["base"])):
+        for mode in ("closed", "open"):
+            for split, figures in modes[mode].items():
+                kept = {k: scores["qa"][model][mode][split][k] for k in figures}
+                assert kept == pytest.approx(figures), (model, mode, split)
 
 
 def test_released_weights_are_model_only():
