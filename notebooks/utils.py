@@ -1162,7 +1162,7 @@ def squash(text: str) -> str:
 
 
 #: Longest passage put before a question: 120 + the longest question and answer + the tags fit
-#: the 256-character block (lesson 5 checks it).
+#: the block's 256 inputs and one shifted target (lesson 5 checks it).
 PASSAGE_CHARS = 120
 
 
@@ -1874,7 +1874,7 @@ def load_existing(real: Path, corpus: Corpus,
             return None
         print(
             f"model: released weights {display_path(released)} "
-            "(the run whose outputs this lesson shows)"
+            "(the series run's model, released with the lessons)"
         )
         return model, tokenizer, {**state, "source": "released"}
     return None

@@ -116,7 +116,8 @@ for name, records in qa.items():
 # %% [markdown]
 # ### 1.3 One fact in all its phrasings
 # The train and paraphrase questions of one fact, then an unseen one. Training never reads the
-# `evidence` field (an open-book passage, §2, may hold the same words): it lets anyone check a
+# `evidence` field (a book passage given with the question, §2's open-book mode, may hold the
+# same words): it lets anyone check a
 # **gold** (correct) answer against the book.
 
 # %%
@@ -184,9 +185,9 @@ for passage in (None, passage_example):
     print(repr(example))
 
 # %% [markdown]
-# Everything must fit the block of 256 characters: the tags, a passage of at most
-# `utils.PASSAGE_CHARS` characters, the question and the answer. The longest example of the
-# data set shows the margin.
+# Everything must fit in the block's 256 inputs plus one, the last shifted target:
+# the tags, a passage of at most `utils.PASSAGE_CHARS` characters, the question and the answer.
+# The longest example of the data set shows the margin.
 
 # %%
 tags = len(utils.qa_prompt("", "x")) - 1 + len(utils.qa_completion(""))
@@ -396,8 +397,9 @@ assert origin["mode"] == utils.FINETUNE_PLAN.mode
 # %% [markdown]
 # ### 6.3 Curves
 # - `qa`: the answer loss on the training examples;
-# - `val`: the loss on a few windows of the held-out end of the book, first at step 100, after
-#   fine-tuning began; §7 measures the base model on the whole text.
+# - `val`: an estimate from the same random windows (fixed seed) of the held-out end of the
+#   book, first at step 100, after fine-tuning began; §7 measures the base model on the whole
+#   text.
 
 # %%
 utils.plot_losses(history, best=None, title="Fine-tuning: answer loss (qa) and book loss (val)")
@@ -488,13 +490,14 @@ recipes = json.loads(recipes_path.read_text()) if recipes_path.exists() else {}
 dev_book = torch.tensor(tokenizer.encode(utils.split_text(corpus.train_text)[1]))
 today_dev_loss = utils.evaluate_text(base, dev_book)  # identifies today's base model
 print(f"book dev text: the last {len(dev_book) / len(corpus.train_text):.0%} of the training text "
-      f"({len(dev_book):,} characters)")
+      f"({len(dev_book):,} characters); today's base model's loss on it: {today_dev_loss:.4f}")
 
 
 def base_label(entry: dict) -> str:
     """Whether a recorded run fine-tuned today's base model (same book dev loss) or another."""
     same = abs(entry["base_book_dev_loss"] - today_dev_loss) < 1e-4
-    return "today's base model" if same else "an earlier base model"
+    earlier = f"an earlier base model, book dev loss {entry['base_book_dev_loss']:.4f}"
+    return "today's base model" if same else earlier
 
 
 qa_now = hashlib.sha256(utils.QA_PATH.read_bytes()).hexdigest()[:16]  # today's Q&A file
@@ -563,11 +566,12 @@ if recipes:
     assert plan == {**ours, "reading": 0}, "utils.FINETUNE_PLAN is not the dev winner"
 
 # %% [markdown]
-# One seed per recipe, so a lead counts question sampling only; `mixed_pretraining` is older, over
-# budget (by less than §9.2's seed swing). All used AdamW alone and 2,000 steps;
-# `mixed_pretraining` pretrained from scratch with them mixed in (before `--out`). The chosen
-# plan run again on another base model, the **dev check** (recorded when AdamW and 2,000 steps
-# were the defaults; today: `--only closed --optimizer adamw --steps 2000`):
+# One seed per recipe, so a lead counts question sampling only. All used AdamW alone and 2,000
+# steps; `mixed_pretraining` (older, run without `--out`) pretrained from scratch with the Q&A
+# mixed in, and is over budget by less than two seeds' swing (§9.2; a stand-in for its own
+# noise, never measured). The chosen plan run again on another base model (`nn.Dropout`) is the
+# **dev check** (recorded when AdamW and 2,000 steps were the defaults; today: `--only closed
+# --optimizer adamw --steps 2000`):
 
 # %%
 check_path = utils.REPO_ROOT / "tests" / "qa_dev_check.json"
@@ -701,7 +705,8 @@ if ADAMW_STEPS in step_runs:
 #
 # ### 9.2 Fewer steps with Muon
 # Lesson 3 pretrains with Muon (§3 there). Here it fine-tunes §8's dev-check base for fewer steps,
-# beside that check (AdamW):
+# beside that check (AdamW). The commands' `--base` file held that base then; it holds today's
+# now:
 
 # %%
 def settings(entry: dict) -> tuple:

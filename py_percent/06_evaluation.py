@@ -60,7 +60,9 @@ import matplotlib.pyplot as plt
 # %% [markdown]
 # ## 1. The two models
 # The base model (lesson 3) and its fine-tuned copy (lesson 5), both with the one vocabulary
-# `load_corpus` builds.
+# `load_corpus` builds. The questions keep lesson 5 §1.2's splits: **train** (fine-tuned on),
+# **paraphrase** (train facts worded anew), **reversal** (a train fact's other direction),
+# **unseen** (in the training text, never asked) and **never_read** (only in the book's last 10%).
 
 # %%
 corpus = utils.load_corpus()
@@ -114,8 +116,9 @@ for m in book.values():
     assert abs(math.log(m["perplexity"]) - m["loss"]) < 1e-9
 
 # %% [markdown]
-# Your numbers may differ slightly: other hardware, quick mode. Lesson 5
-# replayed whole book batches among the Q&A batches against forgetting; the rise it allowed:
+# Other hardware may change the last digits; in quick mode lessons 3 and 5 train short models
+# that this lesson loads, and every number changes. Lesson 5 replayed whole book batches among
+# the Q&A batches against forgetting; the rise it allowed:
 
 # %%
 gap = book["fine-tuned"]["loss"] - book["base"]["loss"]
@@ -255,7 +258,7 @@ print(f"Q: {record['question']}\n-> {train_index.search(record['question'])}")
 #
 # ### 4.4 Retrieval recall
 # The share of questions whose evidence lies in the retrieved passage (not F1's recall). It
-# caps what can be copied from the passage, not what the weights know.
+# roughly caps what can be copied from the passage, not what the weights know.
 
 # %%
 book_index = utils.Retriever(corpus.book)  # for EVALUATION: the whole book
@@ -276,8 +279,8 @@ for name in SPLITS:
 # ## 5. Every split, closed-book and open-book, base and fine-tuned
 # `utils.evaluate_qa` asks each question in the one prompt format (open-book: the whole-book
 # passage first) and scores the greedy answer up to `<end>`. The base model was never taught
-# `<end>`, so its answers likely run to `utils.answer`'s length limit: it gets fewer questions; the
-# fine-tuned model every held-out and every third train question.
+# `<end>`, so its answers should run to `utils.answer`'s length limit (the cell counts the stops):
+# it gets fewer questions; the fine-tuned model every held-out and every third train question.
 
 # %%
 MODES = ("closed", "open")
@@ -299,7 +302,11 @@ results = {
     for name, model in models.items()
 }
 n_answers = len(MODES) * sum(len(asked[name][s]) for name in models for s in SPLITS)
-print(f"{n_answers:,} greedy answers")
+rows_of = {name: [r for m in MODES for s in SPLITS for r in results[name][m][s]["rows"]]
+           for name in models}
+print(f"{n_answers:,} greedy answers; stopped at <end>: "
+      + ", ".join(f"{name} {sum(r['stopped'] for r in rows):,} of {len(rows):,}"
+                  for name, rows in rows_of.items()))
 
 # %% [markdown]
 # `evaluate_qa` calls `utils.answers`, which decodes prompts of equal length side by side, as one
@@ -329,8 +336,8 @@ for name, by_mode in results.items():
 
 # %% [markdown]
 # As a chart: the fine-tuned model's exact match per split, closed- beside open-book, with the
-# retriever's recall as a marker. Recall caps only copied answers: where the weights know the
-# answer, EM can exceed it.
+# retriever's recall as a marker. Recall roughly caps copied answers only: where the weights know
+# the answer, EM can exceed it.
 
 # %%
 fig, ax = plt.subplots(figsize=(8, 3.6))
@@ -386,7 +393,8 @@ def reused_share(rows: list[dict]) -> float:
 
 
 def copied_share(rows: list[dict]) -> float:
-    """Share of non-empty predictions found word for word in their passage."""
+    """Share of non-empty predictions found in their passage (as a substring, after normalising:
+    "a lobster" is found in "lobsters")."""
     hits = [utils.normalize_answer(r["predicted"]) in utils.normalize_answer(r["passage"])
             for r in rows if utils.normalize_answer(r["predicted"])]
     return sum(hits) / max(1, len(hits))
@@ -444,7 +452,7 @@ trained_with = {
     "open": "it always had a passage before the question: closed-book is new to it",
     "both": "every training question came once without and once with a passage",
 }
-print(f"Lesson 5 fine-tuned with mode {utils.FINETUNE_PLAN.mode!r} (chosen on dev): "
+print(f"Lesson 5 fine-tuned with mode {utils.FINETUNE_PLAN.mode!r} (chosen on its dev split): "
       f"{trained_with[utils.FINETUNE_PLAN.mode]}.")
 base_steps = base_state["step"]
 chars_seen = base_steps * base_state["train_config"]["batch_size"] * base.config.block_size
@@ -659,11 +667,11 @@ print(f"{len(statements):,} statements of {len({r['fact'] for r in statements})}
       f"{chars:,} characters, beside the training text's {len(corpus.train_text):,}")
 
 # %% [markdown]
-# `tests/knowledge.py` compares three base models (**arms**): the book alone (lesson 5 §8's
-# earlier base, reused), and, pretrained at commit 5695b14 (`FastDropout`, lesson 2 §5.2), the
-# book plus the statements (one fact's statements never share a window), once with some steps
-# on Q&A rows. Each is fine-tuned on dev `fit` facts with that commit's plan (AdamW), replaying
-# its own text:
+# `tests/knowledge.py` compares three base models (**arms**): the book alone (the base of lesson
+# 5 §8's recorded recipes, reused), and, pretrained at commit 5695b14 (`FastDropout`, lesson 2
+# §5.2), the book plus the statements (one fact's statements never share a window), once with
+# some steps on Q&A rows. Each is fine-tuned on dev `fit` facts with that commit's plan (AdamW;
+# the script now uses today's), replaying its own text:
 
 # %%
 arms = json.loads((utils.REPO_ROOT / "tests" / "knowledge_cpu.json").read_text())

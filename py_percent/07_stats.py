@@ -24,8 +24,8 @@
 # scaling up buys.
 #
 # - **Reads:** the checkpoints of lessons 3 and 5 (else the released weights), lesson 6's
-#   `evaluation.json` (else the release's copy), and three recorded runs: `tests/benchmark_cpu.json`, `tests/ladder_cpu.json` and
-#   `tests/scaling_cpu.json`.
+#   `evaluation.json` (else the release's copy), and three recorded runs:
+#   `tests/benchmark_cpu.json`, `tests/ladder_cpu.json` and `tests/scaling_cpu.json`.
 # - **Writes:** nothing.
 
 # %% [markdown]

@@ -44,7 +44,7 @@ def test_the_checkpoint_comes_first_then_the_released_weights(places, capsys):
     assert capsys.readouterr().out == (
         "model: released weights "
         f"{utils.display_path(places / 'released' / 'base.pt')} "
-        "(the run whose outputs this lesson shows)\n"
+        "(the series run's model, released with the lessons)\n"
     )
     save(places / "ckpt" / "base.pt")
     _, _, state = utils.load_or_pretrain(CORPUS, torch.device("cpu"), progress=False)
