@@ -97,16 +97,36 @@ def test_release_refuses_quick_mode_and_unfinished_runs(tmp_path, monkeypatch):
     assert not (tmp_path / "out").exists()
 
 
-def test_release_writes_model_only_weights(tmp_path, monkeypatch):
+def lesson_6_file(path, loss, mode="full"):
+    """A lesson-6-shaped evaluation.json whose two book losses are ``loss``, with a row."""
+    scores = {"n": 1, "exact_match": 1.0, "f1": 1.0, "rows": [{"question": "Who was tired?"}]}
+    path.write_text(json.dumps({
+        "mode": mode, "book": {key: {"loss": loss} for key in ("base", "fine-tuned")},
+        "qa": {key: {"closed": {"train": scores}} for key in ("base", "fine-tuned")},
+    }))
+
+
+def test_release_writes_model_only_weights_and_lesson_6s_scores(tmp_path, monkeypatch):
     monkeypatch.setattr(utils, "QUICK", False)
     monkeypatch.setattr(utils, "PRETRAIN", TINY_PLAN)
     monkeypatch.setattr(utils, "FINETUNE", TINY_PLAN)
+    monkeypatch.setattr(utils, "load_corpus", lambda: CORPUS)
     base = finished_run(tmp_path / "base.pt", TINY_PLAN)
     origin = json.dumps({"base": utils.weights_fingerprint(base)})
-    finished_run(tmp_path / "finetuned.pt", TINY_PLAN, origin)
+    finished_run(tmp_path / "finetuned.pt", TINY_PLAN, origin)  # the same weights as base
+    loss = utils.evaluate_text(base, CORPUS.splits["val"])
+    for wrong, message in (({"loss": loss + 0.01}, "scored another base.pt"),
+                           ({"loss": loss, "mode": "quick"}, "from a quick run")):
+        lesson_6_file(tmp_path / "evaluation.json", **wrong)
+        with pytest.raises(SystemExit, match=message):
+            release_weights.release(tmp_path, tmp_path / "out")
+        assert not (tmp_path / "out").exists()  # refused before writing anything
+    lesson_6_file(tmp_path / "evaluation.json", loss)
     written = release_weights.release(tmp_path, tmp_path / "out")
-    assert [p.name for p in written] == ["base.pt", "finetuned.pt"]
-    for path in written:
+    assert [p.name for p in written] == ["base.pt", "finetuned.pt", "evaluation.json"]
+    scores = json.loads(written[2].read_text())
+    assert scores["qa"]["fine-tuned"]["closed"]["train"] == {"n": 1, "exact_match": 1.0, "f1": 1.0}
+    for path in written[:2]:
         state = utils.load_checkpoint(path)
         assert (state["optimizer"], state["rng"], state["scaler"]) == (None, None, None)
         assert state["step"] == 2 and state["history"] and state["extra"]["origin"] is not None
