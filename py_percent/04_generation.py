@@ -29,7 +29,8 @@
 # %% [markdown]
 # ## 0. Setup
 # This first cell makes the shared module `utils.py` importable (in Colab it clones the
-# repository first) and prints the device.
+# repository first) and prints the device and whether quick mode (a shortened run, for the
+# tests; see the README) is on.
 
 # %% cellView="form"
 # @title Setup: make `utils` importable (in Colab, clone the repository once)
@@ -51,6 +52,7 @@ import math
 import statistics
 import time
 from contextlib import contextmanager
+from itertools import pairwise
 
 import matplotlib.pyplot as plt
 import torch
@@ -114,8 +116,8 @@ print(PROMPT + by_hand)
 
 # %% [markdown]
 # `utils.generate` with `temperature=0.0` (temperature: §4; 0 means the argmax) is greedy
-# decoding. While the text fits in the context window it feeds the same context as ours (§9
-# covers the rest):
+# decoding. While the text fits in the context window the model sees the same context as in
+# ours (with the cache it is fed only the newest character, §8; §9 covers the rest):
 
 # %%
 from_utils = utils.generate(model, tokenizer, PROMPT, n_new, temperature=0.0)
@@ -130,8 +132,8 @@ assert by_hand == from_utils
 # %% [markdown]
 # ## 4. Temperature
 #
-# Divide the logits by a temperature $\tau$ (tau; $T$ stays the context length) before the
-# softmax:
+# Divide the logits by a temperature $\tau$ (tau; $T$ stays the context length, as in lesson 2)
+# before the softmax:
 #
 # $$p_i(\tau) = \frac{e^{z_i / \tau}}{\sum_j e^{z_j / \tau}}$$
 
@@ -272,8 +274,8 @@ plt.show()
 # %% [markdown]
 # Top-p **adapts** to the model's confidence: few characters where it is sure, many where it is
 # not. The table counts what each rule keeps after a few prompts (the book continues `"down the
-# rabbit-"` with `hole`); the sentences under it are computed from the counts and the
-# probabilities.
+# rabbit-"` with `hole`); the sentences under it are computed from the counts. The last line
+# sets the model's `h` beside how often `h` follows any hyphen in the training text.
 
 
 # %%
@@ -298,16 +300,19 @@ surest, least_sure = min(nucleus, key=nucleus.get), max(nucleus, key=nucleus.get
 print(f"\ntop-p kept the fewest ({nucleus[surest]}) after {surest!r}", end="")
 print(f" and the most ({nucleus[least_sure]}) after {least_sure!r}.")
 rabbit = nucleus["down the rabbit-"]
-verdict = "fewer than top-k's 10: fairly sure" if rabbit < 10 else "no fewer than 10: not sure"
-print(f"after 'down the rabbit-' it kept {rabbit}, {verdict} what comes next.")
+more = "fewer than" if rabbit < 10 else "more than" if rabbit > 10 else "as many as"
+print(f"after 'down the rabbit-' it kept {rabbit}, {more} top-k's 10.")
 probs = torch.softmax(last_logits("down the rabbit-"), -1)
-h_rank = int((probs > probs[tokenizer.stoi["h"]]).sum()) + 1
-p_h, uniform_p = probs[tokenizer.stoi["h"]].item(), 1 / len(probs)
-learned = ("its first choice" if h_rank == 1 else
-           "above uniform, not its first choice: learned weakly" if p_h > uniform_p else
-           "not above uniform: not learned")
-print(f"the book's 'h' (of 'hole') gets {p_h:.3f} against a uniform {uniform_p:.3f}, rank "
-      f"{h_rank}: {learned}.")
+p_h = probs[tokenizer.stoi["h"]].item()
+h_rank = int((probs > p_h).sum()) + 1
+text = corpus.train_text.lower()
+after_hyphen = [b for a, b in pairwise(text) if a == "-"]
+count = after_hyphen.count("h") / len(after_hyphen)
+bar = 2 * utils.share_stderr(count, len(after_hyphen))  # two standard errors of the count
+verdict = ("higher: it knows more than hyphens" if p_h > count + bar else
+           "lower" if p_h < count - bar else "no measurable difference")
+print(f"the book's 'h' (of 'hole') gets {p_h:.3f} (rank {h_rank}); 'h' follows "
+      f"{count:.3f} of the training text's {len(after_hyphen)} hyphens (±{bar:.3f}): {verdict}.")
 
 # %% [markdown]
 # ## 7. Samples side by side
@@ -869,8 +874,7 @@ assert n_survive <= n_top_k
 # among top-k's survivors: never more than top-k keeps (both counts are printed above).
 #
 # **Solution 2.** The share of distinct words at five temperatures, three seeds each (quick
-# mode: two; the bars:
-# their range):
+# mode: two); the bars show their range:
 
 # %% jupyter={"source_hidden": true}
 taus = [0.2, 0.5, 0.8, 1.0, 1.5]
@@ -949,5 +953,5 @@ print(f"largest shift {largest:.2f}; §11's verdicts farther than that from the 
 # %% [markdown]
 # Both lines open with `“`, so the quote pattern here cannot tell the quote from position 0. The
 # last line compares how far each share on §11's line sits from the 0.5 rule with the largest
-# shift between the two lines: a verdict farther from the rule than that is no accident of one
-# line (two lines are still a small sample).
+# shift between the two lines: a verdict farther from the rule than that is unlikely to be an
+# accident of one line (two lines are still a small sample).

@@ -116,8 +116,8 @@ for m in book.values():
     assert abs(math.log(m["perplexity"]) - m["loss"]) < 1e-9
 
 # %% [markdown]
-# Other hardware may change the last digits; in quick mode lessons 3 and 5 train short models
-# that this lesson loads, and every number changes. Lesson 5 replayed whole book batches among
+# Other hardware may change the last digits. If lessons 3 and 5 ran in quick mode, this lesson
+# loads their short models and every number changes. Lesson 5 replayed whole book batches among
 # the Q&A batches against forgetting; the rise it allowed:
 
 # %%
@@ -257,8 +257,9 @@ print(f"Q: {record['question']}\n-> {train_index.search(record['question'])}")
 # may search the **whole book**.
 #
 # ### 4.4 Retrieval recall
-# The share of questions whose evidence lies in the retrieved passage (not F1's recall). It
-# roughly caps what can be copied from the passage, not what the weights know.
+# The share of questions whose evidence (the record's supporting quote from the book) lies in
+# the retrieved passage (not F1's recall). It roughly caps what can be copied from the passage,
+# not what the weights know.
 
 # %%
 book_index = utils.Retriever(corpus.book)  # for EVALUATION: the whole book
@@ -272,8 +273,8 @@ for name in SPLITS:
 
 # %% [markdown]
 # Word overlap finds the right place only when the question shares rare words with the book's
-# sentence: the §4.2 proof's question found a passage with "White Rabbit" and "eyes", not the
-# sentence with "pink eyes".
+# sentence: the §4.2 proof's question shares only common ones ("White", "Rabbit", "eyes") and
+# found a passage with "White Rabbit" and "eyes", not the sentence with "pink eyes".
 
 # %% [markdown]
 # ## 5. Every split, closed-book and open-book, base and fine-tuned
