@@ -26,7 +26,7 @@
 # - **Reads:** the checkpoints of lessons 3 and 5 (else the released weights), lesson 6's
 #   `evaluation.json` (else the release's copy), and three recorded runs:
 #   `tests/benchmark_cpu.json`, `tests/ladder_cpu.json` and `tests/scaling_cpu.json`.
-# - **Writes:** nothing.
+# - **Writes:** nothing (unless it must train a stand-in, written beside the checkpoints).
 
 # %% [markdown]
 # ## 0. Setup
@@ -119,8 +119,9 @@ print(f"rule of thumb 6 x parameters:           {6 * model.num_parameters() / 1e
 #
 # ## 3. How long training took
 #
-# Lessons 3 and 5 saved their training seconds, loss estimates and checkpoint writes excluded (a
-# missing checkpoint is replaced by a short stand-in):
+# Lessons 3 and 5 saved their training seconds, loss estimates and checkpoint writes excluded:
+# this machine's checkpoints, else the released weights (the series run's seconds), else a short
+# stand-in. The `model:` lines say which:
 
 # %%
 base, _, base_state = utils.load_or_pretrain(corpus, device)
@@ -293,7 +294,8 @@ else:
 # %% [markdown]
 # A last rung, **full length**, tunes that recipe at its 1,300 steps, seed 0: a decay over the
 # last half of the steps, or all after warm-up; dropout 0.25; both. The best and the recipe
-# rerun with seed 1.
+# rerun with seed 1. It ran with `nn.Dropout`, so the recipe's seed-0 score differs a little from
+# the confirmation's (`FastDropout`).
 
 # %%
 tuned = ladder["full_length"]
@@ -345,7 +347,8 @@ else:
     )
 
 # %% [markdown]
-# The same runs as curves (seed 0): the **dev estimate** (8 fixed batches every 50 steps, not the
+# The kept rungs' seed-0 runs as curves, beside the original notebook's recipe run on the same
+# slice (`--original`): the **dev estimate** (8 fixed batches every 50 steps, not the
 # whole slice) against CPU seconds. The **target**: today's best estimate, its worse seed's. The
 # dashed **ceiling**: the Muon rung (`FastDropout`) at a large matrix multiply's FLOP/s.
 
@@ -394,8 +397,8 @@ plt.show()
 
 # %% [markdown]
 # In numbers: each kept rung's CPU seconds to the target, as a ratio to the rung before; then the
-# climb against the original and the ceiling. A change counts only if each seed's ratio clears the
-# timing spread.
+# climb against the original and the ceiling. A second verdict, beside "kept" (by dev loss): a
+# time gain counts only if each seed's ratio clears the timing spread.
 
 # %%
 def seed_seconds(rung: dict) -> list[float]:
@@ -522,7 +525,8 @@ else:
 #
 # Lesson 6's `evaluation.json` beside the costs above: the book's validation loss in bits per
 # character (lower is better) and Q&A exact match, closed- and open-book (higher is better).
-# With the released weights and no lesson 6 run here, the release's copy of its scores serves.
+# A lesson 6 run on this machine comes first; with the released weights and no lesson 6 run
+# here, the release's copy of its scores serves. The `scores:` line says which.
 
 # %%
 evaluation_path = utils.CHECKPOINT_DIR / "evaluation.json"
@@ -541,7 +545,7 @@ if evaluation_path.exists():
         )
     for mode in qa_tuned:
         scores = ", ".join(f"{split} {m['exact_match']:.0%}" for split, m in qa_tuned[mode].items())
-        print(f"Q&A exact match, {mode}-book: {scores}")
+        print(f"fine-tuned Q&A exact match, {mode}-book: {scores}")
 else:
     print(f"No {utils.display_path(evaluation_path)} yet: run lesson 6 to fill this table.")
 

@@ -2,10 +2,10 @@
 
     python tests/ddp_pretrain.py --steps 30                              # one process
     torchrun --standalone --nproc_per_node=2 tests/ddp_pretrain.py --steps 30   # two processes
-    python tests/ddp_pretrain.py --compare tests/ddp_cpu.json --steps 30 --dropout 0  # both, CPU
+    python tests/ddp_pretrain.py --compare ddp.json --steps 30 --dropout 0  # both, CPU
 
 ``--compare`` runs the two commands above on the CPU and records both summaries, with the
-commands, in one JSON file (lesson 07 §7.3 loads tests/ddp_cpu.json).
+commands, in one JSON file (lesson 07 §7.3 gives the command).
 
 Every rank draws the same batch of ``--batch-size`` sequences from the shared seed and trains on
 its own share, so N processes see exactly the batches of one. Rank 0 alone writes the checkpoint
