@@ -60,9 +60,9 @@ import torch
 # %% [markdown]
 # ## 1. The trained model
 #
-# `utils.load_or_pretrain` loads lesson 3's checkpoint (else the released weights). A quick-mode
-# model has trained two dozen steps, a stand-in a few hundred (20 in quick mode): their text is
-# poor, but the mechanics are the same.
+# `utils.load_or_pretrain` loads lesson 3's checkpoint (else the released weights). If lesson 3
+# ran in quick mode, its model has trained two dozen steps; a stand-in a few hundred (20 in quick
+# mode): their text is poor, but the mechanics are the same.
 
 # %%
 corpus = utils.load_corpus()
@@ -179,7 +179,8 @@ plt.show()
 
 # %% [markdown]
 # Low temperature piles the probability onto the favourites; high temperature spreads it out.
-# The order stays, only the gaps change (the next cell checks the order of the top five).
+# The order stays, only the gaps change (the next cell checks the order of the top five; its
+# entropy uses the natural log, nats, which keeps the same order as bits).
 
 # %%
 entropies = [-(d * d.clamp_min(1e-12).log()).sum().item() for d in by_temperature.values()]
@@ -731,7 +732,7 @@ assert all(torch.allclose(w.sum(-1), torch.ones(w.shape[:2])) for w in maps)  # 
 
 # %% [markdown]
 # One panel per head: row `t` is the character looking, column `s` the one looked at. (A test
-# checks that these are exactly the weights the forward pass uses.)
+# checks that these match the weights the forward pass uses, to rounding.)
 
 
 # %%
@@ -819,7 +820,7 @@ for name in pairs:
 
 # %% [markdown]
 # One line is a small sample: a head named here may do other things on other text. Exercise 4
-# tries another line.
+# tries another line; Solution 4 checks each pattern's best head there against the 0.5 rule.
 
 # %% [markdown]
 # ## Summary
@@ -954,4 +955,4 @@ print(f"largest shift {largest:.2f}; §11's verdicts farther than that from the 
 # Both lines open with `“`, so the quote pattern here cannot tell the quote from position 0. The
 # last line compares how far each share on §11's line sits from the 0.5 rule with the largest
 # shift between the two lines: a verdict farther from the rule than that is unlikely to be an
-# accident of one line (two lines are still a small sample).
+# accident of one line (for each pattern's best head only; two lines are still a small sample).
