@@ -125,15 +125,15 @@ print(f"identical: {by_hand == from_utils}")
 assert by_hand == from_utils
 
 # %% [markdown]
-# Greedy is deterministic: one prompt, one text. It also tends to loop (§7 shows it): once a
-# phrase is the likeliest continuation of itself, it comes back again and again. For variety we
-# **sample** from the distribution, after reshaping it.
+# Greedy is deterministic: one prompt, one text. It also tends to repeat itself (§7 shows it):
+# once a phrase is the likeliest continuation of itself, it comes back again and again. For
+# variety we **sample** from the distribution, after reshaping it.
 
 # %% [markdown]
 # ## 4. Temperature
 #
-# Divide the logits by a temperature $\tau$ (tau; $T$ stays the context length, as in lesson 2)
-# before the softmax:
+# Divide the logits by a temperature $\tau$ (tau; $T$ is the context length here, as in lesson
+# 2; §8.2 reuses it) before the softmax:
 #
 # $$p_i(\tau) = \frac{e^{z_i / \tau}}{\sum_j e^{z_j / \tau}}$$
 
@@ -309,7 +309,7 @@ h_rank = int((probs > p_h).sum()) + 1
 text = corpus.train_text.lower()
 after_hyphen = [b for a, b in pairwise(text) if a == "-"]
 count = after_hyphen.count("h") / len(after_hyphen)
-bar = 2 * utils.share_stderr(count, len(after_hyphen))  # two standard errors of the count
+bar = 2 * utils.share_stderr(count, len(after_hyphen))  # two standard errors of the share
 verdict = ("higher: it knows more than hyphens" if p_h > count + bar else
            "lower" if p_h < count - bar else "no measurable difference")
 print(f"the book's 'h' (of 'hole') gets {p_h:.3f} (rank {h_rank}); 'h' follows "
@@ -553,8 +553,9 @@ print(f"speed-up:      {statistics.median(ratios):8.2f}x (median of the rounds' 
 # %% [markdown]
 # Why not more? The cache turns up to a whole context's positions of work per step into 1, but:
 #
-# - the model is tiny, so fixed costs per step (Python, many small operations) remain;
-# - the cache is rebuilt about every `block_size / 2` steps (§9).
+# - the model is tiny, so fixed costs per call (Python, many small operations) remain: a
+#   one-character call is far from 256 times cheaper than a whole-context one;
+# - the cache is also rebuilt about every `block_size / 2` steps (§9), a small cost here.
 #
 # The ratio also depends on the machine and run: lesson 7 §4 shows the benchmark's. Exercise 3
 # measures a longer context.
@@ -820,7 +821,8 @@ for name in pairs:
 
 # %% [markdown]
 # One line is a small sample: a head named here may do other things on other text. Exercise 4
-# tries another line; Solution 4 checks each pattern's best head there against the 0.5 rule.
+# tries another line; Solution 4 measures each pattern's best head there and asks whether §11's
+# verdicts lie farther from the 0.5 rule than the share moves between the two lines.
 
 # %% [markdown]
 # ## Summary
@@ -954,5 +956,5 @@ print(f"largest shift {largest:.2f}; §11's verdicts farther than that from the 
 # %% [markdown]
 # Both lines open with `“`, so the quote pattern here cannot tell the quote from position 0. The
 # last line compares how far each share on §11's line sits from the 0.5 rule with the largest
-# shift between the two lines: a verdict farther from the rule than that is unlikely to be an
-# accident of one line (for each pattern's best head only; two lines are still a small sample).
+# shift between the two lines: a verdict farther from the rule than that is not overturned by a
+# second line (for each pattern's best head only; two lines are still a small sample).
