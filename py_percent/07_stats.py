@@ -120,8 +120,8 @@ print(f"rule of thumb 6 x parameters:           {6 * model.num_parameters() / 1e
 # ## 3. How long training took
 #
 # Lessons 3 and 5 saved their training seconds, loss estimates and checkpoint writes excluded:
-# this machine's checkpoints, else the released weights (the series run's seconds), else a short
-# stand-in. The `model:` lines say which:
+# this machine's checkpoints, else the released weights (the seconds of the **series run**, the
+# README's full run of all seven lessons), else a short stand-in. The `model:` lines say which:
 
 # %%
 base, _, base_state = utils.load_or_pretrain(corpus, device)
@@ -183,9 +183,10 @@ plt.show()
 # ### 4.1 Quality for the same time budget
 #
 # What counts is how good a model the time buys. `python tests/benchmark.py
-# --quality` trains both recipes on the same split for at most the same budget (one whose steps
-# end first stops): on a CPU, one thread's CPU seconds, less disturbed by other jobs; on a GPU,
-# wall time (clock seconds).
+# --quality` trains both recipes on the same split for at most the same budget (a run whose
+# steps run out first stops early): on a CPU, one thread's CPU seconds, less disturbed by other
+# jobs; on a GPU, wall time (clock seconds). Each recipe's loss is estimated on windows of its
+# own context (128 and 256 characters).
 
 # %%
 recorded_path = utils.REPO_ROOT / "tests" / "benchmark_cpu.json"
@@ -298,18 +299,18 @@ else:
 # the confirmation's (`FastDropout`).
 
 # %%
-tuned = ladder["full_length"]
-before = tuned["recipe"]["seed0"]["settings"]
-start = tuned["recipe"]["seed0"]["dev_loss"]
-print(f"{tuned['steps']} steps, on top of the recipe (dev {start:.4f}), seed 0:")
-for run in tuned["candidates"]:
+full_length = ladder["full_length"]
+before = full_length["recipe"]["seed0"]["settings"]
+start = full_length["recipe"]["seed0"]["dev_loss"]
+print(f"{full_length['steps']} steps, on top of the recipe (dev {start:.4f}), seed 0:")
+for run in full_length["candidates"]:
     change = " ".join(f"{k}={v}" for k, v in run["settings"].items() if before.get(k) != v)
     print(f"   {change:<40} dev {run['dev_loss']:.4f}")
 for name, label in (("recipe", "recipe"), ("winner", "best candidate")):
-    print(f"{label}, two seeds: {tuned[name]['dev_loss_mean']:.4f} "
-          f"(spread {tuned[name]['seed_spread']:.4f})")
-verdict = "kept" if tuned["kept"] else "not kept: no measurable difference"
-print(f"gain {tuned['gain']:+.4f} against noise {tuned['noise']:.4f}: {verdict}")
+    print(f"{label}, two seeds: {full_length[name]['dev_loss_mean']:.4f} "
+          f"(spread {full_length[name]['seed_spread']:.4f})")
+verdict = "kept" if full_length["kept"] else "not kept: no measurable difference"
+print(f"gain {full_length['gain']:+.4f} against noise {full_length['noise']:.4f}: {verdict}")
 
 # %% [markdown]
 # So lesson 3's pretraining recipe, `utils.PRETRAIN` (the base model of lessons 3 to 6), is what
@@ -475,9 +476,11 @@ print("hardware:", bench["hardware"])
 # %% [markdown]
 # ## 6. The original notebook beside ours
 #
-# The original's figures are its README's (a Colab T4), ours the checkpoints'. Steps do not compare
-# one to one: the original trained 50K steps without a validation split. The cell after the
-# table says where ours was best.
+# The original's figures are its README's (a Colab T4), ours those of the models §3 loaded (its
+# `model:` lines say which). Steps do not compare one to one: both read 4,096 characters a step,
+# but in other contexts (128 against 256), with other optimizers and costs per step; and the
+# original trained 50K steps without a validation split. The cell after the table says where ours
+# was best.
 
 
 # %%
