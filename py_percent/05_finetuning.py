@@ -365,8 +365,8 @@ for r in demo:
 # ### 6.1 The recipe
 # `utils.FINETUNE` is the schedule: lesson 3's `utils.train` loop with Muon on the blocks'
 # matrices, AdamW elsewhere (§9.2 chose it), warm-up + cosine and clipping, from the
-# base weights. `utils.FINETUNE_PLAN` is the rest (§8 chose its `mode`; replay and the mask were
-# fixed).
+# base weights (`decay_fraction` is read by the `wsd` schedule only). `utils.FINETUNE_PLAN` is
+# the rest (§8 chose its `mode`; replay and the mask were fixed).
 
 # %%
 for key, value in dataclasses.asdict(utils.FINETUNE).items():
@@ -383,7 +383,8 @@ print(f"{utils.FINETUNE.max_steps / utils.PRETRAIN.max_steps:.0%} of pretraining
 # `utils.finetune` copies the base model, trains on §4's mixed steps and saves
 # `utils.FINETUNED_CHECKPOINT` for lesson 6. Its `origin` (the base weights' **fingerprint**, the
 # plan, the examples' hash; a **hash**, or fingerprint, is a short code computed from data, other
-# if any byte differs) decides: another origin is retrained (with a warning).
+# if any byte differs) decides: another origin is retrained (with a warning); the same origin
+# with another schedule stops with a `ValueError` instead.
 
 # %%
 start = time.perf_counter()
@@ -427,7 +428,8 @@ for r in demo:
     print(f"   fine-tuned: {reply!r} {mark}\n")
 
 # %% [markdown]
-# Does the model stop by itself? One raw continuation, **without** stopping at `<end>`.
+# Does the model stop by itself? One raw continuation of §3.1's train question, **without**
+# stopping at `<end>`.
 # Nothing after `<end>` was ever graded (padding targets are `-100`), so what follows is
 # arbitrary; `utils.answer` cuts there.
 
@@ -455,8 +457,9 @@ print(f"book validation loss, fine-tuned: {val_ft:.4f} nats/char ({change:+.4f},
       f"{change / val_base:+.1%})")
 print(f"(a uniform guess would score ln({tokenizer.vocab_size}) = {uniform:.4f})")
 assert math.isfinite(val_base) and math.isfinite(val_ft)
-print("This fine-tuned model predicts the book worse than its base: the loss went up."
-      if change > 0 else "This fine-tuned model predicts the book at least as well as its base.")
+print("This fine-tuned model predicts the book's validation text worse than its base: the loss "
+      "went up." if change > 0 else
+      "This fine-tuned model predicts the book's validation text at least as well as its base.")
 
 # %% [markdown]
 # ## 8. How the plan was chosen
@@ -568,7 +571,7 @@ if recipes:
 # %% [markdown]
 # One seed per recipe, so a lead counts question sampling only. All used AdamW alone and 2,000
 # steps; `mixed_pretraining` (older, run without `--out`) pretrained from scratch with the Q&A
-# mixed in, and is over budget by less than two seeds' swing (§9.2; a stand-in for its own
+# mixed in, and is over budget by less than two seeds' swing (0.0346, §9.2; a stand-in for its own
 # noise, never measured). The chosen plan run again on another base model (`nn.Dropout`) is the
 # **dev check** (recorded when AdamW and 2,000 steps were the defaults; today: `--only closed
 # --optimizer adamw --steps 2000`):

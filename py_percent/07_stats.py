@@ -132,14 +132,16 @@ def run_summary(state: dict) -> dict:
     cfg, history = state["train_config"], state["history"]
     seconds = history["seconds"][-1]
     tokens = state["step"] * cfg["batch_size"] * config.block_size
-    return {"steps": state["step"], "seconds": seconds, "tokens_per_s": tokens / seconds}
+    where = "the series run's machine" if state["source"] == "released" else str(device)
+    return {"steps": state["step"], "seconds": seconds, "tokens_per_s": tokens / seconds,
+            "where": where}
 
 
 runs = {"pretraining": run_summary(base_state), "fine-tuning": run_summary(tuned_state)}
 for name, run in runs.items():
     print(
         f"{name:12} {run['steps']:>6} steps in {run['seconds'] / 60:5.1f} min "
-        f"= {run['tokens_per_s']:>8,.0f} characters/s on {device}"
+        f"= {run['tokens_per_s']:>8,.0f} characters/s on {run['where']}"
     )
 
 # %% [markdown]
@@ -231,7 +233,7 @@ print(
 # ### 4.2 The speed-up ladder: what each change buys
 #
 # `tests/ladder.py` climbs a **ladder** from **today's recipe** (the pre-ladder one: AdamW, cosine
-# schedule, dropout 0.15): one change at a time, graded against the rung before on a **dev
+# schedule, dropout 0.15): one rung at a time, graded against the rung before on a **dev
 # slice** (the last 10% of the *training* text), 500 steps per run. A rung tries its settings
 # with seed 0, reruns the winner with seed 1, and is kept only if its gain beats the noise: the
 # two rungs' larger seed spread. The architecture rung bundles RoPE (positions as rotations of
@@ -267,7 +269,8 @@ for rung in ladder["rungs"]:
 # %% [markdown]
 # Short runs favour light regularisation, and the real recipe reads the book far more often.
 # So the winner ran once more at the recipe's full length, beside the same with today's
-# dropout and weight decay: **the confirmation**.
+# dropout and weight decay: **the confirmation**. Each ran with one seed, so the gain is graded
+# against the ladder's largest seed spread (the noise below).
 
 # %%
 check = ladder["confirmation"]
@@ -476,16 +479,16 @@ print("hardware:", bench["hardware"])
 # %% [markdown]
 # ## 6. The original notebook beside ours
 #
-# The original's figures are its README's (a Colab T4), ours those of the models §3 loaded (its
-# `model:` lines say which). Steps do not compare one to one: both read 4,096 characters a step,
-# but in other contexts (128 against 256), with other optimizers and costs per step; and the
-# original trained 50K steps without a validation split. The cell after the table says where ours
-# was best.
+# The original's times are its README's (a Colab T4), its other figures its notebook's; ours
+# are those of the models §3 loaded (its `model:` lines say which). Steps do not compare one to
+# one: both pretrain on 4,096 characters a step, but in other contexts (128 against 256), with
+# other optimizers and costs per step; and the original trained 50K steps without a validation
+# split. The cell after the table says where ours was best.
 
 
 # %%
 def took(run: dict) -> str:
-    return f"{run['steps']:,} steps, {run['seconds'] / 60:.2f} min ({device})"
+    return f"{run['steps']:,} steps, {run['seconds'] / 60:.2f} min ({run['where']})"
 
 
 shape = f"{config.block_size} / {config.n_embd} / {config.n_layer} / {config.n_head}"
@@ -687,7 +690,7 @@ for small, big in itertools.pairwise(sizes):
 
 # %% [markdown]
 # Where a bigger size stops paying, something other than size limits the score: too few steps,
-# or too little text. Whether the curves tell which:
+# a recipe tuned at 0.57M, or too little text. Whether the curves tell which:
 
 # %%
 last_best = [r["size"] for r in sizes if r["best_step"] == r["steps"]]
