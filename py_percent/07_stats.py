@@ -503,9 +503,10 @@ rows = [
     ("validation split", "none", "last 10% of the book"),
     (estimate, "not measured", f"{best_val:.3f}"),
 ]
-print(f"{'':36}{'original notebook':>28}{'GPT-0.5M':>32}")
+width = max(len(ours) for _, _, ours in rows) + 2
+print(f"{'':36}{'original notebook':>28}{'GPT-0.5M':>{width}}")
 for name, theirs, ours in rows:
-    print(f"{name:36}{theirs:>28}{ours:>32}")
+    print(f"{name:36}{theirs:>28}{ours:>{width}}")
 
 # %% [markdown]
 # Where did our pretraining stop, relative to its best validation estimate? A rise smaller than the
