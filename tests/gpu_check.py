@@ -1,4 +1,5 @@
-"""Is this CUDA GPU ready for the lessons? Under 5 minutes on any CUDA GPU (a Colab T4 included).
+"""Is this CUDA GPU ready for the lessons? On any CUDA GPU, a Colab T4 included (never timed here:
+the project's machines have no GPU).
 
     python tests/gpu_check.py   # Colab: %cd /content/GPT-0.5M, then !python tests/gpu_check.py
 
