@@ -19,9 +19,10 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/06_evaluation.ipynb)
 #
 # You will measure how well the models predict the book (loss, bits per character, perplexity)
-# and answer questions (exact match, and F1: word overlap), closed-book and open-book with a
-# retriever (a search of the book), on trained, paraphrased, reversed, unseen and never-read facts;
-# then whether reading each fact several ways in pretraining helps.
+# and answer questions (exact match, and F1: word overlap), closed-book (the question alone) and
+# open-book (a passage found by a retriever, a search of the book, put before the question), on
+# trained, paraphrased, reversed, unseen and never-read facts; then whether reading each fact
+# several ways in pretraining helps.
 #
 # - **Reads:** the book, `data/alice_qa.jsonl`, `checkpoints/full/base.pt` and `finetuned.pt`
 #   (lessons 3 and 5; else the released weights, else short stand-ins);
@@ -33,7 +34,8 @@
 # %% [markdown]
 # ## 0. Setup
 # This first cell makes the shared module `utils.py` importable (in Colab it clones the
-# repository first) and prints the device.
+# repository first) and prints the device and whether quick mode (`GPT05M_QUICK=1`: a shortened
+# run, for the tests) is on.
 
 # %% cellView="form"
 # @title Setup: make `utils` importable (in Colab, clone the repository once)
@@ -116,9 +118,10 @@ for m in book.values():
     assert abs(math.log(m["perplexity"]) - m["loss"]) < 1e-9
 
 # %% [markdown]
-# Other hardware may change the last digits. If lessons 3 and 5 ran in quick mode, this lesson
-# loads their short models and every number changes. Lesson 5 replayed whole book batches among
-# the Q&A batches against forgetting; the rise it allowed:
+# Other hardware may change the last digits. In quick mode (as the tests run it) this lesson
+# loads lessons 3 and 5's quick-mode checkpoints when they exist and asks far fewer questions:
+# every number changes. Lesson 5 replayed whole book batches among the Q&A batches against
+# forgetting; the rise it allowed:
 
 # %%
 gap = book["fine-tuned"]["loss"] - book["base"]["loss"]
@@ -310,8 +313,8 @@ print(f"{n_answers:,} greedy answers; stopped at <end>: "
                   for name, rows in rows_of.items()))
 
 # %% [markdown]
-# `evaluate_qa` calls `utils.answers`, which decodes prompts of equal length side by side, as one
-# batch, to save time. Its answers are the ones `utils.answer` gives one question at a time:
+# `evaluate_qa` calls `utils.answers`, which decodes prompts of equal length side by side, in
+# batches, to save time. Its answers are the ones `utils.answer` gives one question at a time:
 
 # %%
 for mode in MODES:
@@ -413,7 +416,8 @@ for split in SPLITS:
 # %% [markdown]
 # ## 7. What the numbers teach: knowledge in the weights, knowledge in the prompt
 # The numbers in these sentences are computed from this run's results, so they stay true when
-# you re-run with other settings.
+# you re-run with other settings. A share of `n` questions has a standard error, about
+# √(p(1 − p)/n) (lesson 5 §8, `utils.share_stderr`).
 
 # %%
 em = {m: {s: ft[m][s]["exact_match"] for s in SPLITS} for m in MODES}
@@ -652,8 +656,8 @@ if dev_runs and not utils.QUICK:
 # ## 10. Knowledge augmentation: does reading a fact several ways help?
 # In Allen-Zhu & Li (*Physics of Language Models, Part 3.1*), several rewrites of each fact in
 # pretraining make it extractable. We wrote six statements of every train and unseen fact from
-# its evidence and nearby text. One dev-unseen fact's (a train fact held out whole from these
-# runs, lesson 5 §8):
+# its evidence and nearby text. One dev-unseen fact's statements (a train fact held out whole
+# from these runs, lesson 5 §8):
 
 # %%
 statements_path = utils.DATA_DIR / "alice_statements.jsonl"
