@@ -43,7 +43,8 @@
 # %% [markdown]
 # ## 0. Setup
 # This first cell makes the shared module `utils.py` importable (in Colab it clones the
-# repository first) and prints the device.
+# repository first) and prints the device and whether quick mode (`GPT05M_QUICK=1`: a shortened
+# run, for the tests) is on.
 
 # %% cellView="form"
 # @title Setup: make `utils` importable (in Colab, clone the repository once)
@@ -384,7 +385,8 @@ print(f"{utils.FINETUNE.max_steps / utils.PRETRAIN.max_steps:.0%} of pretraining
 # `utils.FINETUNED_CHECKPOINT` for lesson 6. Its `origin` (the base weights' **fingerprint**, the
 # plan, the examples' hash; a **hash**, or fingerprint, is a short code computed from data, other
 # if any byte differs) decides: another origin is retrained (with a warning); the same origin
-# with another schedule stops with a `ValueError` instead.
+# with another schedule stops with a `ValueError` instead. The step lines' seconds leave out loss
+# estimates and checkpoint writes; "done in" counts them.
 
 # %%
 start = time.perf_counter()
@@ -479,9 +481,10 @@ assert all(r["fact"] in fit_facts for r in dev["dev_paraphrase"])
 
 # %% [markdown]
 # `tests/qa_recipes.py` trained once per recipe on fit, with `FastDropout`
-# (lesson 2 §5.2; git history), AdamW and 2,000 steps, and scored each dev split's first `n`
-# questions.
-# Recipes: prompt mode `closed`, `open` or `both`; `both + reading` (plus **cloze**
+# (lesson 2 §5.2; git history) and AdamW (2,000 fine-tuning steps), and scored each dev split's
+# first `n` questions.
+# Recipes: prompt mode `closed`, `open` or `both` (every question once closed- and once
+# open-book); `both + reading` (plus **cloze**
 # fill-in-the-blank exercises from the book); `mixed_pretraining` (Q&A mixed into pretraining from
 # scratch). **Book rise**: the loss rise over the base model on the training text's last tenth,
 # which replay shows: a partial forgetting check. **An earlier base model**: one whose loss on
@@ -569,12 +572,13 @@ if recipes:
     assert plan == {**ours, "reading": 0}, "utils.FINETUNE_PLAN is not the dev winner"
 
 # %% [markdown]
-# One seed per recipe, so a lead counts question sampling only. All used AdamW alone and 2,000
-# steps; `mixed_pretraining` (older, run without `--out`) pretrained from scratch with the Q&A
-# mixed in, and is over budget by less than two seeds' swing (0.0346, §9.2; a stand-in for its own
-# noise, never measured). The chosen plan run again on another base model (`nn.Dropout`) is the
-# **dev check** (recorded when AdamW and 2,000 steps were the defaults; today: `--only closed
-# --optimizer adamw --steps 2000`):
+# One seed per recipe, so a lead counts question sampling only. The four fine-tuning recipes used
+# AdamW alone and 2,000 steps; `mixed_pretraining` (older, run without `--out`) pretrained from
+# scratch for its base's 3,000 steps plus those 2,000 (the same total compute), Q&A mixed in, and is
+# over budget by less than two seeds' swing (0.0346, §9.2; a stand-in for its own noise, never
+# measured). The chosen plan run again on another base model (`nn.Dropout`) is the **dev check**
+# (recorded when AdamW and 2,000 steps were the defaults; today: `--only closed --optimizer adamw
+# --steps 2000`):
 
 # %%
 check_path = utils.REPO_ROOT / "tests" / "qa_dev_check.json"
@@ -605,7 +609,8 @@ if check_path.exists():
 # ## 9. How long to fine-tune, and with which optimizer?
 # ### 9.1 AdamW's length
 # The AdamW plan also ran on dev for 1,000 to 3,000 steps (each with its own warm-up and decay):
-# fewer would be faster, more might learn more.
+# fewer would be faster, more might learn more. The script now defaults to Muon: to repeat these
+# runs, add `--optimizer adamw`.
 
 # %%
 ADAMW_STEPS = 2000  # the AdamW plan's length, before §9.2

@@ -121,7 +121,9 @@ print(f"rule of thumb 6 x parameters:           {6 * model.num_parameters() / 1e
 #
 # Lessons 3 and 5 saved their training seconds, loss estimates and checkpoint writes excluded:
 # this machine's checkpoints, else the released weights (the seconds of the **series run**, the
-# README's full run of all seven lessons), else a short stand-in. The `model:` lines say which:
+# README's full run of all seven lessons), else a short stand-in. The `model:` lines say which. A
+# position is one character slot of a training window; fine-tuning pads its Q&A rows, so its
+# positions include padding:
 
 # %%
 base, _, base_state = utils.load_or_pretrain(corpus, device)
@@ -141,7 +143,7 @@ runs = {"pretraining": run_summary(base_state), "fine-tuning": run_summary(tuned
 for name, run in runs.items():
     print(
         f"{name:12} {run['steps']:>6} steps in {run['seconds'] / 60:5.1f} min "
-        f"= {run['tokens_per_s']:>8,.0f} characters/s on {run['where']}"
+        f"= {run['tokens_per_s']:>8,.0f} positions/s on {run['where']}"
     )
 
 # %% [markdown]
@@ -479,8 +481,8 @@ print("hardware:", bench["hardware"])
 # %% [markdown]
 # ## 6. The original notebook beside ours
 #
-# The original's times are its README's (a Colab T4), its other figures its notebook's; ours
-# are those of the models §3 loaded (its `model:` lines say which). Steps do not compare one to
+# The original's times are its README's (a Colab T4), its other figures its notebook's; our
+# times are those of the runs §3 loaded (its `model:` lines say which). Steps do not compare one to
 # one: both pretrain on 4,096 characters a step, but in other contexts (128 against 256), with
 # other optimizers and costs per step; and the original trained 50K steps without a validation
 # split. The cell after the table says where ours was best.
