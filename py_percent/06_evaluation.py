@@ -26,10 +26,11 @@
 #
 # - **Reads:** the book, `data/alice_qa.jsonl`, `checkpoints/full/base.pt` and `finetuned.pt`
 #   (lessons 3 and 5; else the released weights, else short stand-ins);
-#   `data/alice_statements.jsonl`, and the recorded dev runs `tests/qa_muon_*.json`,
+#   `data/alice_statements.jsonl`, and the recorded dev runs (dev: a split carved from the train
+#   facts to choose settings, lesson 5 §8) `tests/qa_muon_*.json`,
 #   `tests/qa_dev_check.json`, `tests/qa_recipes.json` and `tests/knowledge_cpu.json`.
 # - **Writes:** `checkpoints/full/evaluation.json` for lesson 7, and a `QA_RESULTS` line.
-# - **Runtime:** mostly greedy answering (§5 counts them).
+# - **Runtime:** no training; §5 counts the greedy answers (lesson 4 §3) it decodes.
 
 # %% [markdown]
 # ## 0. Setup
@@ -97,7 +98,7 @@ print(f"uniform guess over {tokenizer.vocab_size} characters: loss ln({tokenizer
 # %% [markdown]
 # ### 2.2 Measure
 # `utils.evaluate_text` grades every character of the validation text once (lesson 3's curves
-# sampled a few windows: fine for a curve, noisy for a report).
+# sampled random windows: fine for a curve, noisy for a report).
 
 # %%
 def book_metrics(loss: float) -> dict[str, float]:
@@ -610,11 +611,11 @@ print(f"Closed-book, reversed questions: {reversal['exact_match']:.0%} right of 
       f"{para['n']}.")
 
 # %% [markdown]
-# Did dev predict this? Lesson 5 §9.2 ran the plan on the dev split, from the base model released
-# then (its `--base`; an earlier one), 1,000 steps (the full run scales them), two seeds: fit on
-# most train facts, one phrasing of each fitted fact held back.
-# Its dev-paraphrase score beside the held-out paraphrase score, with the standard error of their
-# gap (each score is a share of the questions asked, `n`):
+# Did dev predict this? Lesson 5 §9.2 ran lesson 5's plan (§8 there) on the dev split, from the base
+# model released then (its `--base`; an earlier one), 1,000 steps (the full run scales them), two
+# seeds: fit on most train facts, one phrasing of each fitted fact held back. Its dev-paraphrase
+# score beside the held-out paraphrase score, with the standard error of their gap (each score is a
+# share of the questions asked, `n`):
 
 # %%
 plan = utils.FINETUNE
@@ -675,8 +676,10 @@ print(f"{len(statements):,} statements of {len({r['fact'] for r in statements})}
 # `tests/knowledge.py` compares three base models (**arms**): the book alone (the base of lesson
 # 5 §8's recorded recipes, reused), and, pretrained at commit 5695b14 (`FastDropout`, lesson 2
 # §5.2), the book plus the statements (one fact's statements never share a window), once with
-# some steps on Q&A rows. Each is fine-tuned on dev `fit` facts with that commit's plan (AdamW;
-# the script now uses today's), replaying its own text:
+# some steps on Q&A rows. Each is fine-tuned on dev `fit` facts with lesson 5's plan and that
+# commit's schedule (AdamW, 2,000 steps; the script now uses today's), replaying its own text.
+# Their book dev loss is on the training text's last tenth, read in pretraining and replay (a
+# partial forgetting check, lesson 5 §8), so it sits far below §2's validation loss:
 
 # %%
 arms = json.loads((utils.REPO_ROOT / "tests" / "knowledge_cpu.json").read_text())
