@@ -77,7 +77,8 @@ import torch.nn.functional as F
 # ### 1.1 One vocabulary
 # `utils.load_corpus()` builds **one** character vocabulary from the book and the Q&A file, so
 # every Q&A character already has an embedding in the base model. The assert checks that the
-# checkpoint's vocabulary is this one.
+# checkpoint's vocabulary is this one. The base is lesson 3's checkpoint, else the released
+# weights of the **series run** (the README's full run of all seven lessons).
 
 # %%
 corpus = utils.load_corpus()
@@ -385,8 +386,8 @@ print(f"{utils.FINETUNE.max_steps / utils.PRETRAIN.max_steps:.0%} of pretraining
 # `utils.FINETUNED_CHECKPOINT` for lesson 6. Its `origin` (the base weights' **fingerprint**, the
 # plan, the examples' hash; a **hash**, or fingerprint, is a short code computed from data, other
 # if any byte differs) decides: another origin is retrained (with a warning); the same origin
-# with another schedule stops with a `ValueError` instead. The step lines' seconds leave out loss
-# estimates and checkpoint writes; "done in" counts them.
+# with another schedule raises a `ValueError`. Step lines omit evaluation and saving time; "done
+# in" includes it.
 
 # %%
 start = time.perf_counter()
@@ -467,7 +468,8 @@ print("This fine-tuned model predicts the book's validation text worse than its 
 # ## 8. How the plan was chosen
 # `utils.dev_split` carves a dev split from the **train** records only, by a hash of the fact id:
 # **dev_unseen** (facts held out whole), **dev_paraphrase** (one phrasing of every other fact,
-# the one least like its other phrasings, as a real paraphrase is) and **fit** (the rest).
+# the one least like its other phrasings, as a real paraphrase is: `tests/qa_phrasing.py`) and
+# **fit** (the rest).
 
 # %%
 dev = utils.dev_split(corpus.qa)
@@ -573,12 +575,11 @@ if recipes:
 
 # %% [markdown]
 # One seed per recipe, so a lead counts question sampling only. The four fine-tuning recipes used
-# AdamW alone and 2,000 steps; `mixed_pretraining` (older, run without `--out`) pretrained from
-# scratch for its base's 3,000 steps plus those 2,000 (the same total compute), Q&A mixed in, and is
-# over budget by less than two seeds' swing (0.0346, §9.2; a stand-in for its own noise, never
-# measured). The chosen plan run again on another base model (`nn.Dropout`) is the **dev check**
-# (recorded when AdamW and 2,000 steps were the defaults; today: `--only closed --optimizer adamw
-# --steps 2000`):
+# AdamW alone and 2,000 steps. `mixed_pretraining` is older: 3,000 + 2,000 steps from scratch, Q&A
+# mixed in, an older dev rule (other `n`), its book rise against a base it never started from; it is
+# over budget by less than §9.2's seed swing. The chosen plan run again on another base model
+# (`nn.Dropout`) is the **dev check** (recorded with AdamW and 2,000 steps as defaults; today:
+# `--only closed --optimizer adamw --steps 2000`):
 
 # %%
 check_path = utils.REPO_ROOT / "tests" / "qa_dev_check.json"
@@ -798,10 +799,10 @@ if adamw_check and muon_runs:
             assert over < swing  # "by less than the swing", below
 
 # %% [markdown]
-# Muon's 1,000 steps show no measurable difference from AdamW's 2,000 in exact match on fit and
-# dev-paraphrase; its book rise is higher with both seeds, not beyond their swing, within the
-# budget. Fewer Muon steps lose on fit. The budget ignores the swing (two runs exceed it by less).
-# The full run has more examples than `fit`; its steps grow in proportion (printed).
+# Muon's 1,000 steps (seed 1337's) show no measurable difference from AdamW's 2,000 in exact match
+# on fit and dev-paraphrase; its book rise is higher with both seeds, not beyond their swing, within
+# the budget. Fewer Muon steps lose on fit. The budget ignores the swing (two runs exceed it by
+# less). The full run has more examples than `fit`; its steps grow in proportion (printed).
 
 # %% [markdown]
 # ### 9.3 Forgetting on text the base never read
