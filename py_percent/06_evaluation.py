@@ -30,7 +30,8 @@
 #   facts to choose settings, lesson 5 §8) `tests/qa_muon_*.json`,
 #   `tests/qa_dev_check.json`, `tests/qa_recipes.json` and `tests/knowledge_cpu.json`.
 # - **Writes:** `checkpoints/full/evaluation.json` for lesson 7, and a `QA_RESULTS` line.
-# - **Runtime:** no training; §5 counts the greedy answers (lesson 4 §3) it decodes.
+# - **Runtime:** no training when checkpoints or the released weights are present; §5 counts the
+#   greedy answers (lesson 4 §3) it decodes.
 
 # %% [markdown]
 # ## 0. Setup
@@ -121,7 +122,7 @@ for m in book.values():
 # %% [markdown]
 # Other hardware may change the last digits. In quick mode (as the tests run it) this lesson
 # loads lessons 3 and 5's quick-mode checkpoints when they exist and asks far fewer questions:
-# every number changes. Lesson 5 replayed whole book batches among the Q&A batches against
+# most numbers below change. Lesson 5 replayed whole book batches among the Q&A batches against
 # forgetting; the rise it allowed:
 
 # %%
@@ -257,8 +258,8 @@ print(f"Q: {record['question']}\n-> {train_index.search(record['question'])}")
 
 # %% [markdown]
 # ### 4.3 Which text may the retriever search?
-# Training passages (lesson 5's `open` and `both` recipes) come from the training text only. An exam
-# may search the **whole book**.
+# Training passages (lesson 5 §8's `open` and `both` recipes) come from the training text only.
+# An exam may search the **whole book**.
 #
 # ### 4.4 Retrieval recall
 # The share of questions whose evidence (the record's supporting quote from the book) lies in
@@ -283,9 +284,10 @@ for name in SPLITS:
 # %% [markdown]
 # ## 5. Every split, closed-book and open-book, base and fine-tuned
 # `utils.evaluate_qa` asks each question in the one prompt format (open-book: the whole-book
-# passage first) and scores the greedy answer up to `<end>`. The base model was never taught
-# `<end>`, so its answers should run to `utils.answer`'s length limit (the cell counts the stops):
-# it gets fewer questions; the fine-tuned model every held-out and every third train question.
+# passage first) and scores the greedy answer up to `<end>` (lesson 5 §2's end marker). The base
+# model was never taught `<end>`, so its answers should run to `utils.answer`'s length limit (the
+# cell counts the stops): it gets fewer questions; the fine-tuned model every held-out and every
+# third train question.
 
 # %%
 MODES = ("closed", "open")
@@ -384,8 +386,8 @@ for split in SPLITS:
 
 # %% [markdown]
 # Two more numbers help to read the wrong answers. How often is a wrong answer one the model
-# was *trained* on (a sign of memorised answers)? And open-book, how often is an answer copied
-# from the passage?
+# was *trained* on (a sign of memorised answers)? And open-book, how often is an answer found in
+# its passage (copied, or known anyway)?
 
 # %%
 train_answers = {utils.normalize_answer(r["answer"]) for r in qa["train"]}
@@ -411,14 +413,15 @@ reused = {m: {s: reused_share(wrong_rows[m][s]) for s in SPLITS} for m in MODES}
 copied = {s: copied_share(ft["open"][s]["rows"]) for s in SPLITS}
 for split in SPLITS:
     print(f"{split:<10}: a train-split answer in {reused['closed'][split]:.0%} (closed) and "
-          f"{reused['open'][split]:.0%} (open) of wrong answers; open-book answer copied from "
-          f"the passage in {copied[split]:.0%}")
+          f"{reused['open'][split]:.0%} (open) of wrong answers; open-book answer found in its "
+          f"passage in {copied[split]:.0%}")
 
 # %% [markdown]
 # ## 7. What the numbers teach: knowledge in the weights, knowledge in the prompt
 # The numbers in these sentences are computed from this run's results, so they stay true when
 # you re-run with other settings. A share of `n` questions has a standard error, about
-# √(p(1 − p)/n) (lesson 5 §8, `utils.share_stderr`).
+# √(p(1 − p)/n) (lesson 5 §8, `utils.share_stderr`, which adds one right and one wrong answer
+# first, so 0 of `n` still has a spread).
 
 # %%
 em = {m: {s: ft[m][s]["exact_match"] for s in SPLITS} for m in MODES}
@@ -444,7 +447,8 @@ if drop > 0:
     amount = "most" if kept < 0.5 - noise else "some" if kept > 0.5 + noise else "about half"
     print(f"Rewording a trained question costs {points(drop)} of closed-book EM: the model keeps "
           f"{kept:.0%} of its train score (±{noise:.0%}, two standard errors), so {amount} "
-          "of what it learned answers the wording rather than the fact.")
+          "of what it learned answers the wording rather than the fact (on these held-out "
+          "paraphrases).")
 else:
     print("Rewording a trained question did not lower closed-book EM in this run.")
 for split in ("unseen", "never_read"):
@@ -476,7 +480,7 @@ print(f"Pretraining showed this base model each character of the training text a
 # - **Unseen facts** were read, never asked: a fact read in one phrasing is rarely
 #   *extractable*, answerable from the weights when asked; §10 cites the study, tries more.
 # - **Open-book** needs the retriever to find the evidence *and* the model to read it (§6's
-#   copy rate); never-read facts have no other way.
+#   found-in-passage rate); never-read facts have no other way.
 # - **The base model** has 0% exact match everywhere (§5): never taught the Q&A format, though
 #   its validation book loss is the lower one (§2.2).
 
@@ -679,7 +683,7 @@ print(f"{len(statements):,} statements of {len({r['fact'] for r in statements})}
 # some steps on Q&A rows. Each is fine-tuned on dev `fit` facts with lesson 5's plan and that
 # commit's schedule (AdamW, 2,000 steps; the script now uses today's), replaying its own text.
 # Their book dev loss is on the training text's last tenth, read in pretraining and replay (a
-# partial forgetting check, lesson 5 §8), so it sits far below §2's validation loss:
+# partial forgetting check, lesson 5 §8): other models than §2's, on other text.
 
 # %%
 arms = json.loads((utils.REPO_ROOT / "tests" / "knowledge_cpu.json").read_text())
