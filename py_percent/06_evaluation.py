@@ -31,7 +31,7 @@
 #   `tests/qa_dev_check.json`, `tests/qa_recipes.json` and `tests/knowledge_cpu.json`.
 # - **Writes:** `checkpoints/full/evaluation.json` for lesson 7, and a `QA_RESULTS` line.
 # - **Runtime:** no training when checkpoints or the released weights are present; §5 counts the
-#   greedy answers (lesson 4 §3) it decodes.
+#   greedy answers (lesson 4 §3) it scores.
 
 # %% [markdown]
 # ## 0. Setup
@@ -64,7 +64,8 @@ import matplotlib.pyplot as plt
 # %% [markdown]
 # ## 1. The two models
 # The base model (lesson 3) and its fine-tuned copy (lesson 5), both with the one vocabulary
-# `load_corpus` builds. The questions keep lesson 5 §1.2's splits: **train** (fine-tuned on),
+# `load_corpus` builds (released weights: the **series run**'s, the README's full run of all
+# seven lessons). The questions keep lesson 5 §1.2's splits: **train** (fine-tuned on),
 # **paraphrase** (train facts worded anew), **reversal** (a train fact's other direction),
 # **unseen** (in the training text, never asked) and **never_read** (only in the book's last 10%).
 
@@ -277,7 +278,7 @@ for name in SPLITS:
           f"{len(records)} questions")
 
 # %% [markdown]
-# Word overlap finds the right place only when the question shares rare words with the book's
+# Word overlap finds the right place mainly when the question shares rare words with the book's
 # sentence: the §4.2 proof's question shares only common ones ("White", "Rabbit", "eyes") and
 # found a passage with "White Rabbit" and "eyes", not the sentence with "pink eyes".
 
@@ -749,8 +750,8 @@ plt.show()
 
 # %% [markdown]
 # No statements arm beats the book arm by more than two standard errors, and both raise the
-# book dev loss past the budget: statements are most of their text, in pretraining and replay,
-# so the book is read less.
+# book dev loss past the budget. Statements are most of their text, in pretraining and replay,
+# so the book is read less: a likely cause, untested.
 #
 # Likely, untested: Allen-Zhu & Li's synthetic people share a few attributes (birth
 # city, employer, …) and question templates, so Q&A on some of them teaches one transferable skill,
