@@ -384,10 +384,10 @@ print(f"{utils.FINETUNE.max_steps / utils.PRETRAIN.max_steps:.0%} of pretraining
 # ### 6.2 The run
 # `utils.finetune` copies the base model, trains on §4's mixed steps and saves
 # `utils.FINETUNED_CHECKPOINT` for lesson 6. Its `origin` (the base weights' **fingerprint**, the
-# plan, the examples' hash; a **hash**, or fingerprint, is a short code computed from data, other if
-# any byte differs) decides: another origin is retrained (with a warning); the same origin with
-# another schedule raises a `ValueError`. Step lines omit evaluation and saving time; "done in"
-# includes it. Its times are this re-run's, not the README's series run's.
+# plan, the examples' **hash**: short codes computed from data, other if any byte differs) decides:
+# another origin is retrained (with a warning); another schedule raises a `ValueError`. Step lines
+# omit evaluation and saving time; "done in" includes it. Its times are this notebook's (lesson 5
+# re-run alone after the series run, same losses; README).
 
 # %%
 start = time.perf_counter()
@@ -486,9 +486,9 @@ assert all(r["fact"] in fit_facts for r in dev["dev_paraphrase"])
 # (2,000 fine-tuning steps), and scored each dev split's first `n` questions. Recipes: prompt mode
 # `closed`, `open` or `both` (every question once closed- and once open-book); `both + reading`
 # (plus **cloze**: fill-in-the-blank from the book); `mixed_pretraining` (Q&A mixed into pretraining
-# from scratch). **Book rise**: the loss rise over the base model on the training text's last tenth,
-# which replay shows: a partial forgetting check. **An earlier base model**: one whose loss on that
-# tenth is not today's.
+# from scratch). **Book rise**: the loss rise over the base on the training text's replayed last
+# tenth, a partial forgetting check. **An earlier base model**: one whose loss on that tenth is not
+# today's.
 
 # %%
 recipes_path = utils.REPO_ROOT / "tests" / "qa_recipes.json"
@@ -572,12 +572,12 @@ if recipes:
     assert plan == {**ours, "reading": 0}, "utils.FINETUNE_PLAN is not the dev winner"
 
 # %% [markdown]
-# One seed per recipe: a lead counts question sampling only. The four fine-tuning recipes used AdamW
-# alone and 2,000 steps. `mixed_pretraining` is older: 3,000 + 2,000 steps from scratch, Q&A mixed
-# in, an older dev split (other `n`), its book rise against a base it never started from; it is over
+# One seed per recipe: a lead counts question sampling only. The four fine-tuning recipes: AdamW
+# alone, 2,000 steps. `mixed_pretraining` is older: 3,000 + 2,000 steps from scratch, Q&A mixed in,
+# an older dev split (other `n`), its book rise against a base it never started from; it is over
 # budget by 0.0161, less than §9.2's two Muon seeds' swing (0.0346, a stand-in for its own noise).
-# The chosen plan run again on another base model (`nn.Dropout`) is the **dev check** (today:
-# `--only closed --optimizer adamw --steps 2000`, on today's base and dropout: other numbers):
+# The chosen plan run again on another base model (`nn.Dropout`) is the **dev check** (today: add
+# `--optimizer adamw --steps 2000`; today's base and dropout give other numbers):
 
 # %%
 check_path = utils.REPO_ROOT / "tests" / "qa_dev_check.json"
@@ -607,9 +607,10 @@ if check_path.exists():
 # %% [markdown]
 # ## 9. How long to fine-tune, and with which optimizer?
 # ### 9.1 AdamW's length
-# The AdamW plan also ran on dev for 1,000 to 3,000 steps (each with its own warm-up and decay):
-# fewer would be faster, more might learn more. The script now defaults to Muon: to repeat these
-# runs (on today's base and dropout), add `--optimizer adamw`.
+# The AdamW plan (the chosen plan with AdamW alone, 2,000 steps) also ran on dev for 1,000 to 3,000
+# steps (each with its own warm-up and decay). The script now defaults to Muon: to repeat these runs
+# (on today's base and dropout), add `--optimizer adamw`, and `--steps 2000` to the row whose
+# command sets no length.
 
 # %%
 ADAMW_STEPS = 2000  # the AdamW plan's length, before §9.2
@@ -706,14 +707,13 @@ if ADAMW_STEPS in step_runs:
         assert passing == [1500]  # the sentence below says so
 
 # %% [markdown]
-# By the rule (question sampling; one seed each), fewer AdamW steps lose on trained questions,
-# more stay within noise: 2,000 stay. With the two runs' swing (last lines), 1,500 would pass; the
-# fixed rule ignores it.
+# By the rule (question sampling; one seed each), fewer AdamW steps lose on trained questions, more
+# stay within noise: 2,000 stay. With the two runs' swing (last lines), 1,500 would pass; the fixed
+# rule ignores it.
 #
 # ### 9.2 Fewer steps with Muon
 # Lesson 3 pretrains with Muon (§3 there). Here it fine-tunes §8's dev-check base for fewer steps,
-# beside that check (AdamW). The commands' `--base` file held that base then; it holds today's
-# now:
+# beside that check (AdamW). Their `--base` file held that base then, today's now:
 
 # %%
 def settings(entry: dict) -> tuple:
