@@ -278,8 +278,8 @@ for name in SPLITS:
           f"{len(records)} questions")
 
 # %% [markdown]
-# Word overlap finds the right place mainly when the question shares rare words with the book's
-# sentence: the §4.2 proof's question shares only common ones ("White", "Rabbit", "eyes") and
+# Word overlap finds the right place more easily when the question shares rare words with the
+# book's sentence: the §4.2 proof's question shares only common ones ("White", "Rabbit", "eyes") and
 # found a passage with "White Rabbit" and "eyes", not the sentence with "pink eyes".
 
 # %% [markdown]
@@ -480,8 +480,8 @@ print(f"Pretraining showed this base model each character of the training text a
 #   wording.
 # - **Unseen facts** were read, never asked: a fact read in one phrasing is rarely
 #   *extractable*, answerable from the weights when asked; §10 cites the study, tries more.
-# - **Open-book** needs the retriever to find the evidence *and* the model to read it (§6's
-#   found-in-passage rate); never-read facts have no other way.
+# - **Open-book** adds what the weights lack only when the retriever finds the evidence *and* the
+#   model reads it (§6's found-in-passage rate); for never-read facts that is the only way.
 # - **The base model** has 0% exact match everywhere (§5): never taught the Q&A format, though
 #   its validation book loss is the lower one (§2.2).
 
@@ -678,13 +678,14 @@ print(f"{len(statements):,} statements of {len({r['fact'] for r in statements})}
       f"{chars:,} characters, beside the training text's {len(corpus.train_text):,}")
 
 # %% [markdown]
-# `tests/knowledge.py` compares three base models (**arms**): the book alone (the base of lesson
-# 5 §8's recorded recipes, reused), and, pretrained at commit 5695b14 (`FastDropout`, lesson 2
-# §5.2), the book plus the statements (one fact's statements never share a window), once with
-# some steps on Q&A rows. Each is fine-tuned on dev `fit` facts with lesson 5's plan and that
-# commit's schedule (AdamW, 2,000 steps; the script now uses today's), replaying its own text.
-# Their book dev loss is on the training text's last tenth, read in pretraining and replay (a
-# partial forgetting check, lesson 5 §8): other models than §2's, on other text.
+# `tests/knowledge.py` compares three base models (**arms**): the book alone (the base of lesson 5
+# §8's recorded recipes, reused), and, pretrained at commit 5695b14 (`FastDropout`, lesson 2 §5.2),
+# the book plus the statements (one fact's statements never share a window), once with some steps on
+# Q&A rows. Each is fine-tuned on dev `fit` facts (the train facts not held out for dev, lesson 5
+# §8) with lesson 5's plan and that commit's schedule (AdamW, 2,000 steps: that commit's default,
+# not recorded in the file; the script now uses today's), replaying its own text. Their book dev
+# loss is on the training text's last tenth, read in pretraining and replay (a partial forgetting
+# check, lesson 5 §8): other models than §2's, on other text.
 
 # %%
 arms = json.loads((utils.REPO_ROOT / "tests" / "knowledge_cpu.json").read_text())
