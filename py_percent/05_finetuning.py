@@ -75,10 +75,10 @@ import torch.nn.functional as F
 # %% [markdown]
 # ## 1. The base model and the Q&A data
 # ### 1.1 One vocabulary
-# `utils.load_corpus()` builds **one** character vocabulary from the book and the Q&A file, so
-# every Q&A character already has an embedding in the base model. The assert checks that the
-# checkpoint's vocabulary is this one. The base is lesson 3's checkpoint, else the released
-# weights of the **series run** (the README's full run of all seven lessons).
+# `utils.load_corpus()` builds **one** character vocabulary from the book and the Q&A file, so every
+# Q&A character already has an embedding in the base model. The assert checks that the checkpoint's
+# vocabulary is this one. The base: lesson 3's checkpoint, else the **series run**'s released
+# weights (the README's full run).
 
 # %%
 corpus = utils.load_corpus()
@@ -101,8 +101,7 @@ print(f"context: {block_size} characters | parameters: {base.num_parameters():,}
 # - **paraphrase**: the same facts, worded anew;
 # - **unseen**: facts of the training text never trained on;
 # - **never_read**: facts only in the held-out last 10% of the book;
-# - **reversal**: the other direction of a trained fact ("Who is Dinah?" trained, "What is
-#   Alice's cat called?" not; `reverse_of` names the partner).
+# - **reversal**: the other direction of a trained fact (`reverse_of` names the trained partner).
 
 # %%
 SPLITS = ("train", "paraphrase", "unseen", "never_read", "reversal")
@@ -367,8 +366,8 @@ for r in demo:
 # ### 6.1 The recipe
 # `utils.FINETUNE` is the schedule: lesson 3's `utils.train` loop with Muon (lesson 3 §3) on the
 # blocks' matrices, AdamW elsewhere (§9.2 chose it), warm-up + cosine and clipping, from the base
-# weights (`decay_fraction` is read by the `wsd` schedule only). `utils.FINETUNE_PLAN` is the rest
-# (§8 chose its `mode`; replay and the mask were fixed).
+# weights (`decay_fraction`: `wsd` only, lesson 3 §4). `utils.FINETUNE_PLAN` is the rest (§8 chose
+# its `mode`; replay and the mask were fixed).
 
 # %%
 for key, value in dataclasses.asdict(utils.FINETUNE).items():
@@ -385,9 +384,9 @@ print(f"{utils.FINETUNE.max_steps / utils.PRETRAIN.max_steps:.0%} of pretraining
 # `utils.finetune` copies the base model, trains on §4's mixed steps and saves
 # `utils.FINETUNED_CHECKPOINT` for lesson 6. Its `origin` (the base weights' **fingerprint**, the
 # plan, the examples' **hash**: short codes computed from data, other if any byte differs) decides:
-# another origin is retrained (with a warning); another schedule raises a `ValueError`. Step lines
-# omit evaluation and saving time; "done in" includes it. Its times are this notebook's (lesson 5
-# re-run alone after the series run, same losses; README).
+# another origin is retrained (with a warning); the same origin with another schedule raises a
+# `ValueError`. Step lines omit evaluation and saving time; "done in" includes it. Its times are
+# this notebook's (lesson 5 re-run alone after the series run, same losses; README).
 
 # %%
 start = time.perf_counter()
@@ -484,11 +483,10 @@ assert all(r["fact"] in fit_facts for r in dev["dev_paraphrase"])
 # %% [markdown]
 # `tests/qa_recipes.py` trained once per recipe on fit, with `FastDropout` (lesson 2 §5.2) and AdamW
 # (2,000 fine-tuning steps), and scored each dev split's first `n` questions. Recipes: prompt mode
-# `closed`, `open` or `both` (every question once closed- and once open-book); `both + reading`
-# (plus **cloze**: fill-in-the-blank from the book); `mixed_pretraining` (Q&A mixed into pretraining
-# from scratch). **Book rise**: the loss rise over the base on the training text's replayed last
-# tenth, a partial forgetting check. **An earlier base model**: one whose loss on that tenth is not
-# today's.
+# `closed`, `open` or `both` (each question closed- and open-book); `both + reading` (plus
+# **cloze**: fill-in-the-blank from the book); `mixed_pretraining` (Q&A mixed into pretraining from
+# scratch). **Book rise**: the loss rise over the base on the training text's replayed last tenth, a
+# partial forgetting check. **An earlier base model**: one whose loss on that tenth is not today's.
 
 # %%
 recipes_path = utils.REPO_ROOT / "tests" / "qa_recipes.json"
@@ -530,8 +528,8 @@ else:
 # by dev-unseen; the code checks it is `utils.FINETUNE_PLAN`.
 #
 # A score is a share of `n` questions, so it has a **standard error**, √(p(1 − p)/n).
-# `utils.share_stderr` adds one right and one wrong answer to p, so 0 of `n` has one;
-# `utils.share_gap` gives a gap and two standard errors of it.
+# `utils.share_stderr` adds one right and one wrong answer (so 0 of `n` has one); `utils.share_gap`
+# gives a gap's two standard errors.
 
 # %%
 BOOK_BUDGET = 0.05  # the largest rise of the book loss we accept
@@ -577,7 +575,7 @@ if recipes:
 # an older dev split (other `n`), its book rise against a base it never started from; it is over
 # budget by 0.0161, less than §9.2's two Muon seeds' swing (0.0346, a stand-in for its own noise).
 # The chosen plan run again on another base model (`nn.Dropout`) is the **dev check** (today: add
-# `--optimizer adamw --steps 2000`; today's base and dropout give other numbers):
+# `--optimizer adamw --steps 2000`; today's base gives other numbers):
 
 # %%
 check_path = utils.REPO_ROOT / "tests" / "qa_dev_check.json"
@@ -608,9 +606,8 @@ if check_path.exists():
 # ## 9. How long to fine-tune, and with which optimizer?
 # ### 9.1 AdamW's length
 # The AdamW plan (the chosen plan with AdamW alone, 2,000 steps) also ran on dev for 1,000 to 3,000
-# steps (each with its own warm-up and decay). The script now defaults to Muon: to repeat these runs
-# (on today's base and dropout), add `--optimizer adamw`, and `--steps 2000` to the row whose
-# command sets no length.
+# steps (each with its own warm-up and decay). The script now defaults to Muon: to repeat them (on
+# today's base and dropout), add `--optimizer adamw` (and `--steps 2000` where no length is given).
 
 # %%
 ADAMW_STEPS = 2000  # the AdamW plan's length, before §9.2
