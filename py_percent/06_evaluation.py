@@ -477,7 +477,7 @@ print(f"Pretraining showed this base model each character of the training text a
 # How to read them:
 #
 # - **Closed-book** scores are what fine-tuning drilled; the paraphrase gap is the part keyed to
-#   wording.
+#   wording (on these held-out paraphrases).
 # - **Unseen facts** were read, never asked: a fact read in one phrasing is rarely
 #   *extractable*, answerable from the weights when asked; §10 cites the study, tries more.
 # - **Open-book** adds what the weights lack only when the retriever finds the evidence *and* the
@@ -680,12 +680,13 @@ print(f"{len(statements):,} statements of {len({r['fact'] for r in statements})}
 # %% [markdown]
 # `tests/knowledge.py` compares three base models (**arms**): the book alone (the base of lesson 5
 # §8's recorded recipes, reused), and, pretrained at commit 5695b14 (`FastDropout`, lesson 2 §5.2),
-# the book plus the statements (one fact's statements never share a window), once with some steps on
-# Q&A rows. Each is fine-tuned on dev `fit` facts (the train facts not held out for dev, lesson 5
-# §8) with lesson 5's plan and that commit's schedule (AdamW, 2,000 steps: that commit's default,
-# not recorded in the file; the script now uses today's), replaying its own text. Their book dev
-# loss is on the training text's last tenth, read in pretraining and replay (a partial forgetting
-# check, lesson 5 §8): other models than §2's, on other text.
+# the book plus the statements (one fact's statements never share a window), once without and once
+# with a quarter of the pretraining steps on Q&A rows. Each is fine-tuned on dev `fit` facts (the
+# train facts not held out for dev, lesson 5 §8) with lesson 5's plan and that commit's schedule
+# (AdamW, that commit's default, which the file does not record; 2,000 steps, which it does; the
+# script now uses today's), replaying its own text. Their book dev loss is on the training text's
+# last tenth, read in pretraining and replay (a partial forgetting check, lesson 5 §8): other models
+# than §2's, on other text.
 
 # %%
 arms = json.loads((utils.REPO_ROOT / "tests" / "knowledge_cpu.json").read_text())
