@@ -550,7 +550,7 @@ if evaluation_path.exists():
     evaluation = json.loads(evaluation_path.read_text(encoding="utf-8"))
     qa_tuned = evaluation["qa"]["fine-tuned"]
     print(f"scores: {utils.display_path(evaluation_path)} ({evaluation['mode']} run of lesson 6)")
-    print(f"model: {model.num_parameters():,} parameters")
+    print(f"model size: {model.num_parameters():,} parameters")
     for name, key in (("pretraining", "base"), ("fine-tuning", "fine-tuned")):
         run = runs[name]
         print(

@@ -51,7 +51,9 @@ def release(source: Path = SOURCE_DIR, target: Path = utils.RELEASED_DIR) -> lis
     base_model, _, _ = utils.load_model(source / "base.pt")
     if json.loads(tuned["extra"]["origin"])["base"] != utils.weights_fingerprint(base_model):
         raise SystemExit("finetuned.pt was not fine-tuned from this base.pt: run lesson 5 again.")
-    scores = lesson_6_scores(source / "evaluation.json", source)
+    tuned_model, _, _ = utils.load_model(source / "finetuned.pt")
+    models = {"base": base_model, "fine-tuned": tuned_model}  # lesson 6's names
+    scores = lesson_6_scores(source / "evaluation.json", models)
     written = []
     for name, state in (("base.pt", base), ("finetuned.pt", tuned)):
         utils.write_atomic(target / name, lambda file, state=state: torch.save(state, file))
@@ -60,22 +62,21 @@ def release(source: Path = SOURCE_DIR, target: Path = utils.RELEASED_DIR) -> lis
     return [*written, target / "evaluation.json"]
 
 
-def lesson_6_scores(path: Path, source: Path) -> dict[str, Any]:
+def lesson_6_scores(path: Path, models: dict[str, utils.GPT]) -> dict[str, Any]:
     """Lesson 6's ``evaluation.json`` at ``path`` without its rows; refused unless it is a full
-    run whose book losses the models in ``source`` give back."""
+    run whose book losses ``models`` (by lesson 6's names) give back."""
     if not path.exists():
         raise SystemExit(f"{utils.display_path(path)} is missing: run lesson 6 first.")
     evaluation = json.loads(path.read_text(encoding="utf-8"))
     if evaluation["mode"] != "full":
         raise SystemExit(f"{utils.display_path(path)} is from a {evaluation['mode']} run.")
     corpus = utils.load_corpus()
-    for key, name in (("base", "base.pt"), ("fine-tuned", "finetuned.pt")):
-        model, _, _ = utils.load_model(source / name)
+    for key, model in models.items():
         loss = utils.evaluate_text(model, corpus.splits["val"])
         scored = evaluation["book"][key]["loss"]
         if abs(loss - scored) > 1e-4:
-            raise SystemExit(f"{utils.display_path(path)} scored another {name} ({scored:.4f}, "
-                             f"not {loss:.4f}): run lesson 6 again.")
+            raise SystemExit(f"{utils.display_path(path)} scored another {key} model "
+                             f"({scored:.4f}, not {loss:.4f}): run lesson 6 again.")
     qa = {model: {mode: {split: {k: v for k, v in scores.items() if k != "rows"}
                          for split, scores in splits.items()}
                   for mode, splits in modes.items()}

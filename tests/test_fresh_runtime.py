@@ -57,8 +57,7 @@ def test_a_lesson_opened_from_its_badge_shows_the_released_model(fresh_copy):
     notebook = nbformat.read(out, as_version=4)
     text = "".join(t for c in notebook.cells if c.cell_type == "code"
                    for t in notebook_hygiene.output_texts(c))
-    sources = [line for line in text.splitlines()  # "model: <where it came from>" lines
-               if line.startswith("model: ") and not line.endswith(" parameters")]
+    sources = [line for line in text.splitlines() if line.startswith("model: ")]
     assert len(sources) == models and all(
         line.startswith("model: released weights data/released_weights/") for line in sources
     ), sources

@@ -115,7 +115,7 @@ def test_release_writes_model_only_weights_and_lesson_6s_scores(tmp_path, monkey
     origin = json.dumps({"base": utils.weights_fingerprint(base)})
     finished_run(tmp_path / "finetuned.pt", TINY_PLAN, origin)  # the same weights as base
     loss = utils.evaluate_text(base, CORPUS.splits["val"])
-    for wrong, message in (({"loss": loss + 0.01}, "scored another base.pt"),
+    for wrong, message in (({"loss": loss + 0.01}, "scored another base model"),
                            ({"loss": loss, "mode": "quick"}, "from a quick run")):
         lesson_6_file(tmp_path / "evaluation.json", **wrong)
         with pytest.raises(SystemExit, match=message):
