@@ -19,32 +19,29 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/05_finetuning.ipynb)
 #
-# We turn the pretrained book model into a question answerer: held-out Q&A splits, one prompt
-# format ending in `<end>`, an answer-only loss, book replay against forgetting, and a check of
-# what was forgotten.
+# We turn the pretrained book model into a question answerer.
 #
 # - **Reads:** `checkpoints/full/base.pt` (lesson 3, else the released weights, else a short
-#   stand-in it trains), the book, `data/alice_qa.jsonl`, the recipe runs `tests/qa_*.json` (§8–9);
-#   and an earlier run's `checkpoints/full/finetuned.pt` (resumed only if it matches).
+#   stand-in it trains), the book, `data/alice_qa.jsonl`, `tests/qa_*.json` (§8–9's runs) and
+#   an earlier `finetuned.pt`, resumed only if it matches.
 # - **Writes:** `checkpoints/full/finetuned.pt`, for lesson 6.
-# - **Runtime:** §6.2 prints the fine-tune's time.
+# - **Runtime:** printed in §6.2.
 
 # %% [markdown]
 # **What the original notebook got wrong, and where this lesson fixes it**
 #
-# - *A few hand-written pairs.* Here: the records §1.2 counts, each backed by a book
-#   quote.
-# - *Two vocabularies.* Here: one, checked (§1.1).
-# - *Trained on `<q>`, prompted with `Q:`.* Here: one prompt function everywhere (§2).
-# - *Answers never stopped.* Here: an `<end>` marker (§2, §6.4).
-# - *Graded the question, measured nothing.* Here: an answer-only loss (§3), curves and a
+# - *A few hand-written pairs.* §1.2's records, each backed by a book quote.
+# - *Two vocabularies.* One, checked (§1.1).
+# - *Trained on `<q>`, prompted with `Q:`.* One prompt function (§2).
+# - *Answers never stopped.* An `<end>` marker (§2, §6.4).
+# - *Graded the question, measured nothing.* An answer-only loss (§3), curves and a
 #   forgetting check (§6, §7), a recipe chosen on train questions set aside (§8–9).
 
 # %% [markdown]
 # ## 0. Setup
-# This first cell makes the shared module `utils.py` importable (in Colab it clones the
-# repository first) and prints the device and whether quick mode (`GPT05M_QUICK=1`: a shortened
-# run, for the tests) is on.
+# This cell makes the shared module `utils.py` importable (cloning the repository first in Colab)
+# and prints the device and whether quick mode (`GPT05M_QUICK=1`: a shortened run, for the tests)
+# is on.
 
 # %% cellView="form"
 # @title Setup: make `utils` importable (in Colab, clone the repository once)
@@ -76,9 +73,8 @@ import torch.nn.functional as F
 # ## 1. The base model and the Q&A data
 # ### 1.1 One vocabulary
 # `utils.load_corpus()` builds **one** character vocabulary from the book and the Q&A file, so every
-# Q&A character already has an embedding in the base model. The assert checks that the checkpoint's
-# vocabulary is this one. The base: lesson 3's checkpoint, else the **series run**'s released
-# weights (the README's full run).
+# Q&A character has a base-model embedding; the assert checks the checkpoint saved this one. The
+# **series run** is the README's full run.
 
 # %%
 corpus = utils.load_corpus()
@@ -94,14 +90,13 @@ print(f"context: {block_size} characters | parameters: {base.num_parameters():,}
 
 # %% [markdown]
 # ### 1.2 Five splits
-# A record holds a `question`, an `answer`, its `chapter`, an `evidence` quote, a `fact` id and
-# a `split`:
+# A record: `question`, `answer`, `chapter`, an `evidence` quote, a `fact` id and its `split`:
 #
 # - **train**: each fact in several phrasings; the only records trained on;
 # - **paraphrase**: the same facts, worded anew;
-# - **unseen**: facts of the training text never trained on;
-# - **never_read**: facts only in the held-out last 10% of the book;
-# - **reversal**: the other direction of a trained fact (`reverse_of` names the trained partner).
+# - **unseen**: training-text facts never trained on;
+# - **never_read**: facts only in the book's held-out last 10%;
+# - **reversal**: the other direction of a trained fact, named by `reverse_of`.
 
 # %%
 SPLITS = ("train", "paraphrase", "unseen", "never_read", "reversal")
@@ -116,10 +111,9 @@ for name, records in qa.items():
 
 # %% [markdown]
 # ### 1.3 One fact in all its phrasings
-# The train and paraphrase questions of one fact, then an unseen one. Training never reads the
-# `evidence` field (a book passage given with the question, §2's open-book mode, may hold the
-# same words): it lets anyone check a
-# **gold** (correct) answer against the book.
+# One fact's train and paraphrase questions, then an unseen one. Training never reads `evidence`
+# (an open-book passage, §2, may hold the same words): it lets anyone check a **gold** (correct)
+# answer against the book.
 
 # %%
 fact = qa["train"][0]["fact"]
@@ -130,8 +124,8 @@ print(f"\nanswer: {examples[0]['answer']} | evidence: “{examples[0]['evidence'
 
 # %% [markdown]
 # ### 1.4 Questions per chapter
-# The questions cover all twelve chapters. The chart stacks the five splits per chapter; the
-# never-read facts sit, by construction, at the end of the book.
+# The chart stacks the five splits over all twelve chapters; never-read facts sit, by
+# construction, at the book's end.
 
 # %%
 chapters = sorted({r["chapter"] for r in corpus.qa})
@@ -149,9 +143,9 @@ plt.show()
 
 # %% [markdown]
 # ### 1.5 Held out by question and by position
-# No setting is chosen on held-out scores (§8 carves a dev split from train for that). The last
-# 10% of the book is validation text: train, paraphrase and unseen evidence lies before it,
-# never-read evidence inside it; the asserts check it.
+# No setting is chosen on held-out scores (§8 uses a dev split of train). The book's last 10% is
+# validation text: train, paraphrase and unseen evidence lies before it, never-read evidence
+# inside it, as asserted.
 
 # %%
 train_text_squashed = utils.squash(corpus.train_text)
@@ -172,10 +166,10 @@ print("splits are clean: by question, by fact and by position in the book")
 
 # %% [markdown]
 # ## 2. One prompt format, ending in `<end>`
-# A fine-tuned model answers well only in the format it was trained on, so the format is defined
-# once: `utils.qa_prompt` (what the model reads) and `utils.qa_completion` (what it must write:
-# the answer, then `<end>`). **Closed-book** it is `<q>question⏎<a>`; **open-book** puts a
-# passage first (lesson 6 retrieves one).
+# A model answers well only in its fine-tuning format, so it is defined once:
+# `utils.qa_prompt` (what the model reads) and `utils.qa_completion` (the answer, then `<end>`).
+# **Closed-book** it is `<q>question⏎<a>`; **open-book** puts a passage first (lesson 6
+# retrieves one).
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -186,9 +180,8 @@ for passage in (None, passage_example):
     print(repr(example))
 
 # %% [markdown]
-# Everything must fit in the block's 256 inputs plus one, the last shifted target:
-# the tags, a passage of at most `utils.PASSAGE_CHARS` characters, the question and the answer.
-# The longest example of the data set shows the margin.
+# Tags, a passage of at most `utils.PASSAGE_CHARS` characters, question and answer must fit in
+# the block's 256 inputs plus one shifted target. The longest example shows the margin:
 
 # %%
 tags = len(utils.qa_prompt("", "x")) - 1 + len(utils.qa_completion(""))
@@ -199,8 +192,8 @@ print(f"= {need} characters; the block holds {block_size} + 1 (inputs and shifte
 assert need <= block_size + 1
 
 # %% [markdown]
-# Generation and evaluation use the same prompt. The check, on the base model: `utils.answer` is
-# greedy generation after `qa_prompt`, cut at `<end>`, and `utils.evaluate_qa` scores that answer.
+# Generation and evaluation share the prompt. Checked on the base model: `utils.answer` is
+# greedy generation after `qa_prompt`, cut at `<end>`; `utils.evaluate_qa` scores that answer.
 
 # %%
 question = record["question"]
@@ -214,9 +207,9 @@ print(f"utils.answer == greedy text after qa_prompt: {by_hand.strip()!r}")
 # %% [markdown]
 # ## 3. The answer-only loss mask
 # ### 3.1 One training row, by hand
-# A row is prompt plus completion: inputs `x`, targets `y` (the text shifted by one), padded to
-# the block. The loss ignores targets of `-100`; the **answer-only mask** sets every prompt
-# target to `-100`, so only the answer and `<end>` are graded.
+# A row is prompt plus completion, padded to the block: inputs `x`, targets `y` (shifted by one).
+# The loss ignores `-100` targets; the **answer-only mask** sets every prompt target to it, so only
+# the answer and `<end>` are graded.
 
 # %%
 def encode_row(record: dict, mask_question: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -246,8 +239,7 @@ for r in (record, open_record):
 print("encode_row == utils.encode_qa")
 
 # %% [markdown]
-# Which characters are graded? Below, `·` marks a character the loss ignores and `⏎` is the
-# newline.
+# Which characters are graded? `·` marks one the loss ignores; `⏎` is the newline.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -273,8 +265,7 @@ print("no mask    :", show(text, graded_chars(y_full, len(text))))
 # %% [markdown]
 # ### 3.2 The loss really ignores `-100`
 # `GPT.forward` passes `ignore_index=-100` to the cross-entropy, so a row's loss equals a plain
-# cross-entropy over the graded positions, which decode to the answer plus `<end>` (printed:
-# "answer only").
+# cross-entropy over the graded positions, which decode to the answer plus `<end>`.
 
 # %%
 x, y = utils.encode_qa([record], tokenizer, block_size)  # (1, T), (1, T)
@@ -288,8 +279,8 @@ print(f"masked loss {loss.item():.4f} == loss over the answer only {manual.item(
 
 # %% [markdown]
 # ### 3.3 Why grade only the answer?
-# At test time the question is given: learning to write it is wasted effort. Questions are also
-# longer than answers, so without the mask most graded characters would be question text:
+# At test time the question is given: learning to write it is wasted. Questions are also
+# longer, so without the mask most graded characters would be question text:
 
 # %%
 masked_rows = utils.encode_qa(qa["train"], tokenizer, block_size)
@@ -302,9 +293,9 @@ print(f"without the mask only {n_answer / n_all:.0%} of the graded characters ar
 # %% [markdown]
 # ## 4. Book replay against forgetting
 # Trained only on Q&A rows, a model can drift from what it knew, its book loss climbing:
-# **catastrophic forgetting** (not run here). The usual remedy (unmeasured here), **replay**:
-# `utils.qa_batches` makes a random share `book_fraction` of the steps whole windows of the training
-# text, the rest Q&A rows.
+# **catastrophic forgetting** (not run here). The usual remedy (unmeasured here) is **replay**:
+# `utils.qa_batches` makes a random `book_fraction` of the steps whole training-text windows,
+# the rest Q&A rows.
 
 # %%
 plan = utils.FINETUNE_PLAN
@@ -322,8 +313,8 @@ xb, yb = batches[is_book.index(True)]
 print(f"a book step {tuple(xb.shape)}:", repr(tokenizer.decode(xb[0, :60].tolist())))
 
 # %% [markdown]
-# Book windows are graded on every character, Q&A rows only on the answer. Each step counts once
-# in training, so the book gets its share of steps, though it holds most graded characters:
+# Book windows are graded on every character, Q&A rows only on the answer. Each step counts once,
+# so the book gets its share of steps though holding most graded characters:
 
 # %%
 graded = [(yb != -100).sum().item() for _, yb in batches]  # graded characters per step
@@ -337,8 +328,7 @@ assert share > sum(is_book) / len(batches)
 # %% [markdown]
 # Q&A rows are short, so `qa_batches` groups them by length into **buckets**: width
 # `block_size / 2**k`, `2**k` times as many rows per batch, every row equally likely to be drawn.
-# Checked: each Q&A batch holds a pretraining batch's characters; every row ends
-# with its graded `<end>`.
+# Checked: each Q&A batch holds a pretraining batch's characters; each row ends in a graded `<end>`.
 
 # %%
 seen_widths = set()
@@ -364,10 +354,10 @@ for r in demo:
 # %% [markdown]
 # ## 6. Fine-tuning
 # ### 6.1 The recipe
-# `utils.FINETUNE` is the schedule: lesson 3's `utils.train` loop with Muon (lesson 3 §3) on the
-# blocks' matrices, AdamW elsewhere (§9.2 chose it), warm-up + cosine and clipping, from the base
-# weights (`decay_fraction`: `wsd` only, lesson 3 §4). `utils.FINETUNE_PLAN` is the rest (§8 chose
-# its `mode`; replay and the mask were fixed).
+# `utils.FINETUNE` is the schedule: lesson 3's `utils.train` loop with Muon (§3 there) on the
+# blocks' matrices, AdamW elsewhere (§9.2 chose it), warm-up + cosine and clipping
+# (`decay_fraction`: `wsd` only, lesson 3 §4). `utils.FINETUNE_PLAN` is the rest (§8 chose its
+# `mode`; replay and the mask were fixed).
 
 # %%
 for key, value in dataclasses.asdict(utils.FINETUNE).items():
@@ -382,11 +372,11 @@ print(f"{utils.FINETUNE.max_steps / utils.PRETRAIN.max_steps:.0%} of pretraining
 # %% [markdown]
 # ### 6.2 The run
 # `utils.finetune` copies the base model, trains on §4's mixed steps and saves
-# `utils.FINETUNED_CHECKPOINT` for lesson 6. Its `origin` (the base weights' **fingerprint**, the
-# plan, the examples' **hash**: short codes computed from data, other if any byte differs) decides:
-# another origin is retrained (with a warning); the same origin with another schedule raises a
-# `ValueError`. Step lines omit evaluation and saving time; "done in" includes it. Its times are
-# this notebook's (lesson 5 re-run alone after the series run, same losses; README).
+# `utils.FINETUNED_CHECKPOINT`. Its `origin` (base weights' **fingerprint**, plan, examples'
+# **hash**: short codes computed from data, other if any byte differs) decides: another origin is
+# retrained, with a warning; the same with another schedule raises `ValueError`. Step-line times
+# omit evaluation and saving; all from lesson 5 re-run alone after the series run (same losses;
+# README).
 
 # %%
 start = time.perf_counter()
@@ -399,10 +389,9 @@ assert origin["mode"] == utils.FINETUNE_PLAN.mode
 
 # %% [markdown]
 # ### 6.3 Curves
-# - `qa`: the answer loss on the training examples;
-# - `val`: an estimate from the same random windows (fixed seed) of the held-out end of the
-#   book, first at step 100, after fine-tuning began; §7 measures the base model on the whole
-#   text.
+# - `qa`: the training examples' answer loss;
+# - `val`: an estimate on fixed random windows of the book's held-out end, first at step 100,
+#   after fine-tuning began; §7 measures the base model on the whole text.
 
 # %%
 utils.plot_losses(history, best=None, title="Fine-tuning: answer loss (qa) and book loss (val)")
@@ -419,8 +408,8 @@ for split in ("qa", "val"):
 
 # %% [markdown]
 # ### 6.4 Answers after fine-tuning
-# §5's questions again, closed-book. ✓ marks an exact match (after normalising case,
-# punctuation and articles; lesson 6 explains the metric).
+# §5's questions again, closed-book. ✓ marks an exact match (case, punctuation and articles
+# normalised; lesson 6 explains it).
 
 # %%
 for r in demo:
@@ -430,9 +419,8 @@ for r in demo:
     print(f"   fine-tuned: {reply!r} {mark}\n")
 
 # %% [markdown]
-# Does the model stop by itself? One raw continuation of §3.1's train question, **without**
-# stopping at `<end>`.
-# Nothing after `<end>` was ever graded (padding targets are `-100`), so what follows is
+# Does the model stop by itself? §3.1's train question, continued **without** stopping at
+# `<end>`. Nothing after `<end>` was graded (padding targets are `-100`), so what follows is
 # arbitrary; `utils.answer` cuts there.
 
 # %%
@@ -446,8 +434,8 @@ else:
 # %% [markdown]
 # ## 7. How much of the book was forgotten?
 # `utils.evaluate_text` grades every validation character once, for both models: exact losses, so
-# a rise is real for this checkpoint. Its spread between fine-tuning seeds is not measured on this
-# text (§9.2 and §9.3 show two seeds each, on other text).
+# a rise is real for this checkpoint. Its spread across fine-tuning seeds is unmeasured on this
+# text (§9.2, §9.3: two seeds each, other text).
 
 # %%
 val_base = utils.evaluate_text(base, corpus.splits["val"])
@@ -465,10 +453,10 @@ print("This fine-tuned model predicts the book's validation text worse than its 
 
 # %% [markdown]
 # ## 8. How the plan was chosen
-# `utils.dev_split` carves a dev split from the **train** records only, by a hash of the fact id:
-# **dev_unseen** (facts held out whole), **dev_paraphrase** (one phrasing of every other fact, the
-# one least like its other phrasings, as a real paraphrase is in word overlap, not length:
-# `tests/qa_phrasing.py`) and **fit** (the rest).
+# `utils.dev_split` makes a dev split of the **train** records only, by fact-id hash: **dev_unseen**
+# (facts held out whole), **dev_paraphrase** (each other fact's phrasing least like its others in
+# word overlap, not length, as a real paraphrase is: `tests/qa_phrasing.py`) and **fit** (the
+# rest).
 
 # %%
 dev = utils.dev_split(corpus.qa)
@@ -481,12 +469,13 @@ assert not any(r["fact"] in fit_facts for r in dev["dev_unseen"])
 assert all(r["fact"] in fit_facts for r in dev["dev_paraphrase"])
 
 # %% [markdown]
-# `tests/qa_recipes.py` trained once per recipe on fit, with `FastDropout` (lesson 2 §5.2) and AdamW
-# (2,000 fine-tuning steps), and scored each dev split's first `n` questions. Recipes: prompt mode
-# `closed`, `open` or `both` (each question closed- and open-book); `both + reading` (plus
-# **cloze**: fill-in-the-blank from the book); `mixed_pretraining` (Q&A mixed into pretraining from
-# scratch). **Book rise**: the loss rise over the base on the training text's replayed last tenth, a
-# partial forgetting check. **An earlier base model**: one whose loss on that tenth is not today's.
+# `tests/qa_recipes.py` trained each recipe once on fit, with `FastDropout` (lesson 2 §5.2) and
+# AdamW (2,000 fine-tuning steps), scoring each dev split's first `n` questions. Recipes: prompt
+# mode `closed`, `open` or `both` (each question closed- and open-book); `both + reading`
+# (plus **cloze**: fill-in-the-blank from the book); `mixed_pretraining` (Q&A mixed into
+# pretraining from scratch). **Book rise**: the loss rise over the base on the training text's
+# replayed last tenth, a partial forgetting check. **An earlier base model**: one whose loss on that
+# tenth is not today's.
 
 # %%
 recipes_path = utils.REPO_ROOT / "tests" / "qa_recipes.json"
@@ -525,7 +514,7 @@ else:
 # %% [markdown]
 # Fixed before the runs: among recipes with a book rise of at most `BOOK_BUDGET`, 0.05 (else the
 # one that forgets least), the best dev-paraphrase exact match in its better mode wins, ties broken
-# by dev-unseen; the code checks it is `utils.FINETUNE_PLAN`.
+# by dev-unseen; asserted to be `utils.FINETUNE_PLAN`.
 #
 # A score is a share of `n` questions, so it has a **standard error**, √(p(1 − p)/n).
 # `utils.share_stderr` adds one right and one wrong answer (so 0 of `n` has one); `utils.share_gap`
@@ -570,11 +559,10 @@ if recipes:
     assert plan == {**ours, "reading": 0}, "utils.FINETUNE_PLAN is not the dev winner"
 
 # %% [markdown]
-# One seed per recipe: a lead counts question sampling only. The four fine-tuning recipes: AdamW
-# alone, 2,000 steps. `mixed_pretraining` is older: 3,000 + 2,000 steps from scratch, Q&A mixed in,
-# an older dev split (other `n`), its book rise against a base it never started from; it is over
-# budget by 0.0161, less than §9.2's two Muon seeds' swing (0.0346, a stand-in for its own noise).
-# The chosen plan run again on another base model (`nn.Dropout`) is the **dev check** (today: add
+# The four fine-tuning recipes used AdamW alone; `mixed_pretraining` is older: 3,000 + 2,000 steps,
+# an older dev split (other `n`), its book rise against a base it never started from, over budget
+# by 0.0161, less than §9.2's two Muon seeds' swing (0.0346, a stand-in for its own noise). The
+# chosen plan run again on another base model (`nn.Dropout`) is the **dev check** (today: add
 # `--optimizer adamw --steps 2000`; today's base gives other numbers):
 
 # %%
@@ -605,9 +593,9 @@ if check_path.exists():
 # %% [markdown]
 # ## 9. How long to fine-tune, and with which optimizer?
 # ### 9.1 AdamW's length
-# The AdamW plan (the chosen plan with AdamW alone, 2,000 steps) also ran on dev for 1,000 to 3,000
-# steps (each with its own warm-up and decay). The script now defaults to Muon: to repeat them (on
-# today's base and dropout), add `--optimizer adamw` (and `--steps 2000` where no length is given).
+# The AdamW plan (the chosen plan, AdamW alone, 2,000 steps) also ran on dev for 1,000 to 3,000
+# steps, each with its own warm-up and decay. The script now defaults to Muon: to repeat them
+# (today's base and dropout), add `--optimizer adamw` (and `--steps 2000` where no length is given).
 
 # %%
 ADAMW_STEPS = 2000  # the AdamW plan's length, before §9.2
@@ -627,8 +615,7 @@ for steps, entry in sorted(step_runs.items()):
           f"{entry['command'].removeprefix('python tests/qa_recipes.py ')}")
 
 # %% [markdown]
-# Closed-book exact match against fine-tuning steps, ± two standard errors. `fit` questions were
-# trained on; `dev_paraphrase` rewords their facts:
+# Closed-book exact match against fine-tuning steps, ± two standard errors:
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.4))
@@ -647,8 +634,8 @@ plt.show()
 # %% [markdown]
 # The rule, fixed before the longer runs: a longer run replaces AdamW's 2,000 steps only if its fit
 # exact match gains more than two standard errors of the gap, its dev-paraphrase no lower by that
-# much, and its book rise within `BOOK_BUDGET`. A shorter length replaces it if it is lower by that
-# much on neither, within the same budget.
+# much, and its book rise within `BOOK_BUDGET`. A shorter one replaces it if lower by that much on
+# neither, within the same budget.
 
 # %%
 def gap_verdict(entry: dict, reference: dict, split: str,
@@ -705,12 +692,12 @@ if ADAMW_STEPS in step_runs:
 
 # %% [markdown]
 # By the rule (question sampling; one seed each), fewer AdamW steps lose on trained questions, more
-# stay within noise: 2,000 stay. With the two runs' swing (last lines), 1,500 would pass; the fixed
-# rule ignores it.
+# stay within noise: 2,000 stay. With the two runs' swing, 1,500 would pass; the fixed rule
+# ignores it.
 #
 # ### 9.2 Fewer steps with Muon
-# Lesson 3 pretrains with Muon (§3 there). Here it fine-tunes §8's dev-check base for fewer steps,
-# beside that check (AdamW). Their `--base` file held that base then, today's now:
+# Muon (lesson 3 §3) fine-tunes §8's dev-check base for fewer steps, beside that check (AdamW).
+# Their `--base` file held that base then, today's now:
 
 # %%
 def settings(entry: dict) -> tuple:
@@ -737,9 +724,9 @@ print("commands:", *(e["command"].removeprefix("python tests/qa_recipes.py ")
                      for e in muon_runs.values()), sep="\n  ")
 
 # %% [markdown]
-# The rule: §9.1's for a shorter run, against the dev check (no loss beyond two standard errors on
-# fit or dev-paraphrase, within `BOOK_BUDGET`); then the fewest steps, then the best
-# dev-paraphrase. Seed 1337 is the recipe's; another seed shows the swing.
+# The rule: §9.1's for a shorter run, against the dev check (no fit or dev-paraphrase loss beyond
+# two standard errors, within `BOOK_BUDGET`); then fewest steps, then best dev-paraphrase. Seed
+# 1337 is the recipe's; another seed shows the swing.
 
 # %%
 if adamw_check and muon_runs:
@@ -794,10 +781,10 @@ if adamw_check and muon_runs:
             assert over < swing  # "by less than the swing", below
 
 # %% [markdown]
-# Muon's 1,000 steps (seed 1337's) show no measurable difference from AdamW's 2,000 in exact match
-# on fit and dev-paraphrase; its book rise is higher with both seeds, not beyond their swing, within
-# the budget. Fewer Muon steps lose on fit. The budget ignores the swing (two runs exceed it by
-# less). The full run has more examples than `fit`; its steps grow in proportion (printed).
+# Muon's 1,000 steps (seed 1337's) show no measurable difference from AdamW's 2,000 in fit and
+# dev-paraphrase exact match; its book rise is higher with both seeds, not beyond their swing,
+# within the budget. Fewer Muon steps lose on fit. The budget ignores the swing (two runs exceed it
+# by less). Steps scale with examples: the full run has more than `fit`.
 
 # %% [markdown]
 # ### 9.3 Forgetting on text the base never read
@@ -822,14 +809,14 @@ if unread_runs:
           f"{side} ({noise:.4f}: these seeds {seeds_apart:.4f}, §9.2's {swing:.4f})")
 
 # %% [markdown]
-# Two seeds are a thin sample: the same plan's two seeds in §9.2 moved the rise far more, so
-# that swing is the noise. More seeds would show whether the full run forgets more.
+# Two seeds are a thin sample: §9.2's two seeds of this plan moved the rise far more, so that
+# swing is the noise. More seeds would tell if the full run forgets more.
 
 # %% [markdown]
 # ## Summary
 #
-# - One vocabulary and one prompt format (`qa_prompt` + `qa_completion`, ending in `<end>`)
-#   serve training, generation and evaluation.
+# - One vocabulary and one prompt format (ending in `<end>`) serve training, generation and
+#   evaluation.
 # - Padding targets are `-100` anyway; the answer-only mask sets the prompt's too.
 # - Book replay mixes book windows into the steps; `evaluate_text` measures forgetting.
 # - Prompt mode, optimizer and length are chosen on a dev split of train; the checkpoint saves
@@ -839,7 +826,7 @@ if unread_runs:
 # ## Exercises
 #
 # 1. **What the mask removes.** Encode a training record with `utils.encode_qa`, with and
-#    without `mask_question`; count the targets that are not `-100`.
+#    without `mask_question`; count targets that are not `-100`.
 # 2. **The original notebook's prompt.** Ask the fine-tuned model `"Q: ...\nA:"` instead of
 #    `utils.qa_prompt`. What does it write?
 # 3. **A changed plan.** On a copy of the checkpoint, run `utils.finetune` for one step with
@@ -848,8 +835,8 @@ if unread_runs:
 # %% [markdown]
 # ## Solutions
 #
-# Each solution is a code cell that runs with the lesson (the tests run it too). In Jupyter its
-# code starts collapsed: click the cell to open it.
+# Each solution is a code cell, run with the lesson and its tests. In Jupyter it starts
+# collapsed: click to open it.
 #
 # **Solution 1.** The same record, with and without the answer-only mask:
 
@@ -875,8 +862,8 @@ print("Q:/A: format:", repr(utils.generate(ft_model, tokenizer, f"Q: {question}\
 print("qa_prompt   :", repr(utils.answer(ft_model, tokenizer, question)))
 
 # %% [markdown]
-# **Solution 3.** The warning names the changed field; the copy is trained again from the base
-# model, and the lesson's checkpoint is untouched:
+# **Solution 3.** The warning names the changed field; the copy is retrained from the base model;
+# the lesson's checkpoint is untouched:
 
 # %% jupyter={"source_hidden": true}
 import shutil

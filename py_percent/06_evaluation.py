@@ -18,26 +18,20 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/06_evaluation.ipynb)
 #
-# You will measure how well the models predict the book (loss, bits per character, perplexity)
-# and answer questions (exact match, and F1: word overlap), closed-book (the question alone) and
-# open-book (a passage found by a retriever, a search of the book, put before the question), on
-# trained, paraphrased, reversed, unseen and never-read facts; then whether reading each fact
-# several ways in pretraining helps.
+# Measure how well the models predict the book and answer questions closed-book (the question
+# alone) and open-book (a retrieved book passage first), per split; then test whether reading
+# each fact several ways in pretraining helps.
 #
-# - **Reads:** the book, `data/alice_qa.jsonl`, `checkpoints/full/base.pt` and `finetuned.pt`
-#   (lessons 3 and 5; else the released weights, else short stand-ins);
-#   `data/alice_statements.jsonl`, and the recorded dev runs (dev: a split carved from the train
-#   facts to choose settings, lesson 5 §8) `tests/qa_muon_*.json`,
-#   `tests/qa_dev_check.json`, `tests/qa_recipes.json` and `tests/knowledge_cpu.json`.
+# - **Reads:** the book, its Q&A and statements, lessons 3 and 5's checkpoints (else released
+#   weights or short stand-ins) and recorded dev runs (dev: train facts carved off to choose
+#   settings).
 # - **Writes:** `checkpoints/full/evaluation.json` for lesson 7, and a `QA_RESULTS` line.
-# - **Runtime:** no training when checkpoints or the released weights are present; §5 counts the
-#   greedy answers (lesson 4 §3) it scores.
+# - **Runtime:** no training if checkpoints or released weights exist.
 
 # %% [markdown]
 # ## 0. Setup
-# This first cell makes the shared module `utils.py` importable (in Colab it clones the
-# repository first) and prints the device and whether quick mode (`GPT05M_QUICK=1`: a shortened
-# run, for the tests) is on.
+# This cell makes `utils.py` importable (in Colab, after cloning the repository) and prints the
+# device and quick mode (`GPT05M_QUICK=1`: a shortened run, for the tests).
 
 # %% cellView="form"
 # @title Setup: make `utils` importable (in Colab, clone the repository once)
@@ -63,11 +57,10 @@ import matplotlib.pyplot as plt
 
 # %% [markdown]
 # ## 1. The two models
-# The base model (lesson 3) and its fine-tuned copy (lesson 5), both with the one vocabulary
-# `load_corpus` builds (released weights: the **series run**'s, the README's full run of all
-# seven lessons). The questions keep lesson 5 §1.2's splits: **train** (fine-tuned on),
-# **paraphrase** (train facts worded anew), **reversal** (a train fact's other direction),
-# **unseen** (in the training text, never asked) and **never_read** (only in the book's last 10%).
+# The base model (lesson 3) and its fine-tuned copy (lesson 5) share one vocabulary (released
+# weights: the **series run**'s, the README's full run). Lesson 5 §1.2's splits: **train**
+# (fine-tuned on), **paraphrase** (reworded train facts), **reversal** (a train fact reversed),
+# **unseen** (in the training text, never asked), **never_read** (only in the book's last 10%).
 
 # %%
 corpus = utils.load_corpus()
@@ -99,8 +92,8 @@ print(f"uniform guess over {tokenizer.vocab_size} characters: loss ln({tokenizer
 
 # %% [markdown]
 # ### 2.2 Measure
-# `utils.evaluate_text` grades every character of the validation text once (lesson 3's curves
-# sampled random windows: fine for a curve, noisy for a report).
+# `utils.evaluate_text` grades every validation character once (lesson 3's curves sampled random
+# windows: noisier).
 
 # %%
 def book_metrics(loss: float) -> dict[str, float]:
@@ -121,10 +114,9 @@ for m in book.values():
     assert abs(math.log(m["perplexity"]) - m["loss"]) < 1e-9
 
 # %% [markdown]
-# Other hardware may change the last digits. In quick mode (as the tests run it) this lesson
-# loads lessons 3 and 5's quick-mode checkpoints when they exist and asks far fewer questions:
-# most numbers below change. Lesson 5 replayed whole book batches among the Q&A batches against
-# forgetting; the rise it allowed:
+# Other hardware may change the last digits. Quick mode (the tests') uses lessons 3 and 5's
+# quick-mode checkpoints if present and far fewer questions: most numbers below change. Lesson 5
+# replayed whole book batches against forgetting; the rise it allowed:
 
 # %%
 gap = book["fine-tuned"]["loss"] - book["base"]["loss"]
@@ -134,8 +126,8 @@ print(f"fine-tuned minus base: {gap:+.4f} nats/char ({gap / math.log(2):+.4f} bi
 # ## 3. Q&A metrics: exact match and F1
 # ### 3.1 Normalising answers
 # "The Queen of Hearts!" and "queen of hearts" are the same answer. As in SQuAD (the Stanford
-# Question Answering Dataset, a standard benchmark), `utils.normalize_answer` lower-cases and drops
-# punctuation, the articles *a*, *an*, *the* and extra spaces.
+# Question Answering Dataset), `utils.normalize_answer` lower-cases and drops punctuation, the
+# articles *a*, *an*, *the* and extra spaces.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -145,7 +137,7 @@ for text in ["The Queen of Hearts!", "“A watch,” said Alice.", "  the  Mock 
 # %% [markdown]
 # ### 3.2 Exact match (EM)
 # EM is 1 if the normalised prediction equals the normalised **gold** answer (the record's correct
-# one), else 0. It is strict: "golden key" for "a tiny golden key" scores 0.
+# one), else 0. It is strict (see the second example).
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -154,7 +146,7 @@ for predicted, gold in [("The white rabbit.", "white rabbit"), ("golden key", "a
 
 # %% [markdown]
 # ### 3.3 F1, by hand
-# F1 gives partial credit for shared words. With the normalised words of both answers:
+# F1 gives partial credit for shared words. With both answers' normalised words:
 #
 # - common = the words they share (a repeat counts as often as both have it);
 # - precision = common / prediction words, recall = common / gold words;
@@ -172,8 +164,8 @@ print(f"common {common}, precision {precision:.3f}, recall {recall:.3f}, F1 {f1_
 assert abs(f1_by_hand - utils.f1_score(predicted, gold)) < 1e-12
 
 # %% [markdown]
-# F1 is kinder than EM, and that cuts both ways: a *wrong* answer that shares a word with the
-# gold one also gets credit. Read F1 next to EM, never alone.
+# F1 is kinder than EM, both ways: a *wrong* answer sharing a word with the gold one gets credit
+# too. Read F1 next to EM, never alone.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -183,12 +175,12 @@ print(f"F1({wrong!r}, {gold!r}) = {utils.f1_score(wrong, gold)}")
 
 # %% [markdown]
 # ## 4. A retriever for open-book questions
-# A **retriever** finds the open-book passage: it scores overlapping windows of the book
-# against the question's words. We write one and check it equals `utils.Retriever`.
+# A **retriever** finds the open-book passage: it scores overlapping book windows against the
+# question's words. Ours must match `utils.Retriever`.
 #
 # ### 4.1 Overlapping windows
-# Windows of up to `utils.PASSAGE_CHARS` characters, cut at word boundaries, start every quarter
-# window: a short quote is whole in one of them.
+# Windows of up to `utils.PASSAGE_CHARS` characters start every quarter window, cut at word
+# boundaries: a short quote fits whole in one.
 
 # %%
 def windows(text: str, width: int = utils.PASSAGE_CHARS, stride: int = utils.PASSAGE_CHARS // 4):
@@ -220,8 +212,7 @@ print(" ", passages[100], "\n ", passages[101])
 #   \text{idf}(w) = \ln\Big(1 + \frac{N - n_w + 0.5}{n_w + 0.5}\Big)$$
 #
 # $N$ passages, $n_w$ of them contain $w$. Rare words count more, repeats less and less ($k_1$),
-# long passages less ($b$). `utils.STOP_WORDS` (common words: "the", "of") are skipped; of
-# tied passages, the middle wins.
+# long passages less ($b$). `utils.STOP_WORDS` are skipped; ties go to the middle passage.
 
 # %%
 def bm25_search(question: str, passages: list[str], k1: float = 1.2, b: float = 0.75) -> str:
@@ -245,7 +236,7 @@ def bm25_search(question: str, passages: list[str], k1: float = 1.2, b: float = 
 
 # %% [markdown]
 # **Proof.** On a few train questions, our search returns the same passage as `utils.Retriever`
-# (which indexes the passages holding each word, so it does not rescan the book).
+# (which uses a word index instead of rescanning).
 
 # %%
 SPLITS = ("train", "paraphrase", "unseen", "never_read", "reversal")
@@ -259,13 +250,12 @@ print(f"Q: {record['question']}\n-> {train_index.search(record['question'])}")
 
 # %% [markdown]
 # ### 4.3 Which text may the retriever search?
-# Training passages (lesson 5 §8's `open` and `both` recipes) come from the training text only.
-# An exam may search the **whole book**.
+# Training passages (lesson 5 §8's `open` and `both` recipes) use the training text only; an exam
+# may search the **whole book**.
 #
 # ### 4.4 Retrieval recall
-# The share of questions whose evidence (the record's supporting quote from the book) lies in
-# the retrieved passage (not F1's recall). It roughly caps what can be copied from the passage,
-# not what the weights know.
+# The share of questions whose evidence (supporting quote) is in the retrieved passage (not F1's
+# recall). It roughly caps what can be copied, not what the weights know.
 
 # %%
 book_index = utils.Retriever(corpus.book)  # for EVALUATION: the whole book
@@ -278,17 +268,15 @@ for name in SPLITS:
           f"{len(records)} questions")
 
 # %% [markdown]
-# Word overlap finds the right place more easily when the question shares rare words with the
-# book's sentence: the §4.2 proof's question shares only common ones ("White", "Rabbit", "eyes") and
-# found a passage with "White Rabbit" and "eyes", not the sentence with "pink eyes".
+# Word overlap works best on rare shared words: the §4.2 proof's question shares only common ones
+# ("White", "Rabbit", "eyes") and missed the sentence with "pink eyes".
 
 # %% [markdown]
 # ## 5. Every split, closed-book and open-book, base and fine-tuned
-# `utils.evaluate_qa` asks each question in the one prompt format (open-book: the whole-book
-# passage first) and scores the greedy answer up to `<end>` (lesson 5 §2's end marker). The base
-# model was never taught `<end>`, so its answers should run to `utils.answer`'s length limit (the
-# cell counts the stops): it gets fewer questions; the fine-tuned model every held-out and every
-# third train question.
+# `utils.evaluate_qa` asks each question in the one prompt format (open-book: whole-book passage
+# first) and scores the greedy answer (lesson 4 §3) up to the end marker `<end>`. Never taught
+# `<end>`, the base model should run to the length limit (counted here), so it gets fewer
+# questions; the fine-tuned model every held-out and every third train one.
 
 # %%
 MODES = ("closed", "open")
@@ -317,8 +305,8 @@ print(f"{n_answers:,} greedy answers; stopped at <end>: "
                   for name, rows in rows_of.items()))
 
 # %% [markdown]
-# `evaluate_qa` calls `utils.answers`, which decodes prompts of equal length side by side, in
-# batches, to save time. Its answers are the ones `utils.answer` gives one question at a time:
+# `evaluate_qa` decodes prompts of equal length in batches (`utils.answers`); its answers equal
+# `utils.answer`'s, one question at a time:
 
 # %%
 for mode in MODES:
@@ -328,8 +316,8 @@ for mode in MODES:
 print(f"the first {len(rows)} paraphrase answers of each mode: identical one by one")
 
 # %% [markdown]
-# The scores as a table. EM is never above F1: an exact match always has F1 = 1. Recall is the
-# retriever's: the share of questions whose evidence quote is inside the retrieved passage.
+# The scores as a table. EM never exceeds F1 (an exact match has F1 = 1). Recall is §4.4's
+# retrieval recall.
 
 # %%
 print(f"{'model':<11} {'mode':<7} {'split':<11} {'n':>4} {'EM':>7} {'F1':>7} {'recall':>7}")
@@ -343,9 +331,8 @@ for name, by_mode in results.items():
             assert r["n"] == len(asked[name][split]) == len(r["rows"])
 
 # %% [markdown]
-# As a chart: the fine-tuned model's exact match per split, closed- beside open-book, with the
-# retriever's recall as a marker. Recall roughly caps copied answers only: where the weights know
-# the answer, EM can exceed it.
+# The fine-tuned model's exact match per split, closed- beside open-book, with retrieval recall
+# marked.
 
 # %%
 fig, ax = plt.subplots(figsize=(8, 3.6))
@@ -386,9 +373,9 @@ for split in SPLITS:
                   f"{clip(r['predicted'], 18):<18} {r['f1']:>5.2f}")
 
 # %% [markdown]
-# Two more numbers help to read the wrong answers. How often is a wrong answer one the model
-# was *trained* on (a sign of memorised answers)? And open-book, how often is an answer found in
-# its passage (copied, or known anyway)?
+# Two more numbers help read the wrong answers: how often one is a *trained* answer (a sign of
+# memorised answers), and how often an open-book answer is in its passage (copied, or known
+# anyway).
 
 # %%
 train_answers = {utils.normalize_answer(r["answer"]) for r in qa["train"]}
@@ -419,10 +406,9 @@ for split in SPLITS:
 
 # %% [markdown]
 # ## 7. What the numbers teach: knowledge in the weights, knowledge in the prompt
-# The numbers in these sentences are computed from this run's results, so they stay true when
-# you re-run with other settings. A share of `n` questions has a standard error, about
-# √(p(1 − p)/n) (lesson 5 §8, `utils.share_stderr`, which adds one right and one wrong answer
-# first, so 0 of `n` still has a spread).
+# Computed from the results, these sentences stay true on any re-run. A share of `n` questions has
+# a standard error of about √(p(1 − p)/n) (`utils.share_stderr`, lesson 5 §8, first adds one right
+# and one wrong answer, so 0 of `n` still has a spread).
 
 # %%
 em = {m: {s: ft[m][s]["exact_match"] for s in SPLITS} for m in MODES}
@@ -474,22 +460,21 @@ print(f"Pretraining showed this base model each character of the training text a
       "book's one phrasing.")
 
 # %% [markdown]
-# How to read them:
+# Reading them:
 #
 # - **Closed-book** scores are what fine-tuning drilled; the paraphrase gap is the part keyed to
 #   wording (on these held-out paraphrases).
-# - **Unseen facts** were read, never asked: a fact read in one phrasing is rarely
-#   *extractable*, answerable from the weights when asked; §10 cites the study, tries more.
-# - **Open-book** adds what the weights lack only when the retriever finds the evidence *and* the
-#   model reads it (§6's found-in-passage rate); for never-read facts that is the only way.
-# - **The base model** has 0% exact match everywhere (§5): never taught the Q&A format, though
-#   its validation book loss is the lower one (§2.2).
+# - **Unseen facts**, read in one phrasing and never asked, are rarely *extractable* (answerable
+#   from the weights); §10 tries more phrasings.
+# - **Open-book** adds what the weights lack only if the retriever finds the evidence *and* the
+#   model reads it (§6); never-read facts have no other way.
+# - **The base model**, never taught the Q&A format, has 0% EM everywhere (§5) despite its lower
+#   validation loss (§2.2).
 
 # %% [markdown]
 # ## 8. Ask your own question
-# `ask` answers closed-book and open-book side by side and shows the retrieved passage.
-# Questions are normalised like every prompt; a character the model cannot read raises a clear
-# error instead of a wrong answer.
+# `ask` shows closed- and open-book answers and the retrieved passage. Questions are normalised
+# like every prompt; an unreadable character raises a clear error, not a wrong answer.
 
 # %%
 def ask(question: str) -> dict[str, str]:
@@ -518,8 +503,8 @@ show_answer("What is the name of Alice's cat?")
 show_answer("Who was late?")
 
 # %% [markdown]
-# In Jupyter or Colab, a box to type into (it needs `ipywidgets`, which Colab has; elsewhere the
-# cell says so, and `show_answer("...")` does the same job).
+# In Jupyter or Colab, a box to type into (it needs `ipywidgets`; elsewhere the cell says so, and
+# `show_answer("...")` does the same job).
 
 # %%
 def question_box() -> None:
@@ -551,9 +536,8 @@ question_box()
 
 # %% [markdown]
 # ## 9. Trained, reworded, reversed, unseen
-# Four questions show what the splits measure: one fact asked as trained, reworded, and the
-# other way round (its held-out reversal), then an unseen fact. `grade` prints the closed- and
-# open-book answers of `ask` (§8) and whether each is an exact match.
+# Four questions show what the splits measure: one fact as trained, reworded and reversed, then an
+# unseen fact. `grade` prints `ask`'s answers (§8) with their exact match.
 
 # %%
 def grade(record: dict) -> None:
@@ -571,22 +555,22 @@ trained_record = next(r for r in pair if r["split"] == "train")
 
 # %% [markdown]
 # A **trained** question: fine-tuning drilled these exact words with this answer, so expect the
-# gold answer closed-book. A wrong answer here would mean fine-tuning did not even memorise.
+# gold answer closed-book; a wrong one would mean it did not even memorise.
 
 # %%
 grade(trained_record)
 
 # %% [markdown]
 # A **paraphrase** of the same fact: new wording, same answer. Expect it right only if the model
-# stored the fact rather than the string of the trained questions.
+# stored the fact rather than the trained questions' wording.
 
 # %%
 grade(next(r for r in pair if r["split"] == "paraphrase"))
 
 # %% [markdown]
-# The **reversal**: the same fact asked the other way round, never trained. Models trained on
-# "A is B" often fail on "B is A" (Berglund et al., *The Reversal Curse*): expect a wrong
-# answer closed-book, and a chance open-book when the passage holds the evidence.
+# The **reversal**: the same fact the other way round, never trained. Models trained on "A is B"
+# often fail on "B is A" (Berglund et al., *The Reversal Curse*): expect a wrong answer
+# closed-book, a chance open-book if the passage holds the evidence.
 
 # %%
 grade(reversed_record)
@@ -599,8 +583,8 @@ grade(reversed_record)
 grade(qa["unseen"][0])
 
 # %% [markdown]
-# The counts behind those examples: right and wrong answers (exact match) of the fine-tuned
-# model per split and mode, from §5's results.
+# The counts behind those examples: the fine-tuned model's right and wrong answers (exact match)
+# per split and mode.
 
 # %%
 print(f"{'split':<11} {'mode':<7} {'right':>6} {'wrong':>6}")
@@ -616,11 +600,10 @@ print(f"Closed-book, reversed questions: {reversal['exact_match']:.0%} right of 
       f"{para['n']}.")
 
 # %% [markdown]
-# Did dev predict this? Lesson 5 §9.2 ran lesson 5's plan (§8 there) on the dev split, from the base
-# model released then (its `--base`; an earlier one), 1,000 steps (the full run scales them), two
-# seeds: fit on most train facts, one phrasing of each fitted fact held back. Its dev-paraphrase
-# score beside the held-out paraphrase score, with the standard error of their gap (each score is a
-# share of the questions asked, `n`):
+# Did dev predict this? Lesson 5 §9.2 ran its plan on the dev split from an earlier released base
+# model: 1,000 steps (the full run scales them), two seeds, fit on most train facts with one
+# phrasing of each held back. Its dev-paraphrase score against the held-out one, with their gap's
+# standard error:
 
 # %%
 plan = utils.FINETUNE
@@ -662,8 +645,8 @@ if dev_runs and not utils.QUICK:
 # ## 10. Knowledge augmentation: does reading a fact several ways help?
 # In Allen-Zhu & Li (*Physics of Language Models, Part 3.1*), several rewrites of each fact in
 # pretraining make it extractable. We wrote six statements of every train and unseen fact from
-# its evidence and nearby text. One dev-unseen fact's statements (a train fact held out whole
-# from these runs, lesson 5 §8):
+# its evidence and nearby text. Those of one dev-unseen fact (a train fact held out whole from
+# these runs):
 
 # %%
 statements_path = utils.DATA_DIR / "alice_statements.jsonl"
@@ -678,15 +661,13 @@ print(f"{len(statements):,} statements of {len({r['fact'] for r in statements})}
       f"{chars:,} characters, beside the training text's {len(corpus.train_text):,}")
 
 # %% [markdown]
-# `tests/knowledge.py` compares three base models (**arms**): the book alone (the base of lesson 5
-# §8's recorded recipes, reused), and, pretrained at commit 5695b14 (`FastDropout`, lesson 2 §5.2),
-# the book plus the statements (one fact's statements never share a window), once without and once
-# with a quarter of the pretraining steps on Q&A rows. Each is fine-tuned on dev `fit` facts (the
-# train facts not held out for dev, lesson 5 §8) with lesson 5's plan and that commit's schedule
-# (AdamW, that commit's default, which the file does not record; 2,000 steps, which it does; the
-# script now uses today's), replaying its own text. Their book dev loss is on the training text's
-# last tenth, read in pretraining and replay (a partial forgetting check, lesson 5 §8): other models
-# than §2's, on other text.
+# `tests/knowledge.py` compares three base models (**arms**): the book alone (lesson 5 §8's base,
+# reused) and, pretrained at commit 5695b14 (`FastDropout`, lesson 2 §5.2), the book plus the
+# statements, without and with a quarter of the pretraining steps on Q&A rows. Each is fine-tuned
+# on dev `fit` facts (train facts not held out) with lesson 5's plan, replaying its own text, on
+# that commit's schedule (AdamW, its default, not in the file; 2,000 steps; the script now uses
+# today's). Book dev loss, a partial forgetting check, is on text read in pretraining and replay:
+# other models and text than §2's.
 
 # %%
 arms = json.loads((utils.REPO_ROOT / "tests" / "knowledge_cpu.json").read_text())
@@ -702,10 +683,9 @@ print("book dev loss: the last tenth of the training text; exact match, closed-b
 print("fine-tuning steps:", {name: arm["finetuning_steps"] for name, arm in arms.items()})
 
 # %% [markdown]
-# Fixed before the runs: a statements arm **pays** if its dev-paraphrase or
-# dev-unseen exact match beats the book arm's by more than two standard errors of the
-# difference (`utils.share_gap`, lesson 5 §8), with its book dev loss after fine-tuning at
-# most 0.05 above the book arm's.
+# Fixed before the runs: a statements arm **pays** if its dev-paraphrase or dev-unseen exact match
+# beats the book arm's by more than two standard errors of the difference (`utils.share_gap`),
+# with its book dev loss after fine-tuning at most 0.05 above the book arm's.
 
 # %%
 paying = []
@@ -751,19 +731,18 @@ ax.legend(frameon=False)
 plt.show()
 
 # %% [markdown]
-# No statements arm beats the book arm by more than two standard errors, and both raise the
-# book dev loss past the budget. Statements are most of their text, in pretraining and replay,
-# so the book is read less: a likely cause, untested.
+# No statements arm beats the book arm by more than two standard errors; both raise the book dev
+# loss past the budget, likely (untested) because statements are most of their text in
+# pretraining and replay, so the book is read less.
 #
-# Likely, untested: Allen-Zhu & Li's synthetic people share a few attributes (birth
-# city, employer, …) and question templates, so Q&A on some of them teaches one transferable skill,
-# *find attribute X of person Y*. Our facts share no template, and our model is far smaller than
-# their GPT-2-sized ones.
+# Likely, untested: Allen-Zhu & Li's synthetic people share a few attributes and question
+# templates, so Q&A on some teaches one transferable skill, *find attribute X of person Y*. Our
+# facts share no template; our model is far smaller than their GPT-2-sized ones.
 
 # %% [markdown]
 # ## 11. Save the metrics for lesson 7
-# One JSON file keeps the book metrics per model, the Q&A scores per model, mode and split, and
-# every question asked, with its gold and predicted answer.
+# One JSON file: book metrics per model, Q&A scores per model, mode and split, and every question
+# with its gold and predicted answers.
 
 # %%
 evaluation = {
@@ -780,13 +759,12 @@ print(f"wrote {utils.display_path(path)} ({path.stat().st_size:,} bytes)")
 # %% [markdown]
 # ## Summary
 #
-# - Book loss, bits per character and perplexity: one number in three units.
-# - Exact match is strict; F1 gives partial credit and can reward wrong answers that share a word.
+# - Book loss, bits per character, perplexity: one number, three units.
+# - EM is strict; F1 gives partial credit, even to wrong answers sharing a word.
 # - Trained, paraphrased, unseen and never-read questions measure memory, robustness to
 #   wording, knowledge read but never asked, and knowledge never read.
-# - Closed-book answers come from the weights; open-book answers can copy from a BM25
-#   passage, limited by its recall and by the model's reading.
-# - `ask()` shows both on your questions.
+# - Closed-book answers come from the weights; open-book ones can copy from a BM25 passage,
+#   limited by its recall and the model's reading. `ask()` shows both.
 # - Six statements of each fact in pretraining did not pay on dev (§10).
 
 # %% [markdown]
@@ -794,19 +772,18 @@ print(f"wrote {utils.display_path(path)} ({path.stat().st_size:,} bytes)")
 #
 # 1. **Scores per chapter.** The fine-tuned model's closed-book EM per chapter on the
 #    paraphrase split. Are some chapters easier?
-# 2. **Does it stop?** How often does it write `<end>` before `utils.answer`'s length limit on
-#    the unseen questions, closed-book? The rows of §5's results record it.
-# 3. **A looser metric.** Count an answer right if it contains the gold answer (normalised).
+# 2. **Does it stop?** How often does it write `<end>` before the length limit on the unseen
+#    questions, closed-book? §5's result rows record it.
+# 3. **A looser metric.** Count an answer right if it contains the (normalised) gold answer.
 #    Compare with EM for the base model. Why is it easy to game?
 
 # %% [markdown]
 # ## Solutions
 #
-# Each solution is a code cell that runs with the lesson (the tests run it too). In Jupyter its
-# code starts collapsed.
+# Each solution is a code cell run with the lesson and the tests, collapsed in Jupyter.
 #
-# **Solution 1.** With few questions per chapter, one question moves a chapter's score a lot;
-# the sizes are printed beside the scores:
+# **Solution 1.** With few questions per chapter, one question moves a chapter's score a lot
+# (sizes beside the scores):
 
 # %% jupyter={"source_hidden": true}
 per_chapter: dict[int, list[float]] = {}
@@ -818,7 +795,7 @@ for chapter, scores in sorted(per_chapter.items()):
 
 # %% [markdown]
 # **Solution 2.** Stopping is the format, learned separately from the fact: the share of answers
-# that stop (each row of §5's results records it), beside the exact match on the same questions:
+# that stop, beside the exact match on the same questions:
 
 # %% jupyter={"source_hidden": true}
 unseen_rows = ft["closed"]["unseen"]["rows"]
@@ -843,9 +820,8 @@ assert loose >= results["base"]["closed"]["train"]["exact_match"]
 
 # %% [markdown]
 # ## The results in one line
-# For scripts: per mode and split, n, exact match
-# and F1 of the fine-tuned model (and of the base model under `base`), and the book validation loss
-# of both models.
+# For scripts: n, exact match and F1 per mode and split of the fine-tuned model (the base model's
+# under `base`), and both models' book validation loss.
 
 # %%
 def summary(by_mode: dict) -> dict:

@@ -19,14 +19,12 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/07_stats.ipynb)
 #
-# **What you will learn:** what the model costs (parameters, arithmetic, time, memory), which tricks
-# the ladder kept (§4.2), how it compares with the original notebook, and what
-# scaling up buys.
+# **What you will learn:** the model's costs (parameters, arithmetic, time, memory), the tricks the
+# ladder kept (§4.2), how it compares with the original, and what scaling up buys.
 #
-# - **Reads:** the checkpoints of lessons 3 and 5 (else the released weights), lesson 6's
-#   `evaluation.json` (else the release's copy), and three recorded runs:
-#   `tests/benchmark_cpu.json`, `tests/ladder_cpu.json` and `tests/scaling_cpu.json`.
-# - **Writes:** nothing (unless it must train a stand-in, written beside the checkpoints).
+# - **Reads:** lessons 3 and 5's checkpoints and lesson 6's `evaluation.json` (else the release's),
+#   and three recorded runs in `tests/`.
+# - **Writes:** nothing, unless it trains a stand-in (beside the checkpoints).
 
 # %% [markdown]
 # ## 0. Setup
@@ -48,8 +46,8 @@ device = utils.setup_lesson(REPO, BRANCH)
 # %% [markdown]
 # ## 1. Parameters by module
 #
-# Every trainable number, counted once. The output head shares its matrix with the token embedding
-# (weight tying), so it adds nothing of its own.
+# Every trainable number, counted once. The output head shares the token embedding's matrix
+# (weight tying), so it adds nothing.
 
 # %%
 import itertools
@@ -75,7 +73,7 @@ print(f"total parameters: {model.num_parameters():,}")
 
 # %% [markdown]
 # By kind, the four blocks together: attention and MLP weights dominate; the token embedding is
-# small, with a vocabulary of a few dozen characters.
+# small (a few dozen characters).
 
 # %%
 groups: dict[str, int] = {}
@@ -95,11 +93,11 @@ plt.show()
 # %% [markdown]
 # ## 2. FLOPs per character
 #
-# An $m \times n$ weight matrix costs $2mn$ floating-point operations (**FLOPs**: a multiply and
-# an add per weight) per token; attention adds about $4Td$ per token and layer for a context of
-# $T$ and a width $d$ (`n_embd`): scores and weighted sum. Training costs about three times the
-# forward pass. `utils.flops_per_token` adds these up. FLOPs per second over a large matrix
-# multiply's (§4) is the **MFU** (model FLOPs utilisation) of §5.
+# Per token, an $m \times n$ weight matrix costs $2mn$ floating-point operations (**FLOPs**: a
+# multiply and an add per weight); attention's scores and weighted sum add about $4Td$ per layer,
+# for context $T$ and width $d$ (`n_embd`); training costs about three forward passes.
+# `utils.flops_per_token` adds these up. **MFU** (model FLOPs utilisation, §5): FLOPs per second
+# over a large matrix multiply's (§4).
 
 # %%
 config = model.config
@@ -114,16 +112,15 @@ print(
 print(f"rule of thumb 6 x parameters:           {6 * model.num_parameters() / 1e6:.2f} M")
 
 # %% [markdown]
-# The rule of thumb "6 FLOPs per parameter per token" undercounts here (above): in a model this
-# narrow, attention over the context is a large share of the work (33%: Solution 1).
+# The rule of thumb "6 FLOPs per parameter per token" undercounts (above): in a model this narrow,
+# attention over the context is a large share of the work (33%: Solution 1).
 #
 # ## 3. How long training took
 #
-# Lessons 3 and 5 saved their training seconds, loss estimates and checkpoint writes excluded:
-# this machine's checkpoints, else the released weights (the seconds of the **series run**, the
-# README's full run of all seven lessons), else a short stand-in. The `model:` lines say which. A
-# position is one character slot of a training window; fine-tuning pads its Q&A rows, so its
-# positions include padding:
+# Training seconds (loss estimates and checkpoint writes excluded) as lessons 3 and 5 saved them:
+# this machine's checkpoints, else the released weights (the **series run**, the README's full run
+# of all seven lessons), else a short stand-in. A position is one character slot of a training
+# window, fine-tuning's Q&A padding included:
 
 # %%
 base, _, base_state = utils.load_or_pretrain(corpus, device)
@@ -150,10 +147,10 @@ for name, run in runs.items():
 # ## 4. The benchmark: our recipe against the original's
 #
 # `tests/benchmark.py` rebuilds the original notebook's model (post-norm blocks of PyTorch's
-# ready-made attention, fixed position vectors, a ReLU MLP, no dropout, a constant AdamW learning
-# rate, 32 windows of 128 characters) and times it against `utils.GPT` (16 windows of 256: the
-# same 4,096 characters per step) in one process, with generation with and without the KV cache
-# and a large matrix multiply, the machine's practical peak.
+# ready-made attention, fixed position vectors, ReLU MLP, no dropout, constant AdamW learning rate,
+# 32 windows of 128 characters) and times it in one process against `utils.GPT` (16 windows of 256:
+# the same 4,096 characters a step), plus KV-cached and uncached generation and a large matrix
+# multiply (the machine's practical peak).
 
 # %%
 bench = json.loads((utils.REPO_ROOT / "tests" / "benchmark_cpu.json").read_text())
@@ -167,10 +164,9 @@ print(f"generation of {bench['kv_new_tokens']} characters: {bench['kv_cached_tok
       f"({bench['kv_speedup']:.2f}x)")
 
 # %% [markdown]
-# Two pictures of that table: training throughput of the two recipes, and generation speed with and
-# without the KV cache. Timings on a shared machine are noisy: the benchmark interleaves the two
-# models and reports medians and ratios, from one run (§4.2's rounds spread, slowest minus fastest
-# round over the median, is 13–34%).
+# In pictures. Timings on a shared machine are noisy: the benchmark interleaves the two models and
+# reports medians and ratios, from one run (§4.2's rounds spread, slowest minus fastest round over
+# the median, is 13–34%).
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
@@ -186,11 +182,9 @@ plt.show()
 # %% [markdown]
 # ### 4.1 Quality for the same time budget
 #
-# What counts is how good a model the time buys. `python tests/benchmark.py
-# --quality` trains both recipes on the same split for at most the same budget (a run whose
-# steps run out first stops early): on a CPU, one thread's CPU seconds, less disturbed by other
-# jobs; on a GPU, wall time (clock seconds). Each recipe's loss is estimated on windows of its
-# own context (128 and 256 characters).
+# `python tests/benchmark.py --quality` trains both recipes on the same split for at most the same
+# budget: on a CPU, one thread's CPU seconds, less disturbed by other jobs; on a GPU, clock seconds.
+# Each recipe's loss is estimated on windows of its own context (128 and 256 characters).
 
 # %%
 recorded_path = utils.REPO_ROOT / "tests" / "benchmark_cpu.json"
@@ -216,7 +210,7 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# The dotted line is the original recipe's best validation loss; the dots mark each recipe's best.
+# Dotted line: the original recipe's best validation loss; dots: each recipe's best.
 
 # %%
 ratio = recorded["time_to_original_best_ratio"]
@@ -234,14 +228,14 @@ print(
 # %% [markdown]
 # ### 4.2 The speed-up ladder: what each change buys
 #
-# `tests/ladder.py` climbs a **ladder** from **today's recipe** (the pre-ladder one: AdamW, cosine
-# schedule, dropout 0.15): one rung at a time, graded against the rung before on a **dev slice**
-# (the last 10% of the *training* text), 500 steps per run. A rung tries its settings with seed 0,
-# reruns the winner with seed 1, and is kept only if its gain beats the noise: the two rungs' larger
-# seed spread (a rung's **seed spread**: its two seeds' dev losses apart). The architecture rung
-# bundles RoPE (positions as rotations of queries and keys), QK-norm (queries and keys normalised),
-# ReLU² (a squared ReLU in the MLP) and zero-initialised output projections. All but the full-length
-# rung (below) used lesson 2 §5.2's `FastDropout`, as did §7.1.
+# `tests/ladder.py` climbs a **ladder** from **today's recipe** (pre-ladder: AdamW, cosine
+# schedule, dropout 0.15), each rung graded against the one before on a **dev slice** (the last 10%
+# of the *training* text), 500 steps a run. A rung tries settings with seed 0, reruns the winner
+# with seed 1, and is kept only if its gain beats the noise: the two rungs' larger **seed spread**
+# (a rung's two seeds' dev losses apart). The architecture rung: RoPE (positions as query and key
+# rotations), QK-norm (normalised queries and keys), ReLU² (squared ReLU) and zero-initialised
+# output projections. All but the full-length rung (below) used lesson 2 §5.2's `FastDropout`, as
+# did §7.1.
 
 # %%
 ladder = json.loads((utils.REPO_ROOT / "tests" / "ladder_cpu.json").read_text())
@@ -269,10 +263,9 @@ for rung in ladder["rungs"]:
     print(line)
 
 # %% [markdown]
-# Short runs favour light regularisation, and the real recipe reads the book far more often.
-# So the winner ran once more at the recipe's full length, beside the same with today's
-# dropout and weight decay: **the confirmation**. Each ran with one seed, so the gain is graded
-# against the ladder's largest seed spread (the noise below).
+# Short runs favour light regularisation, and the real recipe reads the book far more often. So
+# **the confirmation** reran the winner at full length, beside the same with today's dropout and
+# weight decay; one seed each, so the noise is the ladder's largest seed spread.
 
 # %%
 check = ladder["confirmation"]
@@ -298,10 +291,9 @@ else:
     )
 
 # %% [markdown]
-# A last rung, **full length**, tunes that recipe at its 1,300 steps, seed 0: a decay over the
-# last half of the steps, or all after warm-up; dropout 0.25; both. The best and the recipe
-# rerun with seed 1. It ran with `nn.Dropout`, so the recipe's seed-0 score differs a little from
-# the confirmation's (`FastDropout`).
+# A last rung, **full length**, tunes that recipe at its 1,300 steps, seed 0: decay over the last
+# half, or all after warm-up; dropout 0.25; both. The best and the recipe rerun with seed 1. With
+# `nn.Dropout`, the recipe's seed-0 score differs a little from the confirmation's.
 
 # %%
 full_length = ladder["full_length"]
@@ -333,8 +325,8 @@ assert all(getattr(utils.PRETRAIN, k) == recipe.get(k, getattr(default, k)) for 
 assert utils.GPTConfig().dropout == recipe["dropout"]
 
 # %% [markdown]
-# Time is steps × seconds per step, each timed on one thread in interleaved rounds (their spread:
-# below); so was `torch.compile` (PyTorch's compiler, which merges operations):
+# Time is steps × seconds per step, each timed on one thread in interleaved rounds; so was
+# `torch.compile` (PyTorch's compiler, which merges operations):
 
 # %%
 for name, timing in ladder["timings"].items():
@@ -356,11 +348,10 @@ else:
     )
 
 # %% [markdown]
-# The kept rungs' seed-0 runs as curves, beside the original notebook's recipe run on the same
-# slice (`--original`): the **dev estimate** (8 fixed batches every 50 steps, not the
-# whole slice) against CPU seconds. The **target**: today's best estimate, its worse seed's. The
-# dashed **ceiling**: the Muon rung (`FastDropout`) at one thread's large-matrix-multiply FLOP/s
-# (in the legend; §5's peak is two threads').
+# The kept rungs' seed-0 runs and the original notebook's recipe on the same slice:
+# the **dev estimate** (8 fixed batches every 50 steps, not the whole slice) against CPU seconds.
+# The **target**: today's best estimate, its worse seed's. The dashed **ceiling**: the Muon rung at
+# one thread's large-matrix-multiply FLOP/s (legend; §5's peak is two threads').
 
 # %%
 kept = [rung for rung in ladder["rungs"] if rung["kept"]]
@@ -406,9 +397,8 @@ ax.legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
-# In numbers: each kept rung's CPU seconds to the target (the mean of its two seeds' steps, so
-# not quite where seed 0's curve crosses it), as a ratio to the rung before; then the
-# climb against the original and the ceiling. A second verdict, beside "kept" (by dev loss): a
+# In numbers: each kept rung's CPU seconds to the target (its two seeds' mean steps, not quite
+# where seed 0's curve crosses), as a ratio to the rung before. A second verdict, beside "kept": a
 # time gain counts only if each seed's ratio clears the timing spread.
 
 # %%
@@ -462,9 +452,9 @@ print(
 # %% [markdown]
 # ## 5. Memory and hardware
 #
-# Peak memory: the most GPU memory PyTorch held on a GPU; on a CPU, the most RAM the process used,
-# Python and PyTorch included. The model's own state: 4 bytes per weight, plus two numbers per
-# AdamW parameter and one per Muon parameter.
+# Peak memory: the most GPU memory PyTorch held, or on a CPU the process's most RAM (Python and
+# PyTorch included). The model's own state: 4 bytes a weight, plus two numbers per AdamW
+# parameter and one per Muon parameter.
 
 # %%
 adamw, *muon = utils.make_optimizer(model, utils.PRETRAIN, torch.device("cpu"))
@@ -486,11 +476,9 @@ print("hardware:", bench["hardware"])
 # %% [markdown]
 # ## 6. The original notebook beside ours
 #
-# The original's times are its README's (a Colab T4), its other figures its notebook's; our
-# times are those of the runs §3 loaded (its `model:` lines say which). Steps do not compare one to
-# one: both pretrain on 4,096 characters a step, but in other contexts (128 against 256), with
-# other optimizers and costs per step; and the original trained 50K steps without a validation
-# split. The cell after the table says where ours was best.
+# The original's times are its README's (a Colab T4), its other figures its notebook's; ours are
+# §3's runs. Steps do not compare one to one: both pretrain on 4,096 characters a step, but in
+# other contexts (128 against 256), optimizers and costs per step.
 
 
 # %%
@@ -516,8 +504,8 @@ for name, theirs, ours in rows:
     print(f"{name:36}{theirs:>28}{ours:>{width}}")
 
 # %% [markdown]
-# Where did our pretraining stop, relative to its best validation estimate? A rise smaller than the
-# noise of §4.2's confirmation (the ladder's largest seed spread) is no evidence of overfitting.
+# Did our pretraining stop past its best validation estimate? A rise below §4.2's confirmation
+# noise is no evidence of overfitting.
 
 # %%
 val_curve, val_steps = base_state["history"]["losses"]["val"], base_state["history"]["step"]
@@ -537,10 +525,9 @@ else:
 # %% [markdown]
 # ### 6.1 Quality beside cost
 #
-# Lesson 6's `evaluation.json` beside the costs above: the book's validation loss in bits per
-# character (lower is better) and Q&A exact match, closed- and open-book (higher is better).
-# A lesson 6 run on this machine comes first; with the released weights and no lesson 6 run
-# here, the release's copy of its scores serves. The `scores:` line says which.
+# Lesson 6's `evaluation.json`: book validation loss in bits per character (lower is better) and
+# Q&A exact match, closed- and open-book (higher is better). From a lesson 6 run on this machine,
+# else, with the released weights, the release's copy; the `scores:` line says which.
 
 # %%
 evaluation_path = utils.CHECKPOINT_DIR / "evaluation.json"
@@ -566,9 +553,9 @@ else:
 # %% [markdown]
 # ### 6.2 Why 543,027 and not 542,770
 #
-# The benchmark's original model has 543,027 parameters; the original printed 542,770. Its
-# book had 50 distinct characters, ours 49 plus the tags' `<` and `>`, and its untied model pays
-# per character an embedding row ($d = 128$ numbers), an output row (128) and an output bias.
+# The benchmark's copy has 543,027; the original printed 542,770. Its book had 50 distinct
+# characters, ours 49 plus the tags' `<` and `>`, and its untied model pays per character an
+# embedding row ($d = 128$ numbers), an output row (128) and an output bias.
 
 # %%
 import importlib.util
@@ -594,21 +581,17 @@ difference = original_parameters(ours_vocab) - original_parameters(50)
 assert difference == (ours_vocab - 50) * per_character
 
 # %% [markdown]
-# Our model ties the output matrix to the embedding and has no output bias: 128 parameters per
-# character.
+# Ours, tied and without output bias, pays 128 parameters per character.
 
 # %% [markdown]
 # ## 7. Scaling up
 #
-# What does a bigger model gain here (§7.1), what do subword tokens buy (§7.2), and
-# how does `utils.train` run on several processes (§7.3)?
-#
 # ### 7.1 The model-size study
 #
-# `tests/scaling.py` trains sizes from 0.05M to 1.2M parameters with lesson 3's recipe, rescaled
-# to 800 steps, on the first 90% of the training text, estimating the **dev** loss (the last 10%)
-# often. It keeps the best weights (**early stopping**) and grades them in bits per character
-# (bpc) on the validation text.
+# `tests/scaling.py` trains sizes from 0.05M to 1.2M parameters with lesson 3's recipe rescaled to
+# 800 steps, on the first 90% of the training text, often estimating the **dev** loss (the last
+# 10%). It keeps the best weights (**early stopping**), graded on the validation text in bits per
+# character (bpc).
 
 # %%
 study = json.loads((utils.REPO_ROOT / "tests" / "scaling_cpu.json").read_text())
@@ -627,8 +610,8 @@ for r in sizes:
 print(f"{sizes[-1]['parameters'] / sizes[0]['parameters']:.0f}x from the smallest to the largest")
 
 # %% [markdown]
-# Left: validation bpc against model size, with lesson 3's bigram and compressor yardsticks
-# dashed. Right: each size's dev curve; the dot is where early stopping kept its weights.
+# Left: validation bpc against size, lesson 3's bigram and compressor yardsticks dashed. Right:
+# each size's dev curve; dots: where early stopping kept the weights.
 
 
 # %%
@@ -662,9 +645,9 @@ def plot_scaling(study: dict) -> None:
 plot_scaling(study)
 
 # %% [markdown]
-# Computed from the file: two neighbouring sizes differ measurably only if the gap beats the noise
-# of §4.2's confirmation (the ladder's largest seed spread, at the lesson's size). The 800-step
-# runs have no spread of their own, so we take the largest, not the full-length rung's.
+# Neighbouring sizes differ measurably only if the gap beats §4.2's confirmation noise (the
+# ladder's largest seed spread, at the lesson's size, not the full-length rung's): the 800-step
+# runs have no spread of their own.
 
 # %%
 noise_bits = ladder["confirmation"]["noise"] / math.log(2)  # §4.2's noise, in bits
@@ -697,8 +680,8 @@ for small, big in itertools.pairwise(sizes):
     )
 
 # %% [markdown]
-# Where a bigger size stops paying, something other than size limits the score: too few steps,
-# a recipe tuned at 0.57M, or too little text. Whether the curves tell which:
+# Where a bigger size stops paying, something else limits the score: too few steps, a recipe
+# tuned at 0.57M, or too little text. Do the curves tell which?
 
 # %%
 last_best = [r["size"] for r in sizes if r["best_step"] == r["steps"]]
@@ -719,7 +702,7 @@ print(
 )
 
 # %% [markdown]
-# Text from the smallest and the largest model, same prompt, same seed, side by side:
+# Samples of the smallest and largest model, same prompt and seed:
 
 
 # %%
@@ -743,9 +726,8 @@ side_by_side(
 # %% [markdown]
 # ### 7.2 Subword tokens: byte-pair encoding
 #
-# Our model spends a network step on each letter of "the". **Byte-pair encoding** (BPE, as in GPT-2)
-# makes the most frequent adjacent pair of tokens in the training text a new token, again and again.
-# Built on our characters, it still refuses unknown ones.
+# Our model spends a step on each letter of "the". **Byte-pair encoding** (BPE, as in GPT-2)
+# makes the training text's most frequent adjacent pair of tokens a new token, again and again.
 #
 # Step 1: cut the text into chunks merges may not cross (a word with its leading space, a run of
 # punctuation or whitespace), so no token glues two words.
@@ -803,9 +785,9 @@ print(the, "->", merge(the, tuple(chars.encode("th")), 99))
 assert list(merge(the, (the[1], the[2]), 99)) == utils.merge_pair(the, (the[1], the[2]), 99)
 
 # %% [markdown]
-# Step 4: repeat, a number of times fixed in advance **without** looking at validation results:
-# 256 merges (51 + 256 = 307 tokens). A late merge may be a rare pair of the training split. Quick
-# mode learns fewer.
+# Step 4: repeat, a number of times fixed **without** looking at validation results: 256 merges
+# (51 + 256 = 307 tokens). A late merge may be a rare pair of the training split. Quick mode
+# learns fewer.
 
 # %%
 num_merges = utils.by_mode(full=study["bpe"]["merges"], quick=32)
@@ -823,9 +805,9 @@ print("first merges:", [bpe.pieces[chars.vocab_size + i] for i in range(12)])
 print("last merges: ", [bpe.pieces[-i] for i in range(12, 0, -1)])
 
 # %% [markdown]
-# Step 5: encode new text: in each chunk, apply the earliest-learned merge present, again and
-# again. Decoding joins the pieces; the round trip is exact (lower-cased), and an unknown
-# character raises the same `ValueError`.
+# Step 5: encode new text: in each chunk, apply the earliest-learned merge present, again and again.
+# Decoding joins the pieces; the round trip is exact (lower-cased); an unknown character raises
+# the same `ValueError`.
 
 
 # %%
@@ -851,8 +833,8 @@ except ValueError as error:
     print("ValueError:", str(error)[:60], "...")
 
 # %% [markdown]
-# What BPE buys: fewer tokens for the same text, so each block of 256 positions holds more
-# characters, and each training step reads more of the book.
+# What BPE buys: fewer tokens for the same text, so a block of 256 positions holds more
+# characters, and a training step reads more of the book.
 
 # %%
 chars_per_token = len(val_text) / len(ids)
@@ -865,8 +847,7 @@ print(f"context of one block: {block} characters, or about "
 # %% [markdown]
 # **A fair comparison.** A BPE token carries 2.2 characters on average, so its loss is larger
 # even for a better model: both are graded in bits per character (`utils.bits_per_character`).
-# The BPE model is the 0.57M configuration, same recipe and early stopping, with 307 embedding
-# rows.
+# The BPE model: the 0.57M configuration, same recipe and early stopping, 307 embedding rows.
 
 # %%
 bpe_run = next(r for r in study["runs"] if r["tokenizer"] == "bpe")
@@ -894,39 +875,37 @@ else:
 side_by_side(char_run["sample"], bpe_run["sample"], ("characters", "BPE tokens"))
 
 # %% [markdown]
-# The network is the same; only embedding and head grow. BPE tokens hold more than one character,
-# so one step reads more of the book, and reads it more often. The price: a vocabulary to
-# learn, a tokenizer that must travel with every checkpoint, and here a worse validation score (the
-# line above).
+# The network is the same; only embedding and head grow. The run reads the book more often. The
+# price: a vocabulary to learn, a tokenizer that must travel with every checkpoint, and here a
+# worse validation score (above).
 
 # %% [markdown]
 # ### 7.3 Several processes: `torchrun` and DistributedDataParallel
 #
-# Under `torchrun` (PyTorch's launcher of several processes), each process (a *rank*) of
-# `tests/ddp_pretrain.py` calls `utils.train` with `ranks=Ranks(device)`: the model is wrapped in
-# `DistributedDataParallel` (gradients averaged across ranks), rank $r$ of $N$ trains on rows
-# $rB/N$ to $(r+1)B/N$ of the shared batch, and rank 0 alone prints and saves.
-# `tests/test_distributed.py` checks that two processes match one with the whole batch, and resume
-# exactly. To time them:
-# `python tests/ddp_pretrain.py --compare ddp.json --steps 30 --dropout 0`.
+# Under `torchrun` (PyTorch's multi-process launcher), each process (a *rank*) of
+# `tests/ddp_pretrain.py` calls `utils.train` with `ranks=Ranks(device)`: `DistributedDataParallel`
+# wraps the model, averaging gradients across ranks; rank $r$ of $N$ takes rows $rB/N$ to
+# $(r+1)B/N$ of the shared batch; only rank 0 prints and saves.
+# `tests/test_distributed.py` checks that two processes match one with the whole batch and resume
+# exactly. To time them: `python tests/ddp_pretrain.py --compare ddp.json --steps 30 --dropout 0`.
 
 # %% [markdown]
 # ## Summary
 #
 # - Most parameters sit in attention and MLP weights; attention over the context is a large share
 #   of the FLOPs.
-# - Speeds are timed in one process, in interleaved rounds, so a busy machine slows them alike;
+# - Speeds are timed in interleaved rounds of one process, so load slows them alike;
 #   budget runs count CPU time; the ladder keeps only tricks beating the seed noise.
-# - Compare model sizes against the seed noise, and tokenizers in bits per character.
-# - Under `torchrun`, `utils.train` gives the batches and losses of one process.
+# - Compare model sizes against the seed noise, tokenizers in bits per character.
+# - Under `torchrun`, `utils.train` gives one process's batches and losses.
 
 # %% [markdown]
 # ## Exercises
 #
 # 1. **Attention's share.** With `utils.flops_per_token`, find the share of attention-score FLOPs
 #    at block size 64, 128 and 256. What does it say about longer contexts?
-# 2. **Stable numbers.** Run `python tests/benchmark.py` twice. Which are steadier, ratios or
-#    absolute numbers?
+# 2. **Stable numbers.** Run `python tests/benchmark.py` twice: are ratios or absolute numbers
+#    steadier?
 # 3. **On a GPU.** On a Colab T4, run `!python ../tests/benchmark.py --device cuda`; compare the
 #    speed-up with your CPU's.
 # 4. **Tokens of a name.** Tokenize "the mock turtle" with `bpe`. Which words became single
@@ -935,8 +914,8 @@ side_by_side(char_run["sample"], bpe_run["sample"], ("characters", "BPE tokens")
 # %% [markdown]
 # ## Solutions
 #
-# Solutions 1 and 4 are code cells that run with the lesson (collapsed in Jupyter: click to open); 2
-# and 3 need runs outside it.
+# Solutions 1 and 4 run with the lesson (collapsed in Jupyter: click to open); 2 and 3 need runs
+# outside it.
 #
 # **Solution 1.** Attention-score FLOPs as a share of all training FLOPs:
 
@@ -948,17 +927,14 @@ for t in (64, 128, 256):
     print(f"block {t:>3}: attention scores are {share:.0%} of the FLOPs")
 
 # %% [markdown]
-# Per token, score FLOPs grow with the context and weight FLOPs do not: the share grows with the
-# block.
+# Per token, score FLOPs grow with the context, weight FLOPs do not: the share grows with the block.
 #
-# **Solution 2.** The ratios should be steadier: background load slows both models alike, and
-# cancels.
+# **Solution 2.** Ratios should be steadier: background load slows both models alike, and cancels.
 #
-# **Solution 3.** No GPU run is recorded here: compare its speed-up line (ours / original) and MFU
-# with §4 and §5.
+# **Solution 3.** No GPU run is recorded here: compare its speed-up (ours / original) and MFU with
+# §4 and §5.
 #
-# **Solution 4.** Each token of "the mock turtle", and how often the training split holds it as
-# a chunk (§7.2):
+# **Solution 4.** Each token, and how often the training split holds it as a chunk:
 
 # %% jupyter={"source_hidden": true}
 chunk_counts = Counter(CHUNK.findall(train_text))
@@ -966,5 +942,5 @@ for piece in (bpe.decode([i]) for i in bpe.encode("the mock turtle")):
     print(f"{piece!r:>10}: one token; a chunk {chunk_counts[piece]:,} times in the training split")
 
 # %% [markdown]
-# Merges fuse the most frequent pairs first, so text that occurs often enough becomes one token;
-# how often is enough depends on the number of merges (§7.2).
+# Merges fuse the most frequent pairs first, so text frequent enough becomes one token; how
+# frequent depends on the number of merges (§7.2).
