@@ -18,13 +18,13 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/your-username/GPT-0.5M/blob/main/notebooks/06_evaluation.ipynb)
 #
-# Measure how well the models predict the book and answer questions closed-book (the question
-# alone) and open-book (a retrieved book passage first), per split; then test whether reading
-# each fact several ways in pretraining helps.
+# Measure how well the models predict the book and answer questions closed-book (the question alone)
+# and open-book (a retrieved book passage first), per split (§1); then judge, from recorded runs,
+# whether reading each fact several ways in pretraining helps.
 #
-# - **Reads:** the book, its Q&A and statements, lessons 3 and 5's checkpoints (else released
-#   weights or short stand-ins) and recorded dev runs (dev: train facts carved off to choose
-#   settings).
+# - **Reads:** the book, its Q&A and statements (rewrites of each fact, §10), lessons 3 and 5's
+#   checkpoints (else released weights or short stand-ins) and recorded dev runs (dev: train facts
+#   carved off to choose settings).
 # - **Writes:** `checkpoints/full/evaluation.json` for lesson 7, and a `QA_RESULTS` line.
 # - **Runtime:** no training if checkpoints or released weights exist.
 
@@ -57,8 +57,8 @@ import matplotlib.pyplot as plt
 
 # %% [markdown]
 # ## 1. The two models
-# The base model (lesson 3) and its fine-tuned copy (lesson 5) share one vocabulary (released
-# weights: the **series run**'s, the README's full run). Lesson 5 §1.2's splits: **train**
+# The base model (lesson 3) and its fine-tuned copy (lesson 5) share one vocabulary; the released
+# weights are the **series run**'s (the README's full run). Lesson 5 §1.2's splits: **train**
 # (fine-tuned on), **paraphrase** (reworded train facts), **reversal** (a train fact reversed),
 # **unseen** (in the training text, never asked), **never_read** (only in the book's last 10%).
 
@@ -273,10 +273,10 @@ for name in SPLITS:
 
 # %% [markdown]
 # ## 5. Every split, closed-book and open-book, base and fine-tuned
-# `utils.evaluate_qa` asks each question in the one prompt format (open-book: whole-book passage
-# first) and scores the greedy answer (lesson 4 §3) up to the end marker `<end>`. Never taught
-# `<end>`, the base model should run to the length limit (counted here), so it gets fewer
-# questions; the fine-tuned model every held-out and every third train one.
+# `utils.evaluate_qa` asks each question in lesson 5 §2's one prompt format (open-book: whole-book
+# passage first) and scores the greedy answer (lesson 4 §3) up to the end marker `<end>`. Never
+# taught `<end>`, the base model should run to `utils.answer`'s length limit (counted here), so it
+# gets fewer questions; the fine-tuned model every held-out and every third train one.
 
 # %%
 MODES = ("closed", "open")
@@ -305,8 +305,8 @@ print(f"{n_answers:,} greedy answers; stopped at <end>: "
                   for name, rows in rows_of.items()))
 
 # %% [markdown]
-# `evaluate_qa` decodes prompts of equal length in batches (`utils.answers`); its answers equal
-# `utils.answer`'s, one question at a time:
+# `evaluate_qa` decodes prompts of equal length in batches (`utils.answers`); checked on the first
+# paraphrase answers of each mode, they equal `utils.answer`'s, one question at a time:
 
 # %%
 for mode in MODES:
@@ -317,7 +317,7 @@ print(f"the first {len(rows)} paraphrase answers of each mode: identical one by 
 
 # %% [markdown]
 # The scores as a table. EM never exceeds F1 (an exact match has F1 = 1). Recall is §4.4's
-# retrieval recall.
+# retrieval recall on the questions asked here, so some rows differ from §4.4's.
 
 # %%
 print(f"{'model':<11} {'mode':<7} {'split':<11} {'n':>4} {'EM':>7} {'F1':>7} {'recall':>7}")
@@ -600,10 +600,10 @@ print(f"Closed-book, reversed questions: {reversal['exact_match']:.0%} right of 
       f"{para['n']}.")
 
 # %% [markdown]
-# Did dev predict this? Lesson 5 §9.2 ran its plan on the dev split from an earlier released base
-# model: 1,000 steps (the full run scales them), two seeds, fit on most train facts with one
-# phrasing of each held back. Its dev-paraphrase score against the held-out one, with their gap's
-# standard error:
+# Did dev predict this? Lesson 5 §9.2 ran its plan on the dev split from the base model then in the
+# printed `--base` file (an earlier release, not today's; README): 1,000 steps (the full run scales
+# them), two seeds, fit on most train facts with one phrasing of each held back. Its dev-paraphrase
+# score against the held-out one, with their gap's standard error:
 
 # %%
 plan = utils.FINETUNE
@@ -646,7 +646,7 @@ if dev_runs and not utils.QUICK:
 # In Allen-Zhu & Li (*Physics of Language Models, Part 3.1*), several rewrites of each fact in
 # pretraining make it extractable. We wrote six statements of every train and unseen fact from
 # its evidence and nearby text. Those of one dev-unseen fact (a train fact held out whole from
-# these runs):
+# the runs below):
 
 # %%
 statements_path = utils.DATA_DIR / "alice_statements.jsonl"
@@ -663,11 +663,11 @@ print(f"{len(statements):,} statements of {len({r['fact'] for r in statements})}
 # %% [markdown]
 # `tests/knowledge.py` compares three base models (**arms**): the book alone (lesson 5 §8's base,
 # reused) and, pretrained at commit 5695b14 (`FastDropout`, lesson 2 §5.2), the book plus the
-# statements, without and with a quarter of the pretraining steps on Q&A rows. Each is fine-tuned
-# on dev `fit` facts (train facts not held out) with lesson 5's plan, replaying its own text, on
-# that commit's schedule (AdamW, its default, not in the file; 2,000 steps; the script now uses
-# today's). Book dev loss, a partial forgetting check, is on text read in pretraining and replay:
-# other models and text than §2's.
+# statements, without and with a quarter of the pretraining steps on Q&A rows. Each is fine-tuned on
+# dev `fit` facts (train facts not held out) with lesson 5's plan, replaying its own text, on that
+# commit's schedule (AdamW, then the default, not in the file; 2,000 steps; the script now uses
+# today's). Book dev loss (on the training text's last tenth, read in pretraining and replay) is a
+# partial forgetting check: other models and text than §2's.
 
 # %%
 arms = json.loads((utils.REPO_ROOT / "tests" / "knowledge_cpu.json").read_text())
@@ -742,7 +742,7 @@ plt.show()
 # %% [markdown]
 # ## 11. Save the metrics for lesson 7
 # One JSON file: book metrics per model, Q&A scores per model, mode and split, and every question
-# with its gold and predicted answers.
+# asked, with its gold and predicted answers.
 
 # %%
 evaluation = {
@@ -782,16 +782,25 @@ print(f"wrote {utils.display_path(path)} ({path.stat().st_size:,} bytes)")
 #
 # Each solution is a code cell run with the lesson and the tests, collapsed in Jupyter.
 #
-# **Solution 1.** With few questions per chapter, one question moves a chapter's score a lot
-# (sizes beside the scores):
+# **Solution 1.** With few questions per chapter, one question moves a chapter's score a lot. Each
+# chapter is set against all the other chapters' questions, with two standard errors of the gap
+# (`utils.share_gap`); with one test per chapter, one flag can be chance:
 
 # %% jupyter={"source_hidden": true}
 per_chapter: dict[int, list[float]] = {}
 for record, row in zip(asked["fine-tuned"]["paraphrase"], ft["closed"]["paraphrase"]["rows"],
                        strict=True):
     per_chapter.setdefault(record["chapter"], []).append(row["exact_match"])
+right, asked_n = sum(sum(s) for s in per_chapter.values()), sum(map(len, per_chapter.values()))
+beyond = []
 for chapter, scores in sorted(per_chapter.items()):
-    print(f"chapter {chapter:>2}: {sum(scores) / len(scores):>4.0%} of {len(scores)}")
+    n, share = len(scores), sum(scores) / len(scores)
+    gap, bar = utils.share_gap(share, n, (right - sum(scores)) / (asked_n - n), asked_n - n)
+    print(f"chapter {chapter:>2}: {share:>4.0%} of {n:>2} | against the rest {gap:+.0%} (±{bar:.0%})")
+    if abs(gap) > bar:
+        beyond.append(f"chapter {chapter} ({'easier' if gap > 0 else 'harder'})")
+print(f"beyond two standard errors, of {len(per_chapter)} chapters:", ", ".join(beyond) if beyond else
+      "none: no chapter measurably easier or harder than the rest")
 
 # %% [markdown]
 # **Solution 2.** Stopping is the format, learned separately from the fact: the share of answers

@@ -22,8 +22,9 @@
 # **What you will learn:** the model's costs (parameters, arithmetic, time, memory), the tricks the
 # ladder kept (§4.2), how it compares with the original, and what scaling up buys.
 #
-# - **Reads:** lessons 3 and 5's checkpoints and lesson 6's `evaluation.json` (else the release's),
-#   and three recorded runs in `tests/`.
+# - **Reads:** lessons 3 and 5's checkpoints (else the released weights, else a short stand-in
+#   model), lesson 6's `evaluation.json` (else the release's copy, with released models), and
+#   three recorded runs in `tests/`.
 # - **Writes:** nothing, unless it trains a stand-in (beside the checkpoints).
 
 # %% [markdown]
@@ -73,7 +74,7 @@ print(f"total parameters: {model.num_parameters():,}")
 
 # %% [markdown]
 # By kind, the four blocks together: attention and MLP weights dominate; the token embedding is
-# small (a few dozen characters).
+# small (one row per vocabulary character).
 
 # %%
 groups: dict[str, int] = {}
@@ -164,9 +165,9 @@ print(f"generation of {bench['kv_new_tokens']} characters: {bench['kv_cached_tok
       f"({bench['kv_speedup']:.2f}x)")
 
 # %% [markdown]
-# In pictures. Timings on a shared machine are noisy: the benchmark interleaves the two models and
-# reports medians and ratios, from one run (§4.2's rounds spread, slowest minus fastest round over
-# the median, is 13–34%).
+# In pictures: training throughput, and generation with and without the KV cache. Timings on a
+# shared machine are noisy: the benchmark interleaves the two models and reports medians and ratios,
+# from one run (§4.2's rounds spread, slowest minus fastest round over the median, is 13–34%).
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
@@ -263,9 +264,10 @@ for rung in ladder["rungs"]:
     print(line)
 
 # %% [markdown]
-# Short runs favour light regularisation, and the real recipe reads the book far more often. So
-# **the confirmation** reran the winner at full length, beside the same with today's dropout and
-# weight decay; one seed each, so the noise is the ladder's largest seed spread.
+# Short runs favour light regularisation, and lesson 3's recipe (`utils.PRETRAIN`) reads the book
+# far more often. So **the confirmation** reran the winner at that recipe's full length, beside the
+# same with today's dropout and weight decay; one seed each, so the noise is the ladder's largest
+# seed spread.
 
 # %%
 check = ladder["confirmation"]
@@ -397,9 +399,10 @@ ax.legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
-# In numbers: each kept rung's CPU seconds to the target (its two seeds' mean steps, not quite
-# where seed 0's curve crosses), as a ratio to the rung before. A second verdict, beside "kept": a
-# time gain counts only if each seed's ratio clears the timing spread.
+# In numbers: each kept rung's CPU seconds to the target (its two seeds' mean steps, not quite where
+# seed 0's curve crosses), as a ratio to the rung before; then the climb against the original and
+# the ceiling. A second verdict, beside "kept": a time gain counts only if each seed's ratio clears
+# the timing spread.
 
 # %%
 def seed_seconds(rung: dict) -> list[float]:
@@ -726,8 +729,9 @@ side_by_side(
 # %% [markdown]
 # ### 7.2 Subword tokens: byte-pair encoding
 #
-# Our model spends a step on each letter of "the". **Byte-pair encoding** (BPE, as in GPT-2)
-# makes the training text's most frequent adjacent pair of tokens a new token, again and again.
+# Our model spends one position (one forward pass, when generating) on each letter of "the".
+# **Byte-pair encoding** (BPE, as in GPT-2) makes the training text's most frequent adjacent pair of
+# tokens a new token, again and again.
 #
 # Step 1: cut the text into chunks merges may not cross (a word with its leading space, a run of
 # punctuation or whitespace), so no token glues two words.
@@ -806,8 +810,8 @@ print("last merges: ", [bpe.pieces[-i] for i in range(12, 0, -1)])
 
 # %% [markdown]
 # Step 5: encode new text: in each chunk, apply the earliest-learned merge present, again and again.
-# Decoding joins the pieces; the round trip is exact (lower-cased); an unknown character raises
-# the same `ValueError`.
+# Decoding joins the pieces; the round trip is exact (lower-cased); BPE is built on our characters,
+# so an unknown character raises lesson 1's `ValueError`.
 
 
 # %%
@@ -875,7 +879,7 @@ else:
 side_by_side(char_run["sample"], bpe_run["sample"], ("characters", "BPE tokens"))
 
 # %% [markdown]
-# The network is the same; only embedding and head grow. The run reads the book more often. The
+# The network is the same; only embedding and head grow. The BPE run reads the book more often. The
 # price: a vocabulary to learn, a tokenizer that must travel with every checkpoint, and here a
 # worse validation score (above).
 
