@@ -796,11 +796,12 @@ beyond = []
 for chapter, scores in sorted(per_chapter.items()):
     n, share = len(scores), sum(scores) / len(scores)
     gap, bar = utils.share_gap(share, n, (right - sum(scores)) / (asked_n - n), asked_n - n)
-    print(f"chapter {chapter:>2}: {share:>4.0%} of {n:>2} | against the rest {gap:+.0%} (±{bar:.0%})")
+    print(f"chapter {chapter:>2}: {share:>4.0%} of {n:>2} | against the rest {gap:+.0%} "
+          f"(±{bar:.0%})")
     if abs(gap) > bar:
         beyond.append(f"chapter {chapter} ({'easier' if gap > 0 else 'harder'})")
-print(f"beyond two standard errors, of {len(per_chapter)} chapters:", ", ".join(beyond) if beyond else
-      "none: no chapter measurably easier or harder than the rest")
+print(f"beyond two standard errors, of {len(per_chapter)} chapters:",
+      ", ".join(beyond) if beyond else "none: no chapter measurably easier or harder than the rest")
 
 # %% [markdown]
 # **Solution 2.** Stopping is the format, learned separately from the fact: the share of answers
