@@ -795,6 +795,9 @@ right, asked_n = sum(sum(s) for s in per_chapter.values()), sum(map(len, per_cha
 beyond = []
 for chapter, scores in sorted(per_chapter.items()):
     n, share = len(scores), sum(scores) / len(scores)
+    if n == asked_n:  # a single chapter (quick mode): no rest to compare with
+        print(f"chapter {chapter:>2}: {share:>4.0%} of {n:>2}")
+        continue
     gap, bar = utils.share_gap(share, n, (right - sum(scores)) / (asked_n - n), asked_n - n)
     print(f"chapter {chapter:>2}: {share:>4.0%} of {n:>2} | against the rest {gap:+.0%} "
           f"(±{bar:.0%})")
