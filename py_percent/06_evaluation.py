@@ -20,11 +20,11 @@
 #
 # Measure how well the models predict the book and answer questions closed-book (the question alone)
 # and open-book (a retrieved book passage first), per split (§1); then judge, from recorded runs,
-# whether reading each fact several ways in pretraining helps.
+# whether reading each train and unseen fact several ways in pretraining helps.
 #
-# - **Reads:** the book, its Q&A and statements (rewrites of each fact, §10), lessons 3 and 5's
-#   checkpoints (else released weights or short stand-ins) and recorded dev runs (dev: train facts
-#   carved off to choose settings).
+# - **Reads:** the book, its Q&A and statements (rewrites of each train and unseen fact, §10),
+#   lessons 3 and 5's checkpoints (else released weights or short stand-ins) and recorded dev runs
+#   (dev: train facts carved off to choose settings).
 # - **Writes:** `checkpoints/full/evaluation.json` for lesson 7, and a `QA_RESULTS` line.
 # - **Runtime:** no training if checkpoints or released weights exist.
 
@@ -276,7 +276,7 @@ for name in SPLITS:
 # `utils.evaluate_qa` asks each question in lesson 5 §2's one prompt format (open-book: whole-book
 # passage first) and scores the greedy answer (lesson 4 §3) up to the end marker `<end>`. Never
 # taught `<end>`, the base model should run to `utils.answer`'s length limit (counted here), so it
-# gets fewer questions; the fine-tuned model every held-out and every third train one.
+# gets fewer questions; the fine-tuned model every held-out (non-train) and every third train one.
 
 # %%
 MODES = ("closed", "open")
@@ -373,8 +373,8 @@ for split in SPLITS:
                   f"{clip(r['predicted'], 18):<18} {r['f1']:>5.2f}")
 
 # %% [markdown]
-# Two more numbers help read the wrong answers: how often one is a *trained* answer (a sign of
-# memorised answers), and how often an open-book answer is in its passage (copied, or known
+# Two more numbers: how often a wrong answer is a *trained* answer (a sign of memorised answers),
+# and how often any open-book answer, right or wrong, is found in its passage (copied, or known
 # anyway).
 
 # %%
@@ -401,8 +401,8 @@ reused = {m: {s: reused_share(wrong_rows[m][s]) for s in SPLITS} for m in MODES}
 copied = {s: copied_share(ft["open"][s]["rows"]) for s in SPLITS}
 for split in SPLITS:
     print(f"{split:<10}: a train-split answer in {reused['closed'][split]:.0%} (closed) and "
-          f"{reused['open'][split]:.0%} (open) of wrong answers; open-book answer found in its "
-          f"passage in {copied[split]:.0%}")
+          f"{reused['open'][split]:.0%} (open) of wrong answers; of all non-empty open-book "
+          f"answers, found in their passage: {copied[split]:.0%}")
 
 # %% [markdown]
 # ## 7. What the numbers teach: knowledge in the weights, knowledge in the prompt
@@ -602,8 +602,9 @@ print(f"Closed-book, reversed questions: {reversal['exact_match']:.0%} right of 
 # %% [markdown]
 # Did dev predict this? Lesson 5 §9.2 ran its plan on the dev split from the base model then in the
 # printed `--base` file (an earlier release, not today's; README): 1,000 steps (the full run scales
-# them), two seeds, fit on most train facts with one phrasing of each held back. Its dev-paraphrase
-# score against the held-out one, with their gap's standard error:
+# them), two seeds, fit on most train facts with one phrasing of each held back
+# (**dev-paraphrase**). Its dev-paraphrase score against the held-out one, with their gap's standard
+# error:
 
 # %%
 plan = utils.FINETUNE
@@ -683,9 +684,9 @@ print("book dev loss: the last tenth of the training text; exact match, closed-b
 print("fine-tuning steps:", {name: arm["finetuning_steps"] for name, arm in arms.items()})
 
 # %% [markdown]
-# Fixed before the runs: a statements arm **pays** if its dev-paraphrase or dev-unseen exact match
-# beats the book arm's by more than two standard errors of the difference (`utils.share_gap`),
-# with its book dev loss after fine-tuning at most 0.05 above the book arm's.
+# Fixed before the runs (now computed with `utils.share_gap`): a statements arm **pays** if its
+# dev-paraphrase or dev-unseen exact match beats the book arm's by more than two standard errors of
+# the difference, with its book dev loss after fine-tuning at most 0.05 above the book arm's.
 
 # %%
 paying = []
@@ -765,7 +766,7 @@ print(f"wrote {utils.display_path(path)} ({path.stat().st_size:,} bytes)")
 #   wording, knowledge read but never asked, and knowledge never read.
 # - Closed-book answers come from the weights; open-book ones can copy from a BM25 passage,
 #   limited by its recall and the model's reading. `ask()` shows both.
-# - Six statements of each fact in pretraining did not pay on dev (§10).
+# - Six statements of each train and unseen fact in pretraining did not pay on dev (§10).
 
 # %% [markdown]
 # ## Exercises
